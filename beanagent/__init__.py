@@ -1,0 +1,3 @@
+"""beanagent: reconcile a Beancount ledger against bank statements, safely."""
+
+__version__ = "0.1.0"

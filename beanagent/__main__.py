@@ -1,0 +1,3 @@
+from beanagent.cli import main
+
+main()

@@ -1,0 +1,54 @@
+"""The one error type users see, and the exit codes it maps to.
+
+What the user must fix becomes a `BeanagentError` with an actionable one-line message;
+the CLI is the only place that turns it into an exit status. Bugs are not caught.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """Documented exit statuses (README, "Exit codes")."""
+
+    OK = 0  # done, or nothing to do
+    DECLINED = 1  # the user declined every proposal
+    BAD_INPUT = 2  # bad input or usage
+    CHECK_FAILED = 3  # the staged ledger failed bean-check
+    LEDGER_CHANGED = 4  # a ledger file changed on disk during the run
+    SANDBOX = 5  # sandbox or agent failure
+
+
+class BeanagentError(Exception):
+    """A problem the user can act on; `str(err)` is the single line shown to them."""
+
+    exit_code: ExitCode = ExitCode.BAD_INPUT
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None):
+        self.message = message
+        self.file = file
+        self.line = line
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        where = ""
+        if self.file:
+            where = f"{self.file}:{self.line}: " if self.line else f"{self.file}: "
+        return f"{where}{self.message}"
+
+
+class BadInputError(BeanagentError):
+    exit_code = ExitCode.BAD_INPUT
+
+
+class CheckFailedError(BeanagentError):
+    exit_code = ExitCode.CHECK_FAILED
+
+
+class LedgerChangedError(BeanagentError):
+    exit_code = ExitCode.LEDGER_CHANGED
+
+
+class SandboxError(BeanagentError):
+    exit_code = ExitCode.SANDBOX
