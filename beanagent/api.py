@@ -1,0 +1,194 @@
+"""The script API: the globals every reconciliation script runs with.
+
+- `ledger`: a read-only `LedgerView` (`query`, `balance`, `transactions`, `accounts`, ...)
+- `statements`: the parsed statements (`account`, `currency`, `closing_balance`, `lines`)
+- `propose`: `propose.transaction(...)`, `propose.balance(...)`, `propose.open(...)`
+- `engine`: the reconciliation engine (`engine.match(st)`, `engine.suggest(st, line)`, ...)
+- `Decimal`, `date`, `timedelta` for convenience.
+
+Everything here runs inside the sandboxed child; what leaves it is `Propose.to_json()`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from beanagent import proposals
+from beanagent.ledger import LedgerView
+from beanagent.reconcile.categorise import Categoriser, Suggestion
+from beanagent.reconcile.match import DEFAULT_WINDOW_DAYS, MatchResult, match_statement
+from beanagent.statements.model import Ref, Statement, StatementLine
+
+MAX_PROPOSALS = 5000
+DEFAULT_REVIEW_ACCOUNT = "Expenses:FIXME"
+
+
+def _ref_json(item: Any) -> dict[str, Any]:
+    if isinstance(item, StatementLine):
+        item = item.ref
+    if isinstance(item, Ref):
+        return item.to_json()
+    if isinstance(item, Mapping):
+        return dict(item)
+    raise proposals.ProposalError(
+        f"evidence items must be statement lines (or their .ref), not {type(item).__name__}")
+
+
+def _posting_json(p: Any) -> dict[str, Any]:
+    if isinstance(p, Mapping):
+        number = p.get("number", p.get("amount"))
+        return {"account": p.get("account"), "number": _num(number),
+                "currency": p.get("currency")}
+    if not isinstance(p, (tuple, list)) or not 1 <= len(p) <= 3:
+        raise proposals.ProposalError(
+            "a posting is (account,), (account, '12.00 USD'), (account, Decimal, 'USD') "
+            f"or a dict; got {p!r}")
+    account = p[0]
+    if len(p) == 1 or (len(p) == 2 and p[1] is None):
+        return {"account": account, "number": None, "currency": None}
+    if len(p) == 2:
+        if not isinstance(p[1], str) or len(p[1].split()) != 2:
+            raise proposals.ProposalError(
+                f"posting amount for {account} must be 'NUMBER CURRENCY' like '-12.50 USD', or "
+                f"pass (account, Decimal('-12.50'), 'USD'); got {p[1]!r}")
+        number, currency = p[1].split()
+        return {"account": account, "number": number, "currency": currency}
+    return {"account": account, "number": _num(p[1]), "currency": p[2]}
+
+
+def _num(value: Any) -> Any:
+    if isinstance(value, float):
+        raise proposals.ProposalError(
+            f"amount {value!r} is a float: use Decimal('...') or a string, floats lose cents")
+    return None if value is None else str(value)
+
+
+def _date(value: Any) -> str:
+    if isinstance(value, datetime.datetime):
+        value = value.date()
+    return value.isoformat() if isinstance(value, datetime.date) else value
+
+
+class Propose:
+    """Collects proposals. Each call is checked at once against the same rules the host
+    applies, so a mistake raises `ProposalError` pointing at the line that made it."""
+
+    def __init__(self, view: LedgerView):
+        self._view = view
+        self._items: list[dict[str, Any]] = []
+        self._opened: dict[str, datetime.date] = {}
+
+    def _add(self, raw: dict[str, Any]) -> dict[str, Any]:
+        if len(self._items) >= MAX_PROPOSALS:
+            raise proposals.ProposalError(f"more than {MAX_PROPOSALS} proposals")
+        spec = proposals.validate(raw, self._view.accounts, self._opened)
+        if spec.kind == "open" and spec.account:
+            self._opened[spec.account] = spec.date
+        self._items.append(raw)
+        return raw
+
+    def transaction(self, date: datetime.date | str, payee: str | None, narration: str,
+                    postings: Sequence[Any], evidence: Iterable[Any] = (), flag: str = "*",
+                    meta: Mapping[str, str] | None = None, tags: Iterable[str] = (),
+                    links: Iterable[str] = (), confidence: float | None = None,
+                    reason: str = "") -> dict[str, Any]:
+        """Propose a transaction. `postings`: [(account, '12.00 USD'), (account, Decimal,
+        'USD'), (account,)] with at most one amount left out; `evidence`: the statement
+        lines it rests on; `confidence` in [0, 1]; `reason` says why, for the reviewer."""
+        return self._add({
+            "kind": "transaction", "date": _date(date), "flag": flag, "payee": payee,
+            "narration": narration, "postings": [_posting_json(p) for p in postings],
+            "evidence": [_ref_json(e) for e in evidence], "meta": dict(meta or {}),
+            "tags": list(tags), "links": list(links),
+            "confidence": None if confidence is None else str(round(confidence, 3)),
+            "reason": reason,
+        })
+
+    def balance(self, account: str, date: datetime.date | str, amount: Any,
+                currency: str | None = None, evidence: Iterable[Any] = (),
+                reason: str = "") -> dict[str, Any]:
+        """Propose `date balance account amount`: checked at the START of `date`.
+        `amount` is '12.00 USD', or a Decimal with `currency` (default: the account's)."""
+        if isinstance(amount, str) and len(amount.split()) == 2:
+            amount, currency = amount.split()
+        currency = currency or self._view.currency_of(account)
+        return self._add({"kind": "balance", "date": _date(date), "account": account,
+                          "number": _num(amount), "currency": currency,
+                          "evidence": [_ref_json(e) for e in evidence], "reason": reason})
+
+    def open(self, account: str, date: datetime.date | str, currencies: Iterable[str] = (),
+             reason: str = "") -> dict[str, Any]:
+        """Propose opening `account` on `date` (e.g. a review account)."""
+        return self._add({"kind": "open", "date": _date(date), "account": account,
+                          "currencies": list(currencies), "reason": reason})
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return list(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class Engine:
+    """The offline agent's toolbox, available to every script."""
+
+    def __init__(self, view: LedgerView, review_account: str = DEFAULT_REVIEW_ACCOUNT,
+                 window_days: int = DEFAULT_WINDOW_DAYS):
+        self._view = view
+        self.review_account = review_account
+        self.window_days = window_days
+        self._categorisers: dict[str, Categoriser] = {}
+
+    def match(self, statement: Statement) -> MatchResult:
+        """Matched lines, missing lines, and ledger entries the bank never saw."""
+        return match_statement(self._view, statement, self.window_days)
+
+    def suggest(self, statement: Statement, line: StatementLine) -> Suggestion:
+        """The likely counter-account for `line`, with a confidence and a reason."""
+        cat = self._categorisers.get(statement.account)
+        if cat is None:
+            cat = self._categorisers[statement.account] = Categoriser(
+                self._view, statement.account, self.review_account)
+        return cat.suggest(line)
+
+    def bank_meta(self, statement: Statement, line: StatementLine) -> dict[str, str]:
+        """Metadata that lets the next run recognise this line: the bank's id, else a
+        hash of date, amount and description plus the occurrence number of identical rows."""
+        if line.ref.id:
+            return {"bank_ref": line.ref.id}
+        key = f"{line.date}|{line.amount}|{line.description}"
+        same = [ln for ln in statement.lines
+                if f"{ln.date}|{ln.amount}|{ln.description}" == key]
+        occurrence = next(i for i, ln in enumerate(same) if ln is line) + 1
+        digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+        return {"bank_ref": f"h:{digest}:{occurrence}"}
+
+    def balance_date(self, statement: Statement) -> datetime.date | None:
+        """Where the closing balance's assertion goes: the day after it is 'as of'."""
+        day = statement.closing_date or statement.end
+        return None if day is None else day + datetime.timedelta(days=1)
+
+    def has_balance(self, account: str, date: datetime.date) -> Decimal | None:
+        """The amount of an existing `balance` assertion for account on date, if any."""
+        for b in self._view.balance_assertions:
+            if b.account == account and b.date == date:
+                return b.amount
+        return None
+
+
+def make_globals(view: LedgerView, statements: Sequence[Statement],
+                 review_account: str = DEFAULT_REVIEW_ACCOUNT) -> dict[str, Any]:
+    return {
+        "__name__": "__beanagent_script__",
+        "ledger": view,
+        "statements": list(statements),
+        "propose": Propose(view),
+        "engine": Engine(view, review_account),
+        "Decimal": Decimal,
+        "date": datetime.date,
+        "timedelta": datetime.timedelta,
+    }

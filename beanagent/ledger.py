@@ -1,0 +1,189 @@
+"""The read-only view of a ledger that scripts (and `beanagent query`) see.
+
+Scripts get plain frozen records and beanquery, never the live directive list, so nothing a
+script does to what it reads can reach what the host stages or commits (and the files
+themselves are out of reach: scripts run in another process).
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import datetime
+from collections.abc import Mapping
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+_HIDDEN_META = frozenset({"filename", "lineno"})
+
+
+class Posting(NamedTuple):
+    account: str
+    amount: Decimal | None
+    currency: str | None
+
+
+@dataclasses.dataclass(frozen=True, eq=False)  # identity: two same-looking rows are two rows
+class Txn:
+    """A booked transaction (missing amounts already interpolated)."""
+
+    date: datetime.date
+    flag: str
+    payee: str | None
+    narration: str
+    postings: tuple[Posting, ...]
+    tags: frozenset[str]
+    links: frozenset[str]
+    meta: Mapping[str, Any]
+    file: str
+    line: int
+
+    def amount(self, account: str, currency: str | None = None) -> Decimal:
+        """Net amount this transaction posts to `account` (exactly that account)."""
+        return sum(
+            (
+                p.amount
+                for p in self.postings
+                if p.account == account and p.amount is not None
+                and (currency is None or p.currency == currency)
+            ),
+            Decimal(0),
+        )
+
+    @property
+    def accounts(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(p.account for p in self.postings))
+
+
+@dataclasses.dataclass(frozen=True)
+class AccountInfo:
+    name: str
+    open: datetime.date
+    close: datetime.date | None
+    currencies: tuple[str, ...]
+    meta: Mapping[str, Any]
+
+    def is_open(self, date: datetime.date) -> bool:
+        return self.open <= date and (self.close is None or date < self.close)
+
+
+@dataclasses.dataclass(frozen=True)
+class BalanceAssertion:
+    date: datetime.date
+    account: str
+    amount: Decimal
+    currency: str
+
+
+def _meta(meta: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType({k: v for k, v in (meta or {}).items()
+                             if k not in _HIDDEN_META and not k.startswith("__")})
+
+
+class LedgerView:
+    """Read-only access to a loaded ledger: `query`, `balance`, `transactions`, `accounts`."""
+
+    def __init__(self, entries: list[Any], options: dict[str, Any]):
+        from beancount.core import data
+
+        self._entries = entries
+        self._options = options
+        opens = {e.account: e for e in entries if isinstance(e, data.Open)}
+        closes = {e.account: e.date for e in entries if isinstance(e, data.Close)}
+        self.accounts: Mapping[str, AccountInfo] = MappingProxyType({
+            name: AccountInfo(name, o.date, closes.get(name), tuple(o.currencies or ()),
+                              _meta(o.meta))
+            for name, o in sorted(opens.items())
+        })
+        self.operating_currencies: tuple[str, ...] = tuple(options.get("operating_currency") or ())
+        # Converted to `Txn` lazily, per account: building all records up front costs
+        # ~0.4 s on a 13k-transaction ledger, and most scripts look at one account.
+        self._raw = [e for e in entries if isinstance(e, data.Transaction)]
+        self._txn_dates = [e.date for e in self._raw]
+        self._converted: dict[int, Txn] = {}
+        self.balance_assertions: tuple[BalanceAssertion, ...] = tuple(
+            BalanceAssertion(e.date, e.account, e.amount.number, e.amount.currency)
+            for e in entries if isinstance(e, data.Balance)
+        )
+        self._by_account: dict[str, list[Any]] | None = None
+
+    @property
+    def start(self) -> datetime.date | None:
+        return self._txn_dates[0] if self._txn_dates else None
+
+    @property
+    def end(self) -> datetime.date | None:
+        return self._txn_dates[-1] if self._txn_dates else None
+
+    def query(self, bql: str) -> list[dict[str, Any]]:
+        """Run a beanquery (BQL) statement; each row is a dict keyed by column name."""
+        from beanquery import query
+
+        columns, rows = query.run_query(self._entries, self._options, bql)
+        names = [c.name for c in columns]
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def transactions(self, account: str | None = None, start: datetime.date | None = None,
+                     end: datetime.date | None = None) -> list[Txn]:
+        """Transactions (date order) touching `account` or its sub-accounts, with
+        `start <= date <= end` when given."""
+        if account is None:
+            lo = bisect.bisect_left(self._txn_dates, start) if start else 0
+            hi = bisect.bisect_right(self._txn_dates, end) if end else len(self._raw)
+            return [self._txn(e) for e in self._raw[lo:hi]]
+        return [t for t in self._account_txns(account)
+                if (start is None or t.date >= start) and (end is None or t.date <= end)]
+
+    def _account_txns(self, account: str) -> tuple[Txn, ...]:
+        if self._by_account is None:
+            index: dict[str, list[Any]] = {}
+            for e in self._raw:
+                keys = {":".join(parts[:i]) for p in e.postings
+                        for parts in [p.account.split(":")] for i in range(1, len(parts) + 1)}
+                for key in keys:
+                    index.setdefault(key, []).append(e)
+            self._by_account = index
+        return tuple(self._txn(e) for e in self._by_account.get(account, ()))
+
+    def _txn(self, e: Any) -> Txn:
+        txn = self._converted.get(id(e))
+        if txn is None:
+            txn = self._converted[id(e)] = Txn(
+                e.date, e.flag, e.payee, e.narration or "",
+                tuple(Posting(p.account, p.units.number if p.units else None,
+                              p.units.currency if p.units else None) for p in e.postings),
+                frozenset(e.tags or ()), frozenset(e.links or ()), _meta(e.meta),
+                str(e.meta.get("filename", "")), int(e.meta.get("lineno", 0)),
+            )
+        return txn
+
+    def currency_of(self, account: str) -> str | None:
+        """The account's single currency: from its `open` constraint, else from its
+        postings; None when it has none or several."""
+        info = self.accounts.get(account)
+        if info and len(info.currencies) == 1:
+            return info.currencies[0]
+        seen = {p.currency for t in self._account_txns(account) for p in t.postings
+                if p.account == account and p.currency}
+        return seen.pop() if len(seen) == 1 else None
+
+    def balance(self, account: str, date: datetime.date | None = None,
+                currency: str | None = None) -> Decimal:
+        """Balance of `account` and its sub-accounts at the START of `date` (what a
+        `balance` directive on that date checks); everything when `date` is None."""
+        if account not in self.accounts and not self._account_txns(account):
+            raise ValueError(f"unknown account {account!r}")
+        currency = currency or self.currency_of(account)
+        if currency is None:
+            raise ValueError(f"{account} holds several currencies (or none): pass currency=")
+        prefix = account + ":"
+        total = Decimal(0)
+        for t in self._account_txns(account):
+            if date is not None and t.date >= date:
+                continue
+            for p in t.postings:
+                if (p.account == account or p.account.startswith(prefix)) \
+                        and p.currency == currency and p.amount is not None:
+                    total += p.amount
+        return total

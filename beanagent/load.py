@@ -1,0 +1,150 @@
+"""Load the user's ledger: entries, the errors it already has, and the bytes of every file.
+
+The bytes and their sha256 are kept so that staging copies exactly what was loaded and the
+commit can refuse when a file moved underneath us.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from beanagent.errors import BadInputError
+
+# Set before beancount's loader module is imported anywhere in this process: the loader
+# reads it at import time, and a planted `.picklecache` must never be unpickled.
+os.environ["BEANCOUNT_DISABLE_LOAD_CACHE"] = "1"
+
+
+@dataclasses.dataclass(frozen=True)
+class LedgerFile:
+    path: Path
+    data: bytes
+    sha256: str
+
+
+@dataclasses.dataclass(frozen=True)
+class LedgerError:
+    """A bean-check error as plain data: `file:line: message`."""
+
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Ledger:
+    path: Path  # the main file, absolute
+    entries: list[Any]
+    errors: list[LedgerError]
+    options: dict[str, Any]
+    files: dict[Path, LedgerFile]  # every file the ledger includes, absolute paths
+
+    def opens(self) -> dict[str, Any]:
+        from beancount.core import data
+
+        return {e.account: e for e in self.entries if isinstance(e, data.Open)}
+
+    def closes(self) -> dict[str, datetime.date]:
+        from beancount.core import data
+
+        return {e.account: e.date for e in self.entries if isinstance(e, data.Close)}
+
+
+def load_entries(path: Path) -> tuple[list[Any], list[Any], dict[str, Any]]:
+    """Run beancount's full loader (parse, book, plugins, validate) without any cache.
+
+    `loader.load_file` either unpickles a cache file next to the ledger (unsafe: a planted
+    cache runs code) or, with the cache disabled, deletes that file (a write in the user's
+    folder). `_load` is the uncached pipeline both wrap, so we call it directly.
+    """
+    from beancount import loader
+
+    return loader._load([(str(path), True)], None, None, None)
+
+
+def error_location(err: Any) -> tuple[str, int]:
+    source = getattr(err, "source", None) or {}
+    return str(source.get("filename") or "?"), int(source.get("lineno") or 0)
+
+
+def to_ledger_errors(errors: Iterable[Any]) -> list[LedgerError]:
+    out = []
+    for err in errors:
+        file, line = error_location(err)
+        out.append(LedgerError(file, line, str(err.message).strip().splitlines()[0]))
+    return out
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _check_readable(path: Path, display: str) -> None:
+    if not path.exists():
+        raise BadInputError("ledger file not found", file=display)
+    if not path.is_file():
+        raise BadInputError("ledger path is not a file", file=display)
+    try:
+        head = path.read_bytes()[:65536]
+    except OSError as exc:
+        raise BadInputError(f"cannot read ledger: {exc.strerror}", file=display) from None
+    if b"\x00" in head:
+        raise BadInputError("this is not a Beancount ledger (binary data)", file=display)
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not just a character cut at the 64 KiB boundary
+            line = head[: exc.start].count(b"\n") + 1
+            raise BadInputError(
+                "ledger is not valid UTF-8 (Beancount files must be UTF-8)",
+                file=display,
+                line=line,
+            ) from None
+
+
+def load_ledger(path: Path, display: str | None = None) -> Ledger:
+    """Load the ledger at `path`. Raises BadInputError when it can't be a ledger at all;
+    a ledger that merely has bean-check errors loads, with `errors` set."""
+    display = display or str(path)
+    path = path.resolve()
+    _check_readable(path, display)
+    entries, errors, options = load_entries(path)
+    ledger_errors = to_ledger_errors(errors)
+    if not entries:
+        first = f"; first error: {ledger_errors[0]}" if ledger_errors else ""
+        raise BadInputError(f"no Beancount directives found{first}", file=display)
+    files: dict[Path, LedgerFile] = {}
+    for name in options.get("include") or [str(path)]:
+        fpath = Path(name)
+        try:
+            raw = fpath.read_bytes()
+        except OSError as exc:
+            raise BadInputError(f"cannot read included file: {exc.strerror}", file=name) from None
+        files[fpath] = LedgerFile(fpath, raw, sha256_bytes(raw))
+    return Ledger(path, entries, ledger_errors, options, files)
+
+
+def load_for_view(path: Path) -> tuple[list[Any], dict[str, Any]]:
+    """Parse, book and run plugins, but skip validation: what a read-only view needs.
+
+    Used by the sandbox server, whose load sits on the critical path of every run; the
+    host's own full load (with validation) runs in parallel and owns the error list.
+    """
+    from beancount import loader
+    from beancount.core import data
+    from beancount.parser import booking
+
+    entries, errors, options = loader._parse_recursive([(str(path), True)], None, None)
+    entries.sort(key=data.entry_sortkey)
+    entries, _ = booking.book(entries, options)
+    entries, _ = loader.run_transformations(entries, errors, options, None)
+    return entries, options

@@ -1,0 +1,290 @@
+"""Proposals: the only thing a script can hand back, and how the host checks it.
+
+A proposal crosses the sandbox boundary as plain JSON data (`kind`, `date`, postings as
+strings...). `validate` is the single rulebook: the script API calls it so an author gets
+an actionable error at once, and the host calls it again on what arrives, because whatever
+the child says is untrusted. Only `transaction`, `balance` and `open` exist: there is no
+way to propose `plugin`, `include` or `option`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import re
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from beanagent.ledger import AccountInfo
+from beanagent.statements.model import Ref
+
+KINDS = ("transaction", "balance", "open")
+MAX_TEXT = 500
+MAX_POSTINGS = 50
+MAX_META = 20
+MAX_EVIDENCE = 50
+MAX_NUMBER = Decimal("1e15")
+MAX_DECIMALS = 8
+
+_META_KEY = re.compile(r"^[a-z][a-zA-Z0-9_\-]{0,40}$")
+_TAG = re.compile(r"^[A-Za-z0-9\-_/.]{1,64}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class ProposalError(ValueError):
+    """A proposal the rules reject; the message tells the script's author what to change."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PostingSpec:
+    account: str
+    number: Decimal | None
+    currency: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """A validated proposal, still plain data (no beancount types)."""
+
+    kind: str
+    date: datetime.date
+    account: str | None = None  # balance/open
+    number: Decimal | None = None  # balance
+    currency: str | None = None  # balance
+    currencies: tuple[str, ...] = ()  # open
+    flag: str = "*"
+    payee: str | None = None
+    narration: str = ""
+    postings: tuple[PostingSpec, ...] = ()
+    tags: tuple[str, ...] = ()
+    links: tuple[str, ...] = ()
+    meta: tuple[tuple[str, str], ...] = ()
+    evidence: tuple[Ref, ...] = ()
+    confidence: Decimal | None = None
+    reason: str = ""
+
+    @property
+    def main_account(self) -> str:
+        return self.account or self.postings[0].account
+
+
+def _text(value: Any, what: str, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise ProposalError(f"{what} must be a string, not {type(value).__name__}")
+    if len(value) > MAX_TEXT:
+        raise ProposalError(f"{what} is longer than {MAX_TEXT} characters")
+    if _CONTROL.search(value):
+        raise ProposalError(f"{what} contains a control character (newline, tab...)")
+    return value
+
+
+def _date(value: Any) -> datetime.date:
+    if isinstance(value, datetime.datetime):
+        value = value.date()
+    if isinstance(value, str):
+        try:
+            value = datetime.date.fromisoformat(value)
+        except ValueError:
+            raise ProposalError(f"date {value!r} is not YYYY-MM-DD") from None
+    if not isinstance(value, datetime.date):
+        raise ProposalError(f"date must be a datetime.date or 'YYYY-MM-DD', not {value!r}")
+    if not (1900 <= value.year <= 2200):
+        raise ProposalError(f"date {value} is out of range")
+    return value
+
+
+def _number(value: Any, what: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (Decimal, int, str)):
+        raise ProposalError(f"{what} must be a Decimal, int or numeric string, not "
+                            f"{type(value).__name__} (floats are not accepted: use Decimal)")
+    try:
+        number = Decimal(value) if not isinstance(value, Decimal) else value
+    except (InvalidOperation, ValueError):
+        raise ProposalError(f"{what} {value!r} is not a number") from None
+    if not number.is_finite() or abs(number) >= MAX_NUMBER:
+        raise ProposalError(f"{what} {value!r} is not a finite amount below {MAX_NUMBER}")
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > MAX_DECIMALS:
+        raise ProposalError(f"{what} {value!r} has more than {MAX_DECIMALS} decimals")
+    return number
+
+
+def _currency(value: Any) -> str:
+    from beancount.core.amount import CURRENCY_RE
+
+    if not isinstance(value, str) or len(value) > 24 or not re.fullmatch(CURRENCY_RE, value):
+        raise ProposalError(f"currency {value!r} is not a valid commodity name (e.g. 'USD')")
+    return value
+
+
+def _account(value: Any) -> str:
+    from beancount.core.account import is_valid
+
+    if not isinstance(value, str) or len(value) > 200 or not is_valid(value):
+        raise ProposalError(
+            f"account {value!r} is not a valid account name (e.g. 'Expenses:Food:Coffee')")
+    return value
+
+
+def _refs(value: Any) -> tuple[Ref, ...]:
+    if not isinstance(value, (list, tuple)) or len(value) > MAX_EVIDENCE:
+        raise ProposalError(f"evidence must be a list of at most {MAX_EVIDENCE} statement refs")
+    refs = []
+    for item in value:
+        if not isinstance(item, Mapping) or not isinstance(item.get("file"), str):
+            raise ProposalError("each evidence item must be a statement line or its ref")
+        line, bid = item.get("line"), item.get("id")
+        if line is not None and (isinstance(line, bool) or not isinstance(line, int)):
+            raise ProposalError("evidence line must be an integer")
+        if bid is not None and not isinstance(bid, str):
+            raise ProposalError("evidence id must be a string")
+        refs.append(Ref(item["file"], line, bid))
+    return tuple(refs)
+
+
+def _confidence(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    number = _number(value if not isinstance(value, float) else str(value), "confidence")
+    if not (0 <= number <= 1):
+        raise ProposalError("confidence must be between 0 and 1")
+    return number.quantize(Decimal("0.001"))
+
+
+def check_open(account: str, date: datetime.date, accounts: Mapping[str, AccountInfo],
+               opened: Mapping[str, datetime.date]) -> None:
+    info = accounts.get(account)
+    if info is not None:
+        if not info.is_open(date):
+            span = f"{info.open}" + (f" to {info.close}" if info.close else "")
+            raise ProposalError(f"account {account} is not open on {date} (open {span})")
+        return
+    if account in opened:
+        if opened[account] > date:
+            raise ProposalError(f"account {account} is proposed to open on {opened[account]}, "
+                                f"after {date}")
+        return
+    raise ProposalError(f"account {account} is not open in the ledger; use an existing "
+                        f"account or propose.open({account!r}, date) first")
+
+
+def validate(raw: Any, accounts: Mapping[str, AccountInfo],
+             opened: Mapping[str, datetime.date]) -> Spec:
+    """Check one proposal in its JSON form; `opened` holds accounts opened by earlier
+    proposals. Raises ProposalError with a message the script's author can act on."""
+    if not isinstance(raw, Mapping):
+        raise ProposalError("a proposal must be an object")
+    kind = raw.get("kind")
+    if kind not in KINDS:
+        raise ProposalError(f"proposal kind {kind!r} is not allowed (only {', '.join(KINDS)})")
+    date = _date(raw.get("date"))
+    reason = _text(raw.get("reason", ""), "reason") or ""
+    evidence = _refs(raw.get("evidence", []))
+    if kind == "open":
+        account = _account(raw.get("account"))
+        if account in accounts or account in opened:
+            raise ProposalError(f"account {account} is already open")
+        currencies = raw.get("currencies") or []
+        if not isinstance(currencies, (list, tuple)):
+            raise ProposalError("currencies must be a list")
+        return Spec("open", date, account=account,
+                    currencies=tuple(_currency(c) for c in currencies), reason=reason)
+    if kind == "balance":
+        account = _account(raw.get("account"))
+        check_open(account, date, accounts, opened)
+        return Spec("balance", date, account=account,
+                    number=_number(raw.get("number"), "balance amount"),
+                    currency=_currency(raw.get("currency")), evidence=evidence, reason=reason)
+    return _validate_transaction(raw, date, accounts, opened, evidence, reason)
+
+
+def _validate_transaction(raw: Mapping[str, Any], date: datetime.date,
+                          accounts: Mapping[str, AccountInfo],
+                          opened: Mapping[str, datetime.date],
+                          evidence: tuple[Ref, ...], reason: str) -> Spec:
+    flag = raw.get("flag", "*")
+    if flag not in ("*", "!"):
+        raise ProposalError(f"flag must be '*' or '!', not {flag!r}")
+    postings_raw = raw.get("postings")
+    if not isinstance(postings_raw, (list, tuple)) or not 2 <= len(postings_raw) <= MAX_POSTINGS:
+        raise ProposalError(f"a transaction needs 2 to {MAX_POSTINGS} postings")
+    postings = []
+    for p in postings_raw:
+        if not isinstance(p, Mapping):
+            raise ProposalError("each posting must be an object with account/number/currency")
+        account = _account(p.get("account"))
+        check_open(account, date, accounts, opened)
+        if p.get("number") is None:
+            postings.append(PostingSpec(account, None, None))
+            continue
+        number = _number(p.get("number"), f"amount of {account}")
+        currency = _currency(p.get("currency"))
+        allowed = accounts[account].currencies if account in accounts else ()
+        if allowed and currency not in allowed:
+            raise ProposalError(f"{account} only holds {', '.join(allowed)}, not {currency}")
+        postings.append(PostingSpec(account, number, currency))
+    elided = [p for p in postings if p.number is None]
+    if len(elided) > 1:
+        raise ProposalError("at most one posting may leave its amount out")
+    totals: dict[str, Decimal] = {}
+    for p in postings:
+        if p.currency is not None and p.number is not None:
+            totals[p.currency] = totals.get(p.currency, Decimal(0)) + p.number
+    unbalanced = {c: t for c, t in totals.items() if t != 0}
+    if unbalanced and not (elided and len(totals) == 1):
+        detail = ", ".join(f"{t} {c}" for c, t in sorted(unbalanced.items()))
+        raise ProposalError(f"transaction does not balance: postings sum to {detail}")
+    meta_raw = raw.get("meta") or {}
+    if not isinstance(meta_raw, Mapping) or len(meta_raw) > MAX_META:
+        raise ProposalError(f"meta must be a dict of at most {MAX_META} entries")
+    meta = []
+    for key, value in meta_raw.items():
+        if not isinstance(key, str) or not _META_KEY.match(key) or key in ("filename", "lineno"):
+            raise ProposalError(f"meta key {key!r} is not allowed (lowercase, letters/digits/_)")
+        meta.append((key, _text(value, f"meta value of {key}") or ""))
+    tags = tuple(_tag(t, "tag") for t in raw.get("tags") or ())
+    links = tuple(_tag(t, "link") for t in raw.get("links") or ())
+    return Spec("transaction", date, flag=flag,
+                payee=_text(raw.get("payee"), "payee", optional=True),
+                narration=_text(raw.get("narration", ""), "narration") or "",
+                postings=tuple(postings), tags=tags, links=links, meta=tuple(meta),
+                evidence=evidence, confidence=_confidence(raw.get("confidence")),
+                reason=reason)
+
+
+def _tag(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not _TAG.match(value):
+        raise ProposalError(f"{what} {value!r} is not valid (letters, digits, - _ / .)")
+    return value
+
+
+def to_directive(spec: Spec) -> Any:
+    """The beancount directive for a validated proposal (rendered later by the printer)."""
+    from beancount.core import amount, data
+
+    meta = data.new_metadata("<beanagent>", 0)
+    if spec.kind == "open":
+        return data.Open(meta, spec.date, spec.account, list(spec.currencies) or None, None)
+    if spec.kind == "balance":
+        assert spec.number is not None and spec.currency is not None
+        return data.Balance(meta, spec.date, spec.account,
+                            amount.Amount(spec.number, spec.currency), None, None)
+    meta.update(dict(spec.meta))
+    postings = [
+        data.Posting(p.account,
+                     None if p.number is None else amount.Amount(p.number, p.currency),
+                     None, None, None, None)
+        for p in spec.postings
+    ]
+    return data.Transaction(meta, spec.date, spec.flag, spec.payee, spec.narration,
+                            frozenset(spec.tags), frozenset(spec.links), postings)
+
+
+def format_directive(spec: Spec) -> str:
+    """Exactly the text that would be written, from beancount's own printer."""
+    from beancount.parser import printer
+
+    return printer.format_entry(to_directive(spec))

@@ -1,0 +1,104 @@
+"""Predict the counter-account of a statement line from the ledger's own history.
+
+Past transactions on the same account are indexed by their normalised payee/narration; a
+line is compared with each distinct description (trigram similarity), and the accounts seen
+for the best one vote, recent ones weighing more. Every suggestion carries a confidence;
+below the threshold the caller flags the proposal for review.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from decimal import Decimal
+
+from beanagent.ledger import LedgerView, Txn
+from beanagent.reconcile.normalize import normalize, similarity, trigrams
+from beanagent.statements.model import StatementLine
+
+CONFIDENT = 0.6  # below this a proposal is flagged `!`
+MIN_SIMILARITY = 0.45  # below this the history is not used at all
+
+
+@dataclasses.dataclass(frozen=True)
+class Suggestion:
+    account: str
+    payee: str | None
+    confidence: float
+    reason: str
+    example: Txn | None = None
+
+    @property
+    def confident(self) -> bool:
+        return self.confidence >= CONFIDENT
+
+
+@dataclasses.dataclass
+class _Key:
+    text: str
+    grams: frozenset[str]
+    txns: list[Txn]
+
+
+def _counter_account(txn: Txn, account: str) -> str | None:
+    """The main other leg: the largest posting not on the statement's account."""
+    others = [p for p in txn.postings if p.account != account and p.amount is not None]
+    if not others:
+        return None
+    return max(others, key=lambda p: abs(p.amount or Decimal(0))).account
+
+
+class Categoriser:
+    def __init__(self, view: LedgerView, account: str, review_account: str):
+        self.account = account
+        self.review_account = review_account
+        keys: dict[str, _Key] = {}
+        for t in view.transactions(account):
+            if _counter_account(t, account) is None:
+                continue
+            for raw in {t.payee or "", t.narration}:
+                text = normalize(raw)
+                if not text:
+                    continue
+                key = keys.get(text)
+                if key is None:
+                    key = keys[text] = _Key(text, trigrams(text), [])
+                key.txns.append(t)
+        self._keys = list(keys.values())
+
+    def suggest(self, line: StatementLine) -> Suggestion:
+        text = normalize(" ".join(x for x in (line.payee, line.description) if x))
+        grams = trigrams(text)
+        best: _Key | None = None
+        best_sim = 0.0
+        for key in self._keys:
+            sim = similarity(grams, key.grams)
+            if sim > best_sim:
+                best, best_sim = key, sim
+        if best is None or best_sim < MIN_SIMILARITY:
+            return Suggestion(self.review_account, None, 0.0,
+                              f"no similar payee in the ledger's history for {text or '?'!r}; "
+                              f"booked to the review account {self.review_account}")
+        votes: Counter[str] = Counter()
+        last: dict[str, Txn] = {}
+        newest = max(t.date for t in best.txns)
+        for t in best.txns:
+            acct = _counter_account(t, self.account)
+            if acct is None:
+                continue
+            age_years = (newest - t.date).days / 365
+            votes[acct] += 1 / (1 + age_years)
+            if acct not in last or t.date > last[acct].date:
+                last[acct] = t
+        acct, weight = votes.most_common(1)[0]
+        share = weight / sum(votes.values())
+        confidence = round(min(1.0, best_sim) * share, 2)
+        example = last[acct]
+        reason = (f"like {example.payee or example.narration!r} on {example.date} "
+                  f"({_fmt_date_count(len(best.txns))}, similarity {best_sim:.2f}"
+                  + (f", {share:.0%} to {acct}" if share < 1 else "") + ")")
+        return Suggestion(acct, example.payee, confidence, reason, example)
+
+
+def _fmt_date_count(n: int) -> str:
+    return f"{n} past transaction{'s' if n != 1 else ''}"

@@ -1,0 +1,206 @@
+"""The host side of the sandbox: start the server, send it work, distrust what comes back."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+from beanagent.errors import SandboxError
+from beanagent.load import LedgerError
+from beanagent.sandbox.protocol import ProtocolError, loads_strict
+from beanagent.sandbox.server import OUTPUT_KEEP, RESULT_CAP
+from beanagent.statements.model import Statement
+
+DEFAULT_STEP_TIMEOUT = 60.0
+DEFAULT_CHECK_TIMEOUT = 900.0
+START_TIMEOUT = 900.0  # loading a very large ledger
+REPLY_CAP = RESULT_CAP + 8 * OUTPUT_KEEP + 4096
+
+# Nothing from the user's environment reaches the server: no keys, no tokens, no HOME.
+SAFE_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TZ": "UTC",
+            "BEANCOUNT_DISABLE_LOAD_CACHE": "1"}
+
+
+@dataclasses.dataclass(frozen=True)
+class StepResult:
+    """One script run. `error` is for the script's author (or the model): a traceback,
+    a timeout, a crash; `proposals` is the raw (still unvalidated) JSON list."""
+
+    ok: bool
+    output: str
+    output_truncated: bool
+    error: str | None
+    proposals: list[Any]
+    seconds: float
+
+
+class Sandbox:
+    def __init__(self, ledger: Path, *, step_timeout: float = DEFAULT_STEP_TIMEOUT,
+                 check_timeout: float = DEFAULT_CHECK_TIMEOUT):
+        self.ledger = ledger
+        self.step_timeout = step_timeout
+        self.check_timeout = check_timeout
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stderr: IO[bytes] | None = None
+        self._ready = False
+        self._workdir: tempfile.TemporaryDirectory[str] | None = None
+        self.load_seconds: float | None = None
+
+    def start(self) -> Sandbox:
+        """Start the server now; it loads the ledger while the host does other work."""
+        self._workdir = tempfile.TemporaryDirectory(prefix="beanagent-sandbox-")
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the server)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-I", "-m", "beanagent.sandbox.server", str(self.ledger)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+            env=SAFE_ENV, cwd=self._workdir.name, close_fds=True, start_new_session=True,
+        )
+        return self
+
+    def __enter__(self) -> Sandbox:
+        return self if self._proc else self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.wait()
+            for stream in (self._proc.stdin, self._proc.stdout):
+                if stream:
+                    stream.close()
+            self._proc = None
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+        if self._workdir is not None:
+            self._workdir.cleanup()
+            self._workdir = None
+
+    def _server_tail(self) -> str:
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0, os.SEEK_END)
+        size = self._stderr.tell()
+        self._stderr.seek(max(0, size - 2000))
+        lines = self._stderr.read().decode("utf-8", "replace").strip().splitlines()
+        return lines[-1] if lines else ""
+
+    def _read_reply(self, timeout: float) -> dict[str, Any]:
+        assert self._proc is not None and self._proc.stdout is not None
+        fd = self._proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        buf = bytearray()
+        while not buf.endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.close()
+                raise SandboxError(f"sandbox did not answer within {timeout:.0f} s")
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if not ready:
+                continue
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                tail = self._server_tail()
+                self.close()
+                raise SandboxError("sandbox process died" + (f": {tail}" if tail else ""))
+            buf += chunk
+            if len(buf) > REPLY_CAP:
+                self.close()
+                raise SandboxError("sandbox reply too large")
+        try:
+            reply = loads_strict(bytes(buf), REPLY_CAP)
+        except ProtocolError as exc:
+            raise SandboxError(f"sandbox reply unreadable: {exc}") from None
+        if not isinstance(reply, dict):
+            raise SandboxError("sandbox reply is not an object")
+        return reply
+
+    def _ensure_ready(self) -> None:
+        if self._proc is None:
+            self.start()
+        if self._ready:
+            return
+        reply = self._read_reply(START_TIMEOUT)
+        if not reply.get("ready"):
+            raise SandboxError(f"sandbox could not load the ledger: {reply.get('error')}")
+        self._ready = True
+        seconds = reply.get("seconds")
+        self.load_seconds = seconds if isinstance(seconds, (int, float, Decimal)) else None
+
+    def _request(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+        self._ensure_ready()
+        assert self._proc is not None and self._proc.stdin is not None
+        try:
+            self._proc.stdin.write(json.dumps(request).encode() + b"\n")
+            self._proc.stdin.flush()
+        except BrokenPipeError:
+            raise SandboxError("sandbox process died: " + self._server_tail()) from None
+        return self._read_reply(timeout + 30)
+
+    def run(self, script: str, statements: list[Statement],
+            review_account: str = "Expenses:FIXME") -> StepResult:
+        """Run one script in a fresh child. Failures of the script come back as a
+        StepResult with `error` set; only a broken sandbox raises SandboxError."""
+        reply = self._request({"op": "run", "script": script, "timeout": self.step_timeout,
+                               "statements": [s.to_json() for s in statements],
+                               "review_account": review_account}, self.step_timeout)
+        output = str(reply.get("output") or "")
+        truncated = bool(reply.get("output_truncated"))
+        seconds = reply.get("seconds")
+        secs = Decimal(str(seconds)) if isinstance(seconds, (int, Decimal)) else Decimal(0)
+        status = reply.get("status")
+        problem = {
+            "timeout": f"the script ran longer than {self.step_timeout:g} s and was stopped",
+            "output_limit": "the script printed too much and was stopped",
+            "result_limit": "the script's result was too large and was discarded",
+            "killed": f"the script was killed by signal {reply.get('signal')}",
+        }.get(str(status))
+        if problem is not None:
+            return StepResult(False, output, truncated, problem, [], _secs(secs))
+        if status != "ok" or not isinstance(reply.get("result"), str) or not reply["result"]:
+            return StepResult(False, output, truncated,
+                              "the script ended without returning a result "
+                              "(did it call os._exit or close its pipes?)", [], _secs(secs))
+        try:
+            result = loads_strict(reply["result"], RESULT_CAP)
+        except ProtocolError as exc:
+            return StepResult(False, output, truncated, f"invalid result: {exc}", [], _secs(secs))
+        if not isinstance(result, dict) or not isinstance(result.get("proposals"), list):
+            return StepResult(False, output, truncated, "invalid result: no proposal list", [],
+                              _secs(secs))
+        error = result.get("error")
+        return StepResult(result.get("ok") is True and error is None, output, truncated,
+                          error if isinstance(error, str) else None, result["proposals"],
+                          _secs(secs))
+
+    def check(self, main_file: Path) -> list[LedgerError]:
+        """bean-check (beancount's full loader, no cache) on a staged ledger, in a child."""
+        reply = self._request({"op": "check", "path": str(main_file),
+                               "timeout": self.check_timeout}, self.check_timeout)
+        if reply.get("status") != "ok" or not isinstance(reply.get("result"), str):
+            raise SandboxError(f"the check of the staged ledger failed to run "
+                               f"({reply.get('status')}): {str(reply.get('output'))[-300:]}")
+        try:
+            result = loads_strict(reply["result"], RESULT_CAP)
+            return [LedgerError(str(e["file"]), int(e["line"]), str(e["message"]))
+                    for e in result["errors"]]
+        except (ProtocolError, KeyError, TypeError, ValueError) as exc:
+            raise SandboxError(f"the check's result is unreadable: {exc}") from None
+
+
+def _secs(value: Decimal) -> float:
+    return int(value * 1000) / 1000

@@ -1,0 +1,238 @@
+"""The sandbox server: loads the ledger once, then forks one fresh child per request.
+
+Started by `runner.Sandbox` as `python -I -m beanagent.sandbox.server LEDGER` with a
+scrubbed environment, no tty and its own session. It holds no secrets. Requests arrive
+as JSON lines on stdin (from the trusted host); each is served by a forked child whose
+stdout/stderr go to a capped pipe and whose result comes back on its own pipe, relayed
+to the host as raw text for the host to parse strictly. Nothing survives between steps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import linecache
+import os
+import resource
+import select
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+OUTPUT_KEEP = 64 * 1024  # what goes back to the caller
+OUTPUT_KILL = 4 * 1024 * 1024  # a flood beyond this kills the step
+RESULT_CAP = 16 * 1024 * 1024
+RESULT_FD = 3
+SCRIPT_NAME = "<script>"
+
+
+def _vm_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
+def _limit(kind: int, value: int) -> None:
+    try:
+        _soft, hard = resource.getrlimit(kind)
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
+        resource.setrlimit(kind, (value, hard))
+    except (ValueError, OSError):
+        pass
+
+
+def _child_setup(out_w: int, res_w: int, workdir: str, cpu_seconds: int, extra_mem: int) -> None:
+    os.setsid()
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(out_w, 1)
+    os.dup2(out_w, 2)
+    os.dup2(res_w, RESULT_FD)
+    os.closerange(RESULT_FD + 1, 65536)
+    os.chdir(workdir)
+    os.environ["TMPDIR"] = workdir
+    tempfile.tempdir = workdir
+    _limit(resource.RLIMIT_CORE, 0)
+    _limit(resource.RLIMIT_CPU, cpu_seconds)
+    _limit(resource.RLIMIT_FSIZE, 64 * 1024 * 1024)
+    _limit(resource.RLIMIT_NOFILE, 64)
+    if extra_mem:
+        _limit(resource.RLIMIT_AS, _vm_bytes() + extra_mem)
+
+
+def _script_traceback(exc: BaseException) -> str:
+    """The traceback as the script's author needs it: only the script's own frames."""
+    te = traceback.TracebackException.from_exception(exc)
+    te.stack = traceback.StackSummary.from_list(
+        [f for f in te.stack if f.filename == SCRIPT_NAME] or te.stack[-1:])
+    return "".join(te.format()).rstrip()
+
+
+def _run_script(view: Any, request: dict[str, Any]) -> dict[str, Any]:
+    from beanagent.api import make_globals
+    from beanagent.statements.model import Statement
+
+    statements = [Statement.from_json(s) for s in request["statements"]]
+    env = make_globals(view, statements, request.get("review_account") or "Expenses:FIXME")
+    source = request["script"]
+    linecache.cache[SCRIPT_NAME] = (len(source), None, source.splitlines(True), SCRIPT_NAME)
+    error = None
+    try:
+        exec(compile(source, SCRIPT_NAME, "exec"), env)
+    except SystemExit as exc:
+        if exc.code not in (None, 0):
+            error = f"SystemExit: {exc.code}"
+    except BaseException as exc:
+        error = _script_traceback(exc)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return {"ok": error is None, "error": error, "proposals": env["propose"].to_json()}
+
+
+def _run_check(request: dict[str, Any]) -> dict[str, Any]:
+    from beanagent.load import load_entries, to_ledger_errors
+
+    start = time.monotonic()
+    _, errors, _ = load_entries(Path(request["path"]))
+    return {"errors": [e.__dict__ for e in to_ledger_errors(errors)],
+            "seconds": round(time.monotonic() - start, 3)}
+
+
+def _collect(pid: int, out_r: int, res_r: int, deadline: float) -> dict[str, Any]:
+    out = bytearray()
+    out_total = 0
+    res = bytearray()
+    status = "ok"
+    open_fds = {out_r, res_r}
+    pidfd = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None
+    exited = False
+    wstatus: int | None = None
+    while open_fds:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            status = "timeout"
+            break
+        watch = list(open_fds) + ([pidfd] if pidfd is not None and not exited else [])
+        wait = 0.05 if exited else (0.2 if pidfd is None else 5.0)
+        ready, _, _ = select.select(watch, [], [], min(remaining, wait))
+        if pidfd is not None and pidfd in ready:
+            exited = True
+        for fd in ready:
+            if fd == pidfd:
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                open_fds.discard(fd)
+            elif fd == out_r:
+                out_total += len(chunk)
+                if len(out) < OUTPUT_KEEP:
+                    out += chunk[: OUTPUT_KEEP - len(out)]
+            else:
+                res += chunk
+        if out_total > OUTPUT_KILL:
+            status = "output_limit"
+            break
+        if len(res) > RESULT_CAP:
+            status = "result_limit"
+            break
+        if exited and not ready:
+            break  # the child is gone; a grandchild holding the pipes open gets no wait
+        if pidfd is None and not exited:
+            done, status_now = os.waitpid(pid, os.WNOHANG)
+            if done:
+                exited, wstatus = True, status_now
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)  # whatever is left of the step's process group
+    if wstatus is None:
+        _, wstatus = os.waitpid(pid, 0)
+    if pidfd is not None:
+        os.close(pidfd)
+    sig = os.WTERMSIG(wstatus) if os.WIFSIGNALED(wstatus) else None
+    if status == "ok" and sig is not None and not res:
+        status = "killed"
+    return {
+        "status": status,
+        "signal": sig,
+        "output": out.decode("utf-8", "replace"),
+        "output_truncated": out_total > len(out),
+        "result": res.decode("utf-8", "replace") if status == "ok" else None,
+    }
+
+
+def serve_one(work: Callable[[], dict[str, Any]], timeout: float, extra_mem: int) -> dict[str, Any]:
+    out_r, out_w = os.pipe()
+    res_r, res_w = os.pipe()
+    workdir = tempfile.mkdtemp(prefix="beanagent-step-")
+    start = time.monotonic()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 0
+        try:
+            _child_setup(out_w, res_w, workdir, int(timeout) + 1, extra_mem)
+            data = json.dumps(work(), ensure_ascii=False, allow_nan=False).encode()
+            view = memoryview(data)
+            while view:
+                view = view[os.write(RESULT_FD, view):]
+        except BaseException:
+            code = 70
+        finally:
+            os._exit(code)
+    os.close(out_w)
+    os.close(res_w)
+    try:
+        reply = _collect(pid, out_r, res_r, start + timeout)
+    finally:
+        os.close(out_r)
+        os.close(res_r)
+        # Never read what the child left behind; remove it without following links.
+        shutil.rmtree(workdir, ignore_errors=True)
+    reply["seconds"] = round(time.monotonic() - start, 4)
+    return reply
+
+
+def main() -> None:
+    req = os.fdopen(os.dup(0), "rb")
+    resp = os.fdopen(os.dup(1), "wb")
+    # Stray prints from plugins must not corrupt the protocol: point 0/1 elsewhere.
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(2, 1)
+
+    def send(obj: dict[str, Any]) -> None:
+        resp.write(json.dumps(obj, ensure_ascii=False).encode() + b"\n")
+        resp.flush()
+
+    from beanagent.ledger import LedgerView
+    from beanagent.load import load_for_view
+
+    start = time.monotonic()
+    try:
+        entries, options = load_for_view(Path(sys.argv[1]))
+        view = LedgerView(entries, options)
+    except Exception as exc:  # the host reports it; a half-loaded server must not serve
+        send({"ready": False, "error": f"{type(exc).__name__}: {exc}"})
+        return
+    send({"ready": True, "seconds": round(time.monotonic() - start, 3)})
+    for line in req:
+        request = json.loads(line)
+        if request["op"] == "run":
+            reply = serve_one(lambda r=request: _run_script(view, r),
+                              request["timeout"], 2 * 1024**3)
+        elif request["op"] == "check":
+            reply = serve_one(lambda r=request: _run_check(r), request["timeout"], 0)
+        else:
+            reply = {"status": "error", "error": f"unknown op {request['op']!r}"}
+        send(reply)
+
+
+if __name__ == "__main__":
+    main()
