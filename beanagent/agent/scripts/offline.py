@@ -1,0 +1,64 @@
+# beanagent offline agent: the reconciliation script (deterministic, same every run).
+# It runs in the sandbox with the script API globals: ledger, statements, propose, engine.
+# Save it with `beanagent reconcile --save-script FILE`, edit it, rerun with `beanagent run`.
+# ruff: noqa: F821
+
+proposed = []  # (statement no., account, amount, date) of every proposed leg
+opened = set()
+
+for number, st in enumerate(statements):
+    result = engine.match(st)
+    print(f"{st.file}: {len(st.lines)} lines on {st.account}: {len(result.matches)} booked, "
+          f"{len(result.missing)} missing, {len(result.ledger_only)} only in the ledger")
+    for item in result.ledger_only:
+        print(f"  ledger only: {item.txn.date} {item.amount} {item.txn.payee or item.txn.narration}"
+              f" ({item.reason})")
+    added = Decimal(0)
+    for line in result.missing:
+        # The same money seen on an earlier statement (a transfer between two of the
+        # user's accounts, or the same account in two formats) is booked once.
+        twin = next((p for p in proposed if p[0] != number and p[1] == st.account
+                     and p[2] == line.amount
+                     and abs((p[3] - line.date).days) <= engine.window_days), None)
+        if twin is not None:
+            proposed.remove(twin)
+            print(f"  {line.ref}: already proposed from another statement")
+            continue
+        guess = engine.suggest(st, line)
+        if guess.account not in ledger.accounts and guess.account not in opened:
+            first = min(ln.date for ln in result.missing)
+            propose.open(guess.account, first,
+                         reason="review account for lines without a confident counter-account")
+            opened.add(guess.account)
+        propose.transaction(
+            date=line.date,
+            payee=guess.payee if guess.confident else line.payee,
+            narration=line.description,
+            postings=[(st.account, line.amount, st.currency),
+                      (guess.account, -line.amount, st.currency)],
+            evidence=[line],
+            flag="*" if guess.confident else "!",
+            meta=engine.bank_meta(st, line),
+            confidence=guess.confidence,
+            reason=guess.reason,
+        )
+        added += line.amount
+        proposed.append((number, st.account, line.amount, line.date))
+        proposed.append((number, guess.account, -line.amount, line.date))
+
+    if st.closing_balance is None:
+        continue
+    day = engine.balance_date(st)
+    booked = ledger.balance(st.account, day, st.currency) + sum(
+        (ln.amount for ln in result.missing if ln.date < day), Decimal(0))
+    existing = engine.has_balance(st.account, day)
+    if existing is not None:
+        print(f"  balance on {day} already asserted in the ledger ({existing} {st.currency})")
+    elif booked == st.closing_balance:
+        propose.balance(st.account, day, st.closing_balance, st.currency,
+                        evidence=[st.lines[-1]],
+                        reason=f"closing balance of {st.file} as of {day - timedelta(days=1)}")
+    else:
+        print(f"  closing balance {st.closing_balance} {st.currency} differs from the ledger's "
+              f"{booked} {st.currency} by {st.closing_balance - booked}: no balance assertion "
+              "proposed")

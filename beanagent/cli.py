@@ -1,0 +1,233 @@
+"""The command line: parse flags, call the workflow, map errors to exit codes.
+
+Heavy imports (beancount, the workflow, anthropic) happen inside the commands so that
+`beanagent --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+    pretty_exceptions_enable=False,  # a bug shows a plain traceback, never local values
+    help="Reconcile a Beancount ledger against bank and card statements.\n\n"
+         "Proposals come from an agent whose scripts run in a sandbox; nothing is written "
+         "without a passing bean-check of a staged copy and your approval.\n\n"
+         "Exit codes: 0 done (or nothing to do), 1 you declined everything, 2 bad input or "
+         "usage, 3 the staged ledger failed the check, 4 the ledger changed on disk during "
+         "the run, 5 sandbox or agent failure.",
+)
+
+LedgerArg = Annotated[Path, typer.Argument(help="The main Beancount file.", show_default=False)]
+StatementsArg = Annotated[list[Path] | None, typer.Argument(
+    help="Statement files: CSV, OFX/QFX, or anything your --importers understand.",
+    show_default=False)]
+AccountOpt = Annotated[str | None, typer.Option(
+    "--account", "-a", help="Ledger account the statements belong to (else from OFX account "
+    "ids matched to `account:` metadata, else beanagent.toml).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the JSON report on stdout "
+                                       "(human output goes to stderr).")]
+DryOpt = Annotated[bool, typer.Option("--dry-run", "-n", help="Show the diff; write nothing.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Accept every proposal that passes "
+                                      "the check (for scripts).")]
+
+
+def _csv_options(**values: Any) -> tuple[tuple[str, Any], ...]:
+    return tuple((k, v) for k, v in values.items() if v not in (None, False))
+
+
+def _closing(value: str | None) -> tuple[Decimal, str] | None:
+    if value is None:
+        return None
+    parts = value.replace(",", "").split()
+    try:
+        if len(parts) != 2:
+            raise InvalidOperation
+        return Decimal(parts[0]), parts[1].upper()
+    except InvalidOperation:
+        raise typer.BadParameter(f"expected 'AMOUNT CURRENCY' like '-2356.38 USD', got "
+                                 f"{value!r}", param_hint="--closing-balance") from None
+
+
+def _require_approval_channel(dry_run: bool, yes: bool) -> None:
+    from beanagent.errors import BadInputError
+
+    if not dry_run and not yes and not sys.stdin.isatty():
+        raise BadInputError("standard input is not a terminal, so nothing can be approved "
+                            "interactively: pass --yes to accept every checked proposal, or "
+                            "--dry-run to only show them")
+
+
+def _finish(outcome: Any, ui: Any, as_json: bool) -> None:
+    from beanagent.report import build_report
+
+    ui.finish(outcome)
+    if as_json:
+        sys.stdout.write(json.dumps(build_report(outcome), indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    raise typer.Exit(int(outcome.exit_code))
+
+
+def _make_agent(name: str, model: str | None) -> Any:
+    from beanagent.errors import BadInputError
+
+    if name == "offline":
+        from beanagent.agent.offline import OfflineAgent
+
+        return OfflineAgent()
+    if name == "anthropic":
+        from beanagent.agent.anthropic import AnthropicAgent
+
+        return AnthropicAgent.from_env(model)
+    raise BadInputError(f"unknown agent {name!r}: use offline or anthropic")
+
+
+@app.command(epilog="Examples:\n\n"
+             "  beanagent reconcile books.beancount checking.csv --dry-run\n\n"
+             "  beanagent reconcile books.beancount card.ofx --yes --json > report.json\n\n"
+             "  beanagent reconcile books.beancount stmt.csv -a Assets:Bank:Checking "
+             "--closing-balance '1913.56 USD'")
+def reconcile(
+    ledger: LedgerArg,
+    statements: StatementsArg = None,
+    account: AccountOpt = None,
+    agent: Annotated[str, typer.Option(help="offline (default: no key, no network) or "
+                                       "anthropic.")] = "offline",
+    model: Annotated[str | None, typer.Option(help="Model for the LLM agent.")] = None,
+    dry_run: DryOpt = False,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+    closing_balance: Annotated[str | None, typer.Option(
+        help="Closing balance 'AMOUNT CUR' for statements that carry none.")] = None,
+    importers: Annotated[Path | None, typer.Option(
+        help="Your beangulp import config (a Python file with CONFIG = [...]).")] = None,
+    save_script: Annotated[Path | None, typer.Option(
+        help="Save the agent's script(s) here, to rerun with `beanagent run`.")] = None,
+    csv_delimiter: Annotated[str | None, typer.Option(help="CSV: , ; or \\t")] = None,
+    csv_encoding: Annotated[str | None, typer.Option(help="CSV: file encoding")] = None,
+    csv_header_line: Annotated[int | None, typer.Option(help="CSV: line of the header")] = None,
+    csv_date_col: Annotated[str | None, typer.Option(help="CSV: date column (name or 1-based "
+                                                     "number)")] = None,
+    csv_amount_col: Annotated[str | None, typer.Option(help="CSV: signed amount column")] = None,
+    csv_debit_col: Annotated[str | None, typer.Option(help="CSV: debit column")] = None,
+    csv_credit_col: Annotated[str | None, typer.Option(help="CSV: credit column")] = None,
+    csv_description_col: Annotated[str | None, typer.Option(help="CSV: description")] = None,
+    csv_balance_col: Annotated[str | None, typer.Option(help="CSV: running balance")] = None,
+    csv_date_format: Annotated[str | None, typer.Option(help="CSV: strptime format, e.g. "
+                                                        "%d/%m/%Y")] = None,
+    csv_decimal: Annotated[str | None, typer.Option(help="CSV: decimal mark, . or ,")] = None,
+    csv_negate: Annotated[bool, typer.Option(help="CSV: flip every sign (charges shown "
+                                             "positive)")] = False,
+) -> None:
+    """Find missing statement lines, propose entries and a balance, review, then write."""
+    _require_approval_channel(dry_run, yes)
+    from beanagent.config import load_config
+    from beanagent.render import ConsoleUI
+    from beanagent.workflow import Options
+    from beanagent.workflow import reconcile as run_reconcile
+
+    if not statements:
+        raise typer.BadParameter("pass at least one statement file", param_hint="STATEMENTS")
+    config = load_config(ledger) if ledger.is_file() else None
+    agent_impl = _make_agent(agent, model or (config.model if config else None))
+    opts = Options(account=account, dry_run=dry_run, yes=yes,
+                   closing_balance=_closing(closing_balance), importers=importers,
+                   csv=_csv_options(delimiter=csv_delimiter, encoding=csv_encoding,
+                                    header_line=csv_header_line, date_col=csv_date_col,
+                                    amount_col=csv_amount_col, debit_col=csv_debit_col,
+                                    credit_col=csv_credit_col,
+                                    description_col=csv_description_col,
+                                    balance_col=csv_balance_col, date_format=csv_date_format,
+                                    decimal=csv_decimal, negate=csv_negate),
+                   save_script=save_script)
+    ui = ConsoleUI()
+    outcome = run_reconcile(ledger, statements, agent_impl, opts, ui)
+    _finish(outcome, ui, as_json)
+
+
+@app.command(epilog="Example:\n\n  beanagent reconcile books.beancount stmt.csv -n "
+             "--save-script fix.py\n\n  beanagent run books.beancount fix.py stmt.csv --dry-run")
+def run(
+    ledger: LedgerArg,
+    script: Annotated[Path, typer.Argument(help="A reconciliation script (Python) using the "
+                                           "script API.", show_default=False)],
+    statements: StatementsArg = None,
+    account: AccountOpt = None,
+    dry_run: DryOpt = False,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+    closing_balance: Annotated[str | None, typer.Option(
+        help="Closing balance 'AMOUNT CUR' for statements that carry none.")] = None,
+) -> None:
+    """Run a hand-written (or saved) script through the same sandbox, check and review."""
+    _require_approval_channel(dry_run, yes)
+    from beanagent.agent.script import ScriptAgent
+    from beanagent.errors import BadInputError
+    from beanagent.render import ConsoleUI
+    from beanagent.workflow import Options
+    from beanagent.workflow import reconcile as run_reconcile
+
+    try:
+        code = script.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInputError(f"cannot read script: {exc}", file=str(script)) from None
+    opts = Options(account=account, dry_run=dry_run, yes=yes,
+                   closing_balance=_closing(closing_balance))
+    ui = ConsoleUI()
+    outcome = run_reconcile(ledger, statements or [], ScriptAgent(code, str(script)), opts, ui)
+    _finish(outcome, ui, as_json)
+
+
+@app.command(epilog="Example:\n\n  beanagent query books.beancount "
+             "\"SELECT account, sum(position) WHERE account ~ 'Checking' GROUP BY account\"")
+def query(
+    ledger: LedgerArg,
+    bql: Annotated[str, typer.Argument(help="A beanquery (BQL) statement.",
+                                       show_default=False)],
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a read-only query: the same view agent scripts get as `ledger.query(...)`."""
+    from beanagent.commands import run_query
+
+    run_query(ledger, bql, as_json)
+
+
+@app.command()
+def doctor() -> None:
+    """Versions, and which sandbox layers are active on this machine."""
+    from beanagent.commands import run_doctor
+
+    raise typer.Exit(run_doctor())
+
+
+def main() -> None:
+    from beanagent.errors import BeanagentError
+
+    try:
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except BeanagentError as exc:
+        sys.stderr.write(f"beanagent: error: {exc}\n")
+        sys.exit(int(exc.exit_code))
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("beanagent: interrupted; nothing was written\n")
+        sys.exit(130)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.exceptions.Abort):
+            sys.stderr.write("beanagent: aborted; nothing was written\n")
+            sys.exit(130)
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

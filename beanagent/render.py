@@ -1,0 +1,165 @@
+"""All terminal output: progress, the outcome, the coloured diff, and the approval prompt.
+
+Human output goes to stderr so that `--json` keeps stdout for the report. `NO_COLOR` and
+non-terminal output are respected by rich itself.
+"""
+
+from __future__ import annotations
+
+import sys
+from decimal import Decimal
+from typing import TextIO
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from beanagent.agent import Step
+from beanagent.report import Outcome, display_path
+from beanagent.stage import Item
+from beanagent.statements.model import Statement, StatementLine
+
+HELP = "y = accept, n = reject, a = accept this and all the rest, q = reject this and the rest"
+
+
+def _amount(item: Item, statements: list[Statement]) -> str:
+    spec = item.spec
+    if spec.kind == "balance":
+        return f"{spec.number} {spec.currency}"
+    accounts = {st.account for st in statements}
+    leg = next((p for p in spec.postings if p.account in accounts and p.number is not None),
+               next((p for p in spec.postings if p.number is not None), None))
+    return f"{leg.number} {leg.currency}" if leg else ""
+
+
+def _counter(item: Item, statements: list[Statement]) -> str:
+    spec = item.spec
+    if spec.kind != "transaction":
+        return spec.account or ""
+    accounts = {st.account for st in statements}
+    others = [p.account for p in spec.postings if p.account not in accounts]
+    return ", ".join(others) or spec.postings[-1].account
+
+
+def _evidence(item: Item, statements: list[Statement]) -> list[StatementLine]:
+    refs = set(item.spec.evidence)
+    return [ln for st in statements for ln in st.lines if ln.ref in refs]
+
+
+class ConsoleUI:
+    def __init__(self, stream: TextIO | None = None, verbose: bool = False):
+        self.console = Console(file=stream or sys.stderr, highlight=False, soft_wrap=True)
+        self.verbose = verbose
+
+    def status(self, message: str) -> None:
+        self.console.print(f"[dim]… {escape(message)}[/]")
+
+    def warn(self, message: str) -> None:
+        self.console.print(f"[yellow]warning:[/] {escape(message)}")
+
+    def error(self, message: str) -> None:
+        self.console.print(f"[bold red]error:[/] {escape(message)}")
+
+    def step(self, step: Step) -> None:
+        r = step.result
+        mark = "[green]ok[/]" if r.ok else "[red]failed[/]"
+        self.console.print(f"[bold]step {step.index}[/] {mark} "
+                           f"({r.seconds:.2f} s, {len(r.proposals)} proposal(s))")
+        if r.output.strip():
+            self.console.print(Text(r.output.rstrip(), style="dim"))
+        if r.output_truncated:
+            self.console.print("[dim](output truncated)[/]")
+        if r.error:
+            self.console.print(Text(r.error, style="red"))
+
+    def outcome(self, o: Outcome) -> None:
+        c = self.console
+        for st, result in zip(o.statements, o.matches, strict=True):
+            c.print(f"[bold]{escape(st.file)}[/] ({st.format}, {st.account}, {st.start} to "
+                    f"{st.end}): {len(st.lines)} lines, [green]{len(result.matches)} booked[/], "
+                    f"[yellow]{len(result.missing)} missing[/], "
+                    f"{len(result.ledger_only)} only in the ledger")
+            for lo in result.ledger_only:
+                c.print(f"  [magenta]ledger only[/] {display_path(lo.txn.file)}:{lo.txn.line} "
+                        f"{lo.txn.date} {lo.amount} {st.currency} "
+                        f"{escape(lo.txn.payee or lo.txn.narration)} — {escape(lo.reason)}")
+        if o.items:
+            table = Table(title="Proposals", title_justify="left", show_lines=False)
+            for col in ("id", "date", "payee / narration", "amount", "account", "conf.",
+                        "statement line"):
+                table.add_column(col)
+            for item in o.items:
+                spec = item.spec
+                style = "yellow" if spec.flag == "!" or (
+                    spec.confidence is not None and spec.confidence < Decimal("0.6")) else ""
+                ev = ", ".join(f"{r.file}:{r.line}" if r.line else str(r) for r in spec.evidence)
+                table.add_row(item.id, str(spec.date), escape(spec.payee or spec.narration or
+                                                              spec.kind),
+                              _amount(item, o.statements), _counter(item, o.statements),
+                              "" if spec.confidence is None else f"{spec.confidence:.2f}",
+                              ev or "[red]none[/]", style=style)
+            c.print(table)
+        else:
+            c.print("[green]Nothing to propose: the ledger already has every statement line.[/]")
+        if o.balance is not None:
+            b = o.balance
+            if b.reconciles:
+                c.print(f"[green]balance {b.account} on {b.date}: {b.statement} {b.currency} "
+                        "reconciles[/]")
+            else:
+                c.print(f"[red]balance {b.account} on {b.date}: statement {b.statement}, ledger "
+                        f"{b.ledger}, difference {b.difference} {b.currency}[/]")
+        if o.gate is not None and not o.gate.passed:
+            c.print("[bold red]The staged ledger fails bean-check; nothing will be written:[/]")
+            for e in o.gate.errors:
+                c.print(f"  [red]{escape(str(e))}[/]")
+
+    def diff(self, text: str) -> None:
+        for line in text.splitlines():
+            style = ("bold" if line.startswith(("+++", "---")) else "green"
+                     if line.startswith("+") else "red" if line.startswith("-")
+                     else "cyan" if line.startswith("@@") else "")
+            self.console.print(Text(line, style=style))
+
+    def approve(self, items: list[Item], statements: list[Statement]) -> list[str]:
+        accepted: list[str] = []
+        for index, item in enumerate(items):
+            c = self.console
+            spec = item.spec
+            flag = " [yellow](flagged for review)[/]" if spec.flag == "!" else ""
+            c.print(f"\n[bold]{item.id}[/] {index + 1}/{len(items)} → "
+                    f"{escape(display_path(item.target or ''))}{flag}")
+            c.print(Text(item.text.rstrip(), style="green"))
+            for line in _evidence(item, statements):
+                c.print(f"  [dim]statement {escape(str(line.ref))}: {line.date} {line.amount} "
+                        f"{escape(line.description)}[/]")
+            if spec.reason:
+                c.print(f"  [dim]why: {escape(spec.reason)}[/]")
+            while True:
+                try:
+                    answer = c.input("Accept? [y/n/a/q/?] ").strip().lower()
+                except EOFError:
+                    answer = "q"
+                if answer in ("y", "yes"):
+                    accepted.append(item.id)
+                    break
+                if answer in ("n", "no"):
+                    break
+                if answer in ("a", "all"):
+                    return accepted + [i.id for i in items[index:]]
+                if answer in ("q", "quit"):
+                    return accepted
+                c.print(HELP)
+        return accepted
+
+    def finish(self, o: Outcome) -> None:
+        c = self.console
+        if o.committed:
+            n = len(o.accepted or [])
+            files = ", ".join(display_path(p) for p in o.written)
+            c.print(f"[bold green]Wrote {n} entr{'y' if n == 1 else 'ies'} to {files}.[/]")
+        elif o.accepted is not None and not o.accepted:
+            c.print("Nothing accepted; the ledger is unchanged.")
+        elif o.items and o.gate is not None and o.gate.passed and o.accepted is None:
+            c.print("[dim]Dry run: nothing written.[/]")

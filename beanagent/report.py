@@ -1,0 +1,138 @@
+"""The `--json` report: a stable contract (version 1), built from plain outcome data."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from beanagent.agent import AgentRun
+from beanagent.check import GateResult
+from beanagent.reconcile.match import MatchResult
+from beanagent.stage import Item
+from beanagent.statements.model import Ref, Statement
+
+REPORT_VERSION = 1
+
+
+def display_path(path: Path | str) -> str:
+    """Paths as the user would type them: relative to the working directory when inside it."""
+    text = str(path)
+    if text.startswith("<"):
+        return text
+    try:
+        rel = os.path.relpath(text)
+    except ValueError:
+        return text
+    return text if rel.startswith("..") else rel
+
+
+@dataclasses.dataclass(frozen=True)
+class BalanceCheck:
+    account: str
+    date: Any  # datetime.date
+    statement: Decimal
+    ledger: Decimal
+    currency: str
+
+    @property
+    def difference(self) -> Decimal:
+        return self.statement - self.ledger
+
+    @property
+    def reconciles(self) -> bool:
+        return self.difference == 0
+
+
+@dataclasses.dataclass
+class Outcome:
+    """Everything a run found and did; the CLI renders it and maps it to an exit code."""
+
+    ledger: Path
+    statements: list[Statement]
+    matches: list[MatchResult]
+    items: list[Item]
+    agent: AgentRun | None
+    agent_seconds: float
+    gate: GateResult | None = None
+    balance: BalanceCheck | None = None
+    accepted: list[str] | None = None
+    committed: bool = False
+    written: list[Path] = dataclasses.field(default_factory=list)
+    diff: str = ""
+    notes: list[str] = dataclasses.field(default_factory=list)
+    exit_code: int = 0
+
+
+def _ref(ref: Ref) -> dict[str, Any]:
+    return {"file": ref.file, "line": ref.line, "id": ref.id}
+
+
+def _amount(number: Decimal, currency: str) -> str:
+    return f"{number} {currency}"
+
+
+def _confidence(value: Decimal | None) -> Any:
+    # A JSON number, not money: three decimals are plenty.
+    return None if value is None else int(value * 1000) / 1000
+
+
+def build_report(outcome: Outcome) -> dict[str, Any]:
+    statements = []
+    for st in outcome.statements:
+        statements.append({
+            "file": st.file, "format": st.format, "account": st.account,
+            "currency": st.currency, "lines": len(st.lines),
+            "start": st.start.isoformat() if st.start else None,
+            "end": st.end.isoformat() if st.end else None,
+            "closing_balance": None if st.closing_balance is None
+            else _amount(st.closing_balance, st.currency),
+        })
+    matches, unmatched = [], []
+    for st, result in zip(outcome.statements, outcome.matches, strict=True):
+        for m in result.matches:
+            matches.append({"statement": _ref(m.line.ref),
+                            "entry": {"file": display_path(m.txn.file), "line": m.txn.line},
+                            "note": m.note})
+        for lo in result.ledger_only:
+            unmatched.append({"entry": {"file": display_path(lo.txn.file), "line": lo.txn.line},
+                              "date": lo.txn.date.isoformat(),
+                              "amount": _amount(lo.amount, st.currency), "reason": lo.reason})
+    items = outcome.items
+    if outcome.accepted is not None:
+        items = [i for i in items if i.id in outcome.accepted]
+    proposals = [{
+        "id": i.id, "kind": i.spec.kind, "date": i.spec.date.isoformat(), "text": i.text,
+        "evidence": [_ref(r) for r in i.spec.evidence],
+        "confidence": _confidence(i.spec.confidence), "reason": i.spec.reason,
+        "file": display_path(i.target) if i.target else None,
+    } for i in items]
+    balance = None
+    if outcome.balance is not None:
+        b = outcome.balance
+        balance = {"account": b.account, "date": b.date.isoformat(),
+                   "statement": _amount(b.statement, b.currency),
+                   "ledger": _amount(b.ledger, b.currency),
+                   "difference": _amount(b.difference, b.currency)}
+    gate = outcome.gate
+    check = {"passed": gate.passed if gate else True,
+             "errors": [{"file": display_path(e.file), "line": e.line,
+                         "message": e.message + (f" (proposal {e.proposal})" if e.proposal else "")}
+                        for e in (gate.errors if gate else ())]}
+    agent = outcome.agent
+    return {
+        "version": REPORT_VERSION,
+        "ledger": display_path(outcome.ledger),
+        "statements": statements,
+        "matches": matches,
+        "proposals": proposals,
+        "unmatched_ledger": unmatched,
+        "balance": balance,
+        "check": check,
+        "committed": outcome.committed,
+        "agent": {"name": agent.name if agent else "none",
+                  "steps": len(agent.steps) if agent else 0,
+                  "seconds": round(outcome.agent_seconds, 3)},
+    }

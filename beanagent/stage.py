@@ -1,0 +1,176 @@
+"""Stage proposals into a temporary copy of every file the ledger includes.
+
+Nothing here touches the user's files: the copy is made from the bytes read at load time,
+new entries are rendered by beancount's printer and placed in date order in the file that
+already holds the account's recent entries, keeping that file's line endings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from beanagent.load import Ledger
+from beanagent.proposals import Spec
+
+_DATED_TYPES = ("Open", "Close", "Transaction", "Balance", "Pad", "Note", "Document",
+                "Event", "Price", "Commodity", "Query", "Custom")
+
+
+@dataclasses.dataclass(frozen=True)
+class Item:
+    """A proposal ready to stage: its id, validated spec and rendered text."""
+
+    id: str
+    spec: Spec
+    text: str
+    target: Path | None = None  # the file it goes into, once staged
+
+
+@dataclasses.dataclass
+class Stage:
+    root: Path
+    main: Path  # the staged copy of the main file
+    staged: dict[Path, Path]  # original -> staged path
+    new_bytes: dict[Path, bytes]  # original -> new content, for changed files only
+    # staged file -> per staged line (1-based index - 1): original line number, or a proposal id
+    line_maps: dict[Path, list[int | str]]
+    targets: dict[str, Path]  # proposal id -> original file it goes into
+
+    def original_of(self, staged_file: Path) -> Path | None:
+        for orig, staged in self.staged.items():
+            if staged == staged_file:
+                return orig
+        return None
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _file_of(entry: Any) -> Path | None:
+    name = entry.meta.get("filename") if entry.meta else None
+    return Path(name) if name and not name.startswith("<") else None
+
+
+def choose_file(ledger: Ledger, spec: Spec) -> Path:
+    """The file that holds the account's most recent entry, else its `open`, else main."""
+    from beancount.core import data
+
+    if spec.kind == "transaction":
+        accounts = [p.account for p in spec.postings]
+        account = next((a for a in accounts if a.split(":")[0] in ("Assets", "Liabilities")),
+                       accounts[0])
+    else:
+        account = spec.main_account
+    best: tuple[datetime.date, Path] | None = None
+    for entry in ledger.entries:
+        path = _file_of(entry)
+        if path is None or path not in ledger.files:
+            continue
+        touches = (
+            (isinstance(entry, data.Transaction)
+             and any(p.account == account for p in entry.postings))
+            or getattr(entry, "account", None) == account
+        )
+        if touches and (best is None or entry.date >= best[0]):
+            best = (entry.date, path)
+    if best is None and spec.kind == "open":
+        root = account.split(":")[0]
+        for entry in ledger.entries:
+            path = _file_of(entry)
+            if isinstance(entry, data.Open) and entry.account.startswith(root + ":") \
+                    and path in ledger.files:
+                return path
+    return best[1] if best else ledger.path
+
+
+def _insert_index(lines: list[str], dated: list[tuple[int, datetime.date]],
+                  date: datetime.date) -> int:
+    """0-based line index to insert before: ahead of the first entry dated after `date`
+    when the file is in date order (with the comments/headings just above it), else the end."""
+    dates = [d for _, d in dated]
+    if dates != sorted(dates):
+        return len(lines)
+    after = next((ln for ln, d in dated if d > date), None)
+    if after is None:
+        return len(lines)
+    index = after - 1
+    while index > 0 and lines[index - 1].lstrip().startswith((";", "*", "#")) \
+            and lines[index - 1].strip():
+        index -= 1
+    return index
+
+
+def _dated_entries(ledger: Ledger) -> dict[Path, list[tuple[int, datetime.date]]]:
+    out: dict[Path, list[tuple[int, datetime.date]]] = {}
+    for entry in ledger.entries:
+        path = _file_of(entry)
+        if path is not None and type(entry).__name__ in _DATED_TYPES and entry.meta.get("lineno"):
+            out.setdefault(path, []).append((int(entry.meta["lineno"]), entry.date))
+    for items in out.values():
+        items.sort()
+    return out
+
+
+def _render_file(text: str, inserts: dict[int, list[Item]]) -> tuple[str, list[int | str]]:
+    newline = "\r\n" if "\r\n" in text else "\n"
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith(("\n", "\r")):
+        lines[-1] += newline
+    out: list[str] = []
+    line_map: list[int | str] = []
+    for index in range(len(lines) + 1):
+        for item in inserts.get(index, []):
+            block = item.text.rstrip("\n").split("\n")
+            if out and out[-1].strip():
+                out.append(newline)
+                line_map.append(item.id)
+            for row in block:
+                out.append(row + newline)
+                line_map.append(item.id)
+            if index < len(lines) and lines[index].strip():
+                out.append(newline)
+                line_map.append(item.id)
+        if index < len(lines):
+            out.append(lines[index])
+            line_map.append(index + 1)
+    return "".join(out), line_map
+
+
+def stage_items(ledger: Ledger, items: list[Item],
+                targets: dict[str, Path] | None = None) -> Stage:
+    """Copy the ledger tree to a temp dir and write `items` into the copy."""
+    root = Path(tempfile.mkdtemp(prefix="beanagent-stage-"))
+    common = Path(os.path.commonpath([str(p.parent) for p in ledger.files]))
+    staged = {p: root / p.relative_to(common) for p in ledger.files}
+    chosen = {item.id: (targets or {}).get(item.id) or choose_file(ledger, item.spec)
+              for item in items}
+    dated = _dated_entries(ledger)
+    by_file: dict[Path, dict[int, list[Item]]] = {}
+    for item in items:
+        path = chosen[item.id]
+        text = ledger.files[path].data.decode("utf-8")
+        index = _insert_index(text.splitlines(), dated.get(path, []), item.spec.date)
+        by_file.setdefault(path, {}).setdefault(index, []).append(item)
+    rank = {"open": 0, "transaction": 1, "balance": 2}
+    for inserts in by_file.values():
+        for group in inserts.values():
+            group.sort(key=lambda it: (it.spec.date, rank[it.spec.kind]))
+    new_bytes: dict[Path, bytes] = {}
+    line_maps: dict[Path, list[int | str]] = {}
+    for path, info in ledger.files.items():
+        target = staged[path]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if path in by_file:
+            text, line_map = _render_file(info.data.decode("utf-8"), by_file[path])
+            new_bytes[path] = text.encode("utf-8")
+            line_maps[target] = line_map
+            target.write_bytes(new_bytes[path])
+        else:
+            target.write_bytes(info.data)
+    return Stage(root, staged[ledger.path], staged, new_bytes, line_maps, chosen)

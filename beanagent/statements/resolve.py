@@ -1,0 +1,126 @@
+"""Tie a parsed statement to a ledger account and currency.
+
+The account comes from `--account`, else from the importer (beangulp), else from the bank's
+account number matched to `open` metadata (`account: "00234-48574897"`), else from the
+per-statement rule in beanagent.toml. The currency must agree with the account's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import re
+from decimal import Decimal
+
+from beanagent.errors import BadInputError
+from beanagent.ledger import LedgerView
+from beanagent.statements.model import RawStatement, Statement
+
+_ID_META_KEYS = ("account", "account_id", "acctid", "number", "iban")
+
+
+def _digits(text: str) -> str:
+    return re.sub(r"[^0-9A-Za-z]", "", text).upper()
+
+
+def account_by_id(view: LedgerView, account_id: str) -> str | None:
+    """The open account whose metadata carries this bank account number (exact after
+    dropping spaces and dashes, or a masked id like 'XXXX1234' matching its tail)."""
+    wanted = _digits(account_id)
+    if not wanted:
+        return None
+    exact, tail = [], []
+    for info in view.accounts.values():
+        for key in _ID_META_KEYS:
+            value = info.meta.get(key)
+            if not isinstance(value, str):
+                continue
+            have = _digits(value)
+            if have == wanted:
+                exact.append(info.name)
+            elif len(wanted) >= 4 and wanted.lstrip("X").isdigit() and \
+                    have.endswith(wanted.lstrip("X")):
+                tail.append(info.name)
+    found = exact or tail
+    return found[0] if len(set(found)) == 1 else None
+
+
+def _inverted(view: LedgerView, account: str, raw: RawStatement) -> bool:
+    """True when the lines match the ledger clearly better with their signs flipped
+    (card exports that show charges as positive)."""
+    window = datetime.timedelta(days=5)
+    lines = raw.lines
+    if not lines:
+        return False
+    start = min(ln.date for ln in lines) - window
+    end = max(ln.date for ln in lines) + window
+    amounts: dict[Decimal, int] = {}
+    for t in view.transactions(account, start, end):
+        amt = t.amount(account)
+        amounts[amt] = amounts.get(amt, 0) + 1
+    same = sum(1 for ln in lines if amounts.get(ln.amount))
+    flipped = sum(1 for ln in lines if amounts.get(-ln.amount))
+    return flipped >= 2 and flipped > 2 * same
+
+
+def negated(raw: RawStatement) -> RawStatement:
+    return dataclasses.replace(
+        raw,
+        lines=tuple(dataclasses.replace(ln, amount=-ln.amount,
+                                        balance=None if ln.balance is None else -ln.balance)
+                    for ln in raw.lines),
+        closing_balance=None if raw.closing_balance is None else -raw.closing_balance,
+    )
+
+
+def resolve_statement(raw: RawStatement, view: LedgerView, *, account: str | None,
+                      rule_account: str | None, sign_fixed: bool,
+                      closing_balance: tuple[Decimal, str] | None = None,
+                      ) -> tuple[Statement, list[str]]:
+    """Returns the statement and warnings for the user."""
+    notes: list[str] = []
+    chosen = account or raw.account
+    if chosen is None and raw.account_id:
+        chosen = account_by_id(view, raw.account_id)
+    chosen = chosen or rule_account
+    if chosen is None:
+        hint = (f"no open account has metadata account: \"{raw.account_id}\"; "
+                if raw.account_id else "")
+        raise BadInputError(f"{hint}which account is this statement for? Pass --account "
+                            "ACCOUNT or add a [[statement]] rule to beanagent.toml",
+                            file=raw.file)
+    info = view.accounts.get(chosen)
+    if info is None:
+        raise BadInputError(f"account {chosen} is not open in the ledger", file=raw.file)
+    if not raw.lines:
+        raise BadInputError("no statement lines", file=raw.file)
+    account_currency = view.currency_of(chosen)
+    currency = raw.currency or account_currency or \
+        (view.operating_currencies[0] if view.operating_currencies else None)
+    if currency is None:
+        raise BadInputError(f"cannot tell the statement's currency; {chosen} holds several",
+                            file=raw.file)
+    if info.currencies and currency not in info.currencies:
+        raise BadInputError(f"statement currency {currency} does not match {chosen} "
+                            f"({', '.join(info.currencies)})", file=raw.file)
+    if not info.currencies and account_currency and currency != account_currency:
+        raise BadInputError(f"statement currency {currency} does not match {chosen}, "
+                            f"which holds {account_currency}", file=raw.file)
+    if not sign_fixed and raw.format == "csv" and _inverted(view, chosen, raw):
+        raw = negated(raw)
+        notes.append(f"{raw.file}: amounts look inverted against the ledger (charges shown "
+                     "as positive); flipping their signs. Set negate = false in beanagent.toml "
+                     "to keep them as they are.")
+    closing, closing_date = raw.closing_balance, raw.closing_date
+    if closing_balance is not None:
+        number, cur = closing_balance
+        if cur != currency:
+            raise BadInputError(f"--closing-balance is in {cur}, the statement in {currency}",
+                                file=raw.file)
+        closing, closing_date = number, max(ln.date for ln in raw.lines)
+    first = min(ln.date for ln in raw.lines)
+    if first < info.open:
+        raise BadInputError(f"statement starts on {first}, before {chosen} was opened "
+                            f"({info.open})", file=raw.file)
+    return Statement(raw.file, raw.format, chosen, currency, raw.lines, closing,
+                     closing_date), notes

@@ -1,0 +1,216 @@
+"""`reconcile` as a readable sequence of stages:
+load → import statements → agent → validate → stage → check → review → commit.
+
+Core code never prints or prompts: a `UI` is passed in (the CLI's renders with rich).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import time
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+from beanagent import proposals
+from beanagent.agent import Agent, AgentRun, Step, Task
+from beanagent.check import GateResult, check_stage
+from beanagent.commit import commit_files
+from beanagent.config import Config, load_config
+from beanagent.errors import BadInputError, ExitCode, SandboxError
+from beanagent.ledger import LedgerView
+from beanagent.load import Ledger, load_ledger
+from beanagent.reconcile.match import match_statement
+from beanagent.report import BalanceCheck, Outcome, display_path
+from beanagent.review import format_diff
+from beanagent.sandbox.runner import Sandbox
+from beanagent.stage import Item, Stage, stage_items
+from beanagent.statements.model import Statement
+
+
+class UI(Protocol):
+    def status(self, message: str) -> None: ...
+    def warn(self, message: str) -> None: ...
+    def step(self, step: Step) -> None: ...
+    def outcome(self, outcome: Outcome) -> None: ...
+    def diff(self, text: str) -> None: ...
+    def approve(self, items: list[Item], statements: list[Statement]) -> list[str]: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    account: str | None = None
+    dry_run: bool = False
+    yes: bool = False
+    closing_balance: tuple[Decimal, str] | None = None
+    importers: Path | None = None
+    csv: tuple[tuple[str, Any], ...] = ()  # CsvOptions overrides from flags
+    save_script: Path | None = None
+
+
+def load_statements(paths: Sequence[Path], view: LedgerView, config: Config, opts: Options,
+                    ui: UI) -> list[Statement]:
+    from beanagent.statements.csv import CsvOptions
+    from beanagent.statements.parse import parse_statement_file
+    from beanagent.statements.resolve import resolve_statement
+
+    importers = None
+    if opts.importers is not None:
+        from beanagent.statements.beangulp_bridge import load_importers
+
+        importers = load_importers(opts.importers)
+    if opts.closing_balance is not None and len(paths) != 1:
+        raise BadInputError("--closing-balance applies to a single statement; pass one file")
+    out: list[Statement] = []
+    for path in paths:
+        rule = config.rule_for(path)
+        csv_values = dict(rule.csv if rule else ())
+        csv_values.update(opts.csv)
+        raws = parse_statement_file(path, str(path), CsvOptions(**csv_values), importers)
+        for raw in raws:
+            st, notes = resolve_statement(
+                raw, view, account=opts.account, rule_account=rule.account if rule else None,
+                sign_fixed="negate" in csv_values, closing_balance=opts.closing_balance)
+            for note in notes:
+                ui.warn(note)
+            out.append(st)
+    return out
+
+
+def _validate(run: AgentRun, view: LedgerView, statements: list[Statement],
+              ui: UI) -> list[Item]:
+    """Re-check everything the agent proposed: the child's word is untrusted."""
+    known = {(ln.ref.file, ln.ref.line, ln.ref.id) for st in statements for ln in st.lines}
+    items: list[Item] = []
+    opened: dict[str, datetime.date] = {}
+    for raw in run.proposals:
+        try:
+            spec = proposals.validate(raw, view.accounts, opened)
+        except proposals.ProposalError as exc:
+            ui.warn(f"proposal rejected: {exc}")
+            continue
+        if spec.kind == "open" and spec.account:
+            opened[spec.account] = spec.date
+        evidence = tuple(r for r in spec.evidence if (r.file, r.line, r.id) in known)
+        reason = spec.reason
+        if spec.kind == "transaction" and not evidence:
+            reason = ("NO STATEMENT EVIDENCE: no line of the statements supports this entry. "
+                      + reason).strip()
+        spec = dataclasses.replace(spec, evidence=evidence, reason=reason)
+        items.append(Item(f"P{len(items) + 1}", spec, proposals.format_directive(spec)))
+    return items
+
+
+def _balance(statements: list[Statement], view: LedgerView,
+             items: list[Item]) -> BalanceCheck | None:
+    st = next((s for s in statements if s.closing_balance is not None), None)
+    if st is None or st.closing_balance is None:
+        return None
+    day = (st.closing_date or st.end or datetime.date.min) + datetime.timedelta(days=1)
+    total = view.balance(st.account, day, st.currency)
+    prefix = st.account + ":"
+    for item in items:
+        if item.spec.kind != "transaction" or item.spec.date >= day:
+            continue
+        for p in item.spec.postings:
+            if (p.account == st.account or p.account.startswith(prefix)) \
+                    and p.currency == st.currency and p.number is not None:
+                total += p.number
+    return BalanceCheck(st.account, day, st.closing_balance, total, st.currency)
+
+
+def _stage_and_check(ledger: Ledger, items: list[Item], sandbox: Sandbox,
+                     ui: UI) -> tuple[Stage, GateResult, list[Item]]:
+    stage = stage_items(ledger, items)
+    ui.status("checking the staged ledger (bean-check)")
+    start = time.monotonic()
+    gate = check_stage(stage, ledger, sandbox.check)
+    gate = dataclasses.replace(gate, seconds=time.monotonic() - start)
+    placed = [dataclasses.replace(i, target=stage.targets[i.id]) for i in items]
+    return stage, gate, placed
+
+
+def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent, opts: Options,
+              ui: UI) -> Outcome:
+    if not ledger_path.is_file():
+        raise BadInputError("ledger file not found", file=str(ledger_path))
+    config = load_config(ledger_path)
+    # The sandbox loads the ledger in its own process while we load it here.
+    with Sandbox(ledger_path.resolve(), step_timeout=config.step_timeout) as sandbox:
+        ui.status(f"loading {display_path(ledger_path)}")
+        ledger = load_ledger(ledger_path, str(ledger_path))
+        if ledger.errors:
+            ui.warn(f"{display_path(ledger_path)} already has {len(ledger.errors)} bean-check "
+                    f"error(s) (first: {ledger.errors[0]}); only new errors will count")
+        view = LedgerView(ledger.entries, ledger.options)
+        statements = load_statements(statement_paths, view, config, opts, ui)
+        matches = [match_statement(view, st, config.window_days) for st in statements]
+        task = Task(tuple(statements), config.review_account)
+        ui.status(f"running the {agent.name} agent")
+        start = time.monotonic()
+        run = agent.run(task, lambda code: sandbox.run(code, statements, config.review_account),
+                        ui.step)
+        agent_seconds = time.monotonic() - start
+        if not any(s.result.ok for s in run.steps):
+            last = run.steps[-1].result if run.steps else None
+            raise SandboxError(f"the {agent.name} agent's script failed: "
+                               f"{(last.error if last else None) or 'no script was run'}")
+        if opts.save_script is not None:
+            opts.save_script.write_text(
+                "\n\n# --- next step ---\n\n".join(run.scripts), encoding="utf-8")
+        items = _validate(run, view, statements, ui)
+        outcome = Outcome(ledger.path, statements, matches, items, run, agent_seconds)
+        outcome.balance = _balance(statements, view, items)
+        if not items:
+            ui.outcome(outcome)
+            return outcome
+        return _review_and_commit(outcome, ledger, view, sandbox, opts, ui)
+
+
+def _review_and_commit(outcome: Outcome, ledger: Ledger, view: LedgerView, sandbox: Sandbox,
+                       opts: Options, ui: UI) -> Outcome:
+    stage, gate, items = _stage_and_check(ledger, outcome.items, sandbox, ui)
+    try:
+        outcome.items, outcome.gate = items, gate
+        outcome.diff = format_diff(ledger, stage)
+        ui.outcome(outcome)
+        if not gate.passed:
+            outcome.exit_code = ExitCode.CHECK_FAILED
+            return outcome
+        ui.diff(outcome.diff)
+        if opts.dry_run:
+            return outcome
+        accepted = [i.id for i in items] if opts.yes else \
+            ui.approve(items, outcome.statements)
+        outcome.accepted = accepted
+        if not accepted:
+            outcome.exit_code = ExitCode.DECLINED
+            return outcome
+        if len(accepted) < len(items):
+            stage.cleanup()
+            chosen = [i for i in items if i.id in accepted]
+            stage, gate, chosen = _stage_and_check(ledger, chosen, sandbox, ui)
+            if not gate.passed and any(e.proposal for e in gate.errors):
+                dropped = {e.proposal for e in gate.errors if e.proposal}
+                if all(i.spec.kind == "balance" for i in chosen if i.id in dropped):
+                    ui.warn("without the rejected entries the balance assertion no longer "
+                            f"holds; dropping {', '.join(sorted(dropped))}")
+                    stage.cleanup()
+                    chosen = [i for i in chosen if i.id not in dropped]
+                    stage, gate, chosen = _stage_and_check(ledger, chosen, sandbox, ui)
+            outcome.accepted = [i.id for i in chosen]
+            outcome.gate = gate
+            outcome.balance = _balance(outcome.statements, view, chosen)
+            if not gate.passed:
+                outcome.exit_code = ExitCode.CHECK_FAILED
+                return outcome
+            if not chosen:
+                outcome.exit_code = ExitCode.DECLINED
+                return outcome
+        outcome.written = commit_files(ledger, stage.new_bytes)
+        outcome.committed = True
+        return outcome
+    finally:
+        stage.cleanup()
