@@ -86,14 +86,20 @@ class ConsoleUI:
                         f"{escape(lo.txn.payee or lo.txn.narration)} — {escape(lo.reason)}")
         if o.items:
             table = Table(title="Proposals", title_justify="left", show_lines=False)
-            for col in ("id", "date", "payee / narration", "amount", "account", "conf.",
-                        "statement line"):
-                table.add_column(col)
+            table.add_column("id", no_wrap=True)
+            table.add_column("date", no_wrap=True)
+            table.add_column("payee / narration", overflow="ellipsis", no_wrap=True,
+                             max_width=34)
+            table.add_column("amount", justify="right", no_wrap=True)
+            table.add_column("account", overflow="fold")
+            table.add_column("conf.", justify="right", no_wrap=True)
+            table.add_column("statement line", overflow="ellipsis", no_wrap=True)
             for item in o.items:
                 spec = item.spec
                 style = "yellow" if spec.flag == "!" or (
                     spec.confidence is not None and spec.confidence < Decimal("0.6")) else ""
-                ev = ", ".join(f"{r.file}:{r.line}" if r.line else str(r) for r in spec.evidence)
+                ev = ", ".join(f"{display_path(r.file)}:{r.line}" + (f" #{r.id}" if r.id else "")
+                               for r in spec.evidence)
                 table.add_row(item.id, str(spec.date), escape(spec.payee or spec.narration or
                                                               spec.kind),
                               _amount(item, o.statements), _counter(item, o.statements),

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from beanagent import proposals
 from beanagent.agent import Agent, AgentRun, Step, Task
+from beanagent.agent.facts import ledger_facts
 from beanagent.check import GateResult, check_stage
 from beanagent.commit import commit_files
 from beanagent.config import Config, load_config
@@ -79,8 +80,38 @@ def load_statements(paths: Sequence[Path], view: LedgerView, config: Config, opt
     return out
 
 
+def _pad(number: Decimal | None, places: dict[str, int], currency: str | None) -> Decimal | None:
+    """Show '-42.4' as '-42.40' when the ledger writes USD with 2 decimals; never round."""
+    if number is None or currency not in places:
+        return number
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent < places[currency]:
+        return number.quantize(Decimal(1).scaleb(-places[currency]))
+    return number
+
+
+def _ledger_places(ledger: Ledger) -> dict[str, int]:
+    from beancount.core.display_context import Precision
+
+    dcontext = ledger.options.get("dcontext")
+    out: dict[str, int] = {}
+    for currency, ctx in (getattr(dcontext, "ccontexts", None) or {}).items():
+        places = ctx.get_fractional(Precision.MOST_COMMON)
+        if isinstance(places, int):
+            out[currency] = places
+    return out
+
+
+def _padded(spec: proposals.Spec, places: dict[str, int]) -> proposals.Spec:
+    if spec.kind == "balance":
+        return dataclasses.replace(spec, number=_pad(spec.number, places, spec.currency))
+    return dataclasses.replace(spec, postings=tuple(
+        dataclasses.replace(p, number=_pad(p.number, places, p.currency))
+        for p in spec.postings))
+
+
 def _validate(run: AgentRun, view: LedgerView, statements: list[Statement],
-              ui: UI) -> list[Item]:
+              ui: UI, places: dict[str, int]) -> list[Item]:
     """Re-check everything the agent proposed: the child's word is untrusted."""
     known = {(ln.ref.file, ln.ref.line, ln.ref.id) for st in statements for ln in st.lines}
     items: list[Item] = []
@@ -98,7 +129,7 @@ def _validate(run: AgentRun, view: LedgerView, statements: list[Statement],
         if spec.kind == "transaction" and not evidence:
             reason = ("NO STATEMENT EVIDENCE: no line of the statements supports this entry. "
                       + reason).strip()
-        spec = dataclasses.replace(spec, evidence=evidence, reason=reason)
+        spec = _padded(dataclasses.replace(spec, evidence=evidence, reason=reason), places)
         items.append(Item(f"P{len(items) + 1}", spec, proposals.format_directive(spec)))
     return items
 
@@ -147,7 +178,8 @@ def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent, 
         view = LedgerView(ledger.entries, ledger.options)
         statements = load_statements(statement_paths, view, config, opts, ui)
         matches = [match_statement(view, st, config.window_days) for st in statements]
-        task = Task(tuple(statements), config.review_account)
+        task = Task(tuple(statements), config.review_account,
+                    ledger_facts(view, statements) if agent.name == "anthropic" else "")
         ui.status(f"running the {agent.name} agent")
         start = time.monotonic()
         run = agent.run(task, lambda code: sandbox.run(code, statements, config.review_account),
@@ -160,7 +192,7 @@ def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent, 
         if opts.save_script is not None:
             opts.save_script.write_text(
                 "\n\n# --- next step ---\n\n".join(run.scripts), encoding="utf-8")
-        items = _validate(run, view, statements, ui)
+        items = _validate(run, view, statements, ui, _ledger_places(ledger))
         outcome = Outcome(ledger.path, statements, matches, items, run, agent_seconds)
         outcome.balance = _balance(statements, view, items)
         if not items:

@@ -32,7 +32,7 @@ for number, st in enumerate(statements):
             opened.add(guess.account)
         propose.transaction(
             date=line.date,
-            payee=guess.payee if guess.confident else line.payee,
+            payee=guess.payee if guess.confident else None,
             narration=line.description,
             postings=[(st.account, line.amount, st.currency),
                       (guess.account, -line.amount, st.currency)],
