@@ -42,9 +42,10 @@ def _vm_bytes() -> int:
 
 def _limit(kind: int, value: int) -> None:
     try:
-        _soft, hard = resource.getrlimit(kind)
-        if hard != resource.RLIM_INFINITY:
-            value = min(value, hard)
+        soft, hard = resource.getrlimit(kind)
+        for bound in (soft, hard):  # only ever tighten
+            if bound != resource.RLIM_INFINITY:
+                value = min(value, bound)
         resource.setrlimit(kind, (value, hard))
     except (ValueError, OSError):
         pass
@@ -65,6 +66,8 @@ def _child_setup(out_w: int, res_w: int, workdir: str, cpu_seconds: int, extra_m
     _limit(resource.RLIMIT_CPU, cpu_seconds)
     _limit(resource.RLIMIT_FSIZE, 64 * 1024 * 1024)
     _limit(resource.RLIMIT_NOFILE, 64)
+    # A runaway recursion should hit a fault fast, not grow an unlimited stack for minutes.
+    _limit(resource.RLIMIT_STACK, 64 * 1024 * 1024)
     if extra_mem:
         _limit(resource.RLIMIT_AS, _vm_bytes() + extra_mem)
 
@@ -216,6 +219,8 @@ def main() -> None:
 
     start = time.monotonic()
     try:
+        if not Path(sys.argv[1]).is_file():
+            raise FileNotFoundError(sys.argv[1])
         entries, options = load_for_view(Path(sys.argv[1]))
         view = LedgerView(entries, options)
     except Exception as exc:  # the host reports it; a half-loaded server must not serve

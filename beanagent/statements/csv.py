@@ -73,9 +73,7 @@ class _Columns:
         return self.names[self.index[role]]
 
 
-def parse_csv(
-    path: pathlib.Path, display: str, options: CsvOptions = CsvOptions()
-) -> RawStatement:
+def parse_csv(path: pathlib.Path, display: str, options: CsvOptions = CsvOptions()) -> RawStatement:
     """Parse one bank CSV export; lines come back in chronological order."""
     try:
         data = path.read_bytes()
@@ -126,7 +124,7 @@ def _decode(data: bytes, display: str, encoding: str | None) -> str:
     except LookupError as exc:
         raise BadInputError(f"unknown encoding {encoding!r}", file=display) from exc
     except UnicodeError as exc:
-        raise BadInputError(f"the file is not valid {encoding}: {exc.reason}", file=display) from exc
+        raise BadInputError(f"the file is not valid {encoding}: {exc}", file=display) from exc
     except det.NotTextError as exc:
         raise BadInputError("does not look like a CSV file (binary data)", file=display) from exc
     if not text.strip():
@@ -152,8 +150,7 @@ def _read_rows(text: str, delimiter: str, display: str) -> list[_Row]:
 def _has_values(row: _Row) -> bool:
     """Whether a row holds data (a date or a number) rather than column names."""
     return any(
-        cell.strip() and (det.date_shapes_of(cell) or det.looks_numeric(cell))
-        for cell in row.cells
+        cell.strip() and (det.date_shapes_of(cell) or det.looks_numeric(cell)) for cell in row.cells
     )
 
 
@@ -342,9 +339,7 @@ def _date_reader(
         fmt = options.date_format
         return (lambda v: det.parse_date_format(v, fmt)), fmt
     ix = cols.index["date"]
-    values = [
-        r.get(ix) for r in body if r.filled >= 2 and any(ch.isdigit() for ch in r.get(ix))
-    ]
+    values = [r.get(ix) for r in body if r.filled >= 2 and any(ch.isdigit() for ch in r.get(ix))]
     verdict = det.choose_date_shape(values)
     if verdict.ambiguous:
         a, b = verdict.ambiguous
@@ -387,9 +382,7 @@ def _build_lines(
 
     # Debits written as positive numbers are subtracted; a debit column that already
     # holds negative numbers is used as it is.
-    subtract_debits = "debit" in ix and any(
-        _lenient(r.get(ix["debit"]), decimal) > 0 for r in body
-    )
+    subtract_debits = "debit" in ix and any(_lenient(r.get(ix["debit"]), decimal) > 0 for r in body)
     dated = [i for i, r in enumerate(body) if r.filled and to_date(r.get(ix["date"]))]
     last_dated = max(dated, default=-1)
 

@@ -93,6 +93,7 @@ def detect_delimiter(text: str) -> str:
 
 # Role -> normalised header names, best first. Only the first column of the best-ranked
 # name is taken, so "Transaction Date" beats "Posting Date" when a bank gives both.
+# fmt: off
 HEADER_NAMES: dict[str, tuple[str, ...]] = {
     "date": (
         "transaction date", "trans date", "txn date", "date", "datum", "booking date",
@@ -124,7 +125,6 @@ HEADER_NAMES: dict[str, tuple[str, ...]] = {
     ),
     "balance": (
         "balance", "running bal", "running balance", "saldo", "kontostand", "balance after",
-        "closing balance",
     ),
     "id": (
         "transaction id", "reference", "ref", "id", "fitid", "reference number", "ref no",
@@ -132,6 +132,7 @@ HEADER_NAMES: dict[str, tuple[str, ...]] = {
     ),
     "currency": ("currency", "ccy", "curr", "waehrung", "currency code"),
 }
+# fmt: on
 
 _UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue"})
 _HEADER_CURRENCY = re.compile(r"\s*(?:\(\s*([a-z]{3}|[€$£])\s*\)|\s+in\s+([a-z]{3}|€))\s*$")
@@ -158,7 +159,9 @@ def header_rank(role: str, name: str) -> int | None:
     names = HEADER_NAMES[role]
     if name in names:
         return names.index(name)
-    if role == "balance" and name.endswith((" balance", " saldo")):
+    # Statement-level figures repeated on every row are not a running balance.
+    fixed = ("initial", "opening", "start", "beginning", "final", "closing", "ending")
+    if role == "balance" and name.endswith((" balance", " saldo")) and not name.startswith(fixed):
         return len(names)
     return None
 

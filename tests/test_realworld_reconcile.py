@@ -1,0 +1,82 @@
+"""Peers' real data end to end: beangulp's example ledger against its OFX downloads."""
+
+from __future__ import annotations
+
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from beanagent.agent.offline import OfflineAgent
+from beanagent.workflow import Options, reconcile
+from tests.helpers import RecordingUI, bean_check, report, run_cli, tree_hashes
+
+
+@pytest.fixture
+def beangulp_case(realworld: Path, tmp_path: Path) -> Path:
+    base = realworld / "beangulp" / "examples"
+    shutil.copy(base / "ledger" / "ledger.beancount", tmp_path / "ledger.beancount")
+    shutil.copy(base / "tests" / "ofx" / "ofxdownload.ofx", tmp_path / "ofxdownload.ofx")
+    shutil.copy(base / "documents" / "Liabilities" / "US" / "CreditCard" / "2013-12-03.bofa.ofx",
+                tmp_path / "bofa.ofx")
+    return tmp_path
+
+
+def test_ofxdownload_nine_missing_and_balance(beangulp_case: Path) -> None:
+    before = tree_hashes(beangulp_case)
+    proc = run_cli("reconcile", "ledger.beancount", "ofxdownload.ofx", "--dry-run", "--json",
+                   "--account", "Liabilities:US:CreditCard", cwd=beangulp_case)
+    assert proc.returncode == 0, proc.stderr
+    rep = report(proc)
+    assert rep["version"] == 1
+    assert rep["statements"][0]["lines"] == 12
+    assert rep["statements"][0]["closing_balance"] == "-2356.38 USD"
+    assert len(rep["matches"]) == 3
+    booked = {(m["statement"]["id"]) for m in rep["matches"]}
+    assert len(booked) == 3
+    txns = [p for p in rep["proposals"] if p["kind"] == "transaction"]
+    assert len(txns) == 9
+    assert all(p["evidence"] and p["evidence"][0]["id"] for p in txns)
+    bal = [p for p in rep["proposals"] if p["kind"] == "balance"]
+    assert len(bal) == 1 and bal[0]["date"] == "2013-12-19"
+    assert "-2356.38 USD" in bal[0]["text"]
+    assert rep["balance"]["difference"] == "0.00 USD"
+    assert rep["check"] == {"passed": True, "errors": []}
+    assert rep["committed"] is False
+    assert rep["unmatched_ledger"] == []
+    assert tree_hashes(beangulp_case) == before  # dry run: byte-identical
+
+
+def test_ofxdownload_commit_then_rerun_is_idempotent(beangulp_case: Path) -> None:
+    ledger = beangulp_case / "ledger.beancount"
+    ui = RecordingUI()
+    opts = Options(account="Liabilities:US:CreditCard", yes=True)
+    outcome = reconcile(ledger, [beangulp_case / "ofxdownload.ofx"], OfflineAgent(), opts, ui)
+    assert outcome.committed and outcome.exit_code == 0
+    assert bean_check(ledger) == []
+    text = ledger.read_text()
+    assert "2013-12-19 balance Liabilities:US:CreditCard" in text
+    assert text.count("bank_ref:") == 9
+    again = reconcile(ledger, [beangulp_case / "ofxdownload.ofx"], OfflineAgent(),
+                      Options(account="Liabilities:US:CreditCard", yes=True), RecordingUI())
+    assert again.items == [] and not again.committed
+    assert len(again.matches[0].matches) == 12
+    # The nine written entries are recognised by the bank id kept in their metadata.
+    assert sum(m.note == "bank id" for m in again.matches[0].matches) == 9
+
+
+def test_bofa_all_booked_nothing_to_propose(beangulp_case: Path) -> None:
+    before = tree_hashes(beangulp_case)
+    proc = run_cli("reconcile", "ledger.beancount", "bofa.ofx", "--json", "--yes",
+                   "-a", "Liabilities:US:CreditCard", cwd=beangulp_case)
+    assert proc.returncode == 0, proc.stderr
+    rep = report(proc)
+    assert rep["statements"][0]["lines"] == 27
+    assert len(rep["matches"]) == 27
+    assert rep["proposals"] == []
+    assert rep["unmatched_ledger"] == []
+    assert rep["balance"]["statement"] == "-2093.01 USD"
+    assert Decimal(rep["balance"]["difference"].split()[0]) == 0
+    assert "Nothing to propose" in proc.stderr
+    assert tree_hashes(beangulp_case) == before
