@@ -6,8 +6,10 @@ Heavy imports (beancount, the workflow, anthropic) happen inside the commands so
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
@@ -39,21 +41,45 @@ YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Accept every proposal
                                       "the check (for scripts).")]
 
 
+def _handled(command: Callable[..., None]) -> Callable[..., None]:
+    """The one place where a user-facing error becomes a line on stderr and an exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        from beanagent.errors import BeanagentError
+
+        try:
+            command(*args, **kwargs)
+        except BeanagentError as exc:
+            sys.stderr.write(f"beanagent: error: {exc}\n")
+            raise typer.Exit(int(exc.exit_code)) from None
+        except KeyboardInterrupt:
+            sys.stderr.write("beanagent: interrupted; nothing was written\n")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
 def _csv_options(**values: Any) -> tuple[tuple[str, Any], ...]:
     return tuple((k, v) for k, v in values.items() if v not in (None, False))
 
 
 def _closing(value: str | None) -> tuple[Decimal, str] | None:
+    from beanagent.errors import BadInputError
+
     if value is None:
         return None
     parts = value.replace(",", "").split()
     try:
         if len(parts) != 2:
             raise InvalidOperation
-        return Decimal(parts[0]), parts[1].upper()
+        number = Decimal(parts[0])
+        if not number.is_finite():
+            raise InvalidOperation
+        return number, parts[1].upper()
     except InvalidOperation:
-        raise typer.BadParameter(f"expected 'AMOUNT CURRENCY' like '-2356.38 USD', got "
-                                 f"{value!r}", param_hint="--closing-balance") from None
+        raise BadInputError(f"--closing-balance expects 'AMOUNT CURRENCY' like '-2356.38 USD', "
+                            f"got {value!r}") from None
 
 
 def _require_approval_channel(dry_run: bool, yes: bool) -> None:
@@ -94,6 +120,7 @@ def _make_agent(name: str, model: str | None) -> Any:
              "  beanagent reconcile books.beancount card.ofx --yes --json > report.json\n\n"
              "  beanagent reconcile books.beancount stmt.csv -a Assets:Bank:Checking "
              "--closing-balance '1913.56 USD'")
+@_handled
 def reconcile(
     ledger: LedgerArg,
     statements: StatementsArg = None,
@@ -134,7 +161,9 @@ def reconcile(
     from beanagent.workflow import reconcile as run_reconcile
 
     if not statements:
-        raise typer.BadParameter("pass at least one statement file", param_hint="STATEMENTS")
+        from beanagent.errors import BadInputError
+
+        raise BadInputError("pass at least one statement file after the ledger")
     config = load_config(ledger) if ledger.is_file() else None
     agent_impl = _make_agent(agent, model or (config.model if config else None))
     opts = Options(account=account, dry_run=dry_run, yes=yes,
@@ -154,6 +183,7 @@ def reconcile(
 
 @app.command(epilog="Example:\n\n  beanagent reconcile books.beancount stmt.csv -n "
              "--save-script fix.py\n\n  beanagent run books.beancount fix.py stmt.csv --dry-run")
+@_handled
 def run(
     ledger: LedgerArg,
     script: Annotated[Path, typer.Argument(help="A reconciliation script (Python) using the "
@@ -187,6 +217,7 @@ def run(
 
 @app.command(epilog="Example:\n\n  beanagent query books.beancount "
              "\"SELECT account, sum(position) WHERE account ~ 'Checking' GROUP BY account\"")
+@_handled
 def query(
     ledger: LedgerArg,
     bql: Annotated[str, typer.Argument(help="A beanquery (BQL) statement.",
@@ -200,6 +231,7 @@ def query(
 
 
 @app.command()
+@_handled
 def doctor() -> None:
     """Versions, and which sandbox layers are active on this machine."""
     from beanagent.commands import run_doctor
@@ -208,26 +240,4 @@ def doctor() -> None:
 
 
 def main() -> None:
-    from beanagent.errors import BeanagentError
-
-    try:
-        code = app(standalone_mode=False)
-        sys.exit(code if isinstance(code, int) else 0)
-    except BeanagentError as exc:
-        sys.stderr.write(f"beanagent: error: {exc}\n")
-        sys.exit(int(exc.exit_code))
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        sys.stderr.write("beanagent: interrupted; nothing was written\n")
-        sys.exit(130)
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.Abort):
-            sys.stderr.write("beanagent: aborted; nothing was written\n")
-            sys.exit(130)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    app()

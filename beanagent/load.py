@@ -94,7 +94,9 @@ def _check_readable(path: Path, display: str) -> None:
     if not path.is_file():
         raise BadInputError("ledger path is not a file", file=display)
     try:
-        head = path.read_bytes()[:65536]
+        with path.open("rb") as f:
+            head = f.read(65536)
+            cut = bool(f.read(1))
     except OSError as exc:
         raise BadInputError(f"cannot read ledger: {exc.strerror}", file=display) from None
     if b"\x00" in head:
@@ -102,7 +104,7 @@ def _check_readable(path: Path, display: str) -> None:
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 4:  # not just a character cut at the 64 KiB boundary
+        if not (cut and exc.start >= len(head) - 4):  # not a character cut at 64 KiB
             line = head[: exc.start].count(b"\n") + 1
             raise BadInputError(
                 "ledger is not valid UTF-8 (Beancount files must be UTF-8)",

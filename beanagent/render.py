@@ -12,7 +12,6 @@ from typing import TextIO
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
 from beanagent.agent import Step
@@ -49,7 +48,8 @@ def _evidence(item: Item, statements: list[Statement]) -> list[StatementLine]:
 
 class ConsoleUI:
     def __init__(self, stream: TextIO | None = None, verbose: bool = False):
-        self.console = Console(file=stream or sys.stderr, highlight=False, soft_wrap=True)
+        self.console = Console(file=stream or sys.stderr, highlight=False, soft_wrap=True,
+                               emoji=False)
         self.verbose = verbose
 
     def status(self, message: str) -> None:
@@ -85,27 +85,22 @@ class ConsoleUI:
                         f"{lo.txn.date} {lo.amount} {st.currency} "
                         f"{escape(lo.txn.payee or lo.txn.narration)} — {escape(lo.reason)}")
         if o.items:
-            table = Table(title="Proposals", title_justify="left", show_lines=False)
-            table.add_column("id", no_wrap=True)
-            table.add_column("date", no_wrap=True)
-            table.add_column("payee / narration", overflow="ellipsis", no_wrap=True,
-                             max_width=34)
-            table.add_column("amount", justify="right", no_wrap=True)
-            table.add_column("account", overflow="fold")
-            table.add_column("conf.", justify="right", no_wrap=True)
-            table.add_column("statement line", overflow="ellipsis", no_wrap=True)
-            for item in o.items:
+            c.print("[bold]Proposals[/]")
+            amounts = [_amount(i, o.statements) for i in o.items]
+            counters = [_counter(i, o.statements) for i in o.items]
+            wa = max(map(len, amounts))
+            wc = max(map(len, counters))
+            for item, amt, counter in zip(o.items, amounts, counters, strict=True):
                 spec = item.spec
-                style = "yellow" if spec.flag == "!" or (
-                    spec.confidence is not None and spec.confidence < Decimal("0.6")) else ""
+                low = spec.flag == "!" or (spec.confidence is not None
+                                           and spec.confidence < Decimal("0.6"))
+                conf = "    " if spec.confidence is None else f"{spec.confidence:.2f}"
                 ev = ", ".join(f"{display_path(r.file)}:{r.line}" + (f" #{r.id}" if r.id else "")
-                               for r in spec.evidence)
-                table.add_row(item.id, str(spec.date), escape(spec.payee or spec.narration or
-                                                              spec.kind),
-                              _amount(item, o.statements), _counter(item, o.statements),
-                              "" if spec.confidence is None else f"{spec.confidence:.2f}",
-                              ev or "[red]none[/]", style=style)
-            c.print(table)
+                               for r in spec.evidence) or "no statement line"
+                label = spec.payee or spec.narration or spec.kind
+                row = (f"  {item.id:<4} {spec.date} {amt:>{wa}}  {counter:<{wc}}  {conf}  "
+                       f"{label[:40]}  [{ev}]")
+                c.print(Text(row, style="yellow" if low else ""))
         else:
             c.print("[green]Nothing to propose: the ledger already has every statement line.[/]")
         if o.balance is not None:

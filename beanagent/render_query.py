@@ -10,7 +10,7 @@ from rich.table import Table
 
 
 def render_rows(rows: list[dict[str, Any]]) -> None:
-    console = Console(highlight=False)
+    console = Console(highlight=False, emoji=False)
     if not rows:
         console.print("(no rows)")
         return
@@ -23,7 +23,7 @@ def render_rows(rows: list[dict[str, Any]]) -> None:
 
 
 def render_doctor(facts: dict[str, Any]) -> None:
-    console = Console(highlight=False)
+    console = Console(highlight=False, emoji=False)
     console.print(f"[bold]beanagent doctor[/] — Python {facts['python']} on {facts['platform']}")
     for name, version in facts["packages"].items():
         console.print(f"  {name:<10} {version}")
