@@ -139,7 +139,7 @@ class ConsoleUI:
                 c.print(f"  [dim]why: {escape(spec.reason)}[/]")
             while True:
                 try:
-                    answer = c.input("Accept? [y/n/a/q/?] ").strip().lower()
+                    answer = c.input("Accept? [y/n/a/q/?] ", markup=False).strip().lower()
                 except EOFError:
                     answer = "q"
                 if answer in ("y", "yes"):

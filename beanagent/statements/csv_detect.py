@@ -155,13 +155,15 @@ def normalize_header(cell: str) -> tuple[str, str | None]:
 
 def header_rank(role: str, name: str) -> int | None:
     """Position of `name` among the role's names (lower is better), None if no match.
-    Balance also matches names merely ending in it ("Net Cash Balance"), ranked last."""
+    Balance and id also match names merely ending in them ("Net Cash Balance"), last."""
     names = HEADER_NAMES[role]
     if name in names:
         return names.index(name)
     # Statement-level figures repeated on every row are not a running balance.
     fixed = ("initial", "opening", "start", "beginning", "final", "closing", "ending")
     if role == "balance" and name.endswith((" balance", " saldo")) and not name.startswith(fixed):
+        return len(names)
+    if role == "id" and name.endswith(" transaction id"):  # Stripe's balance_transaction_id
         return len(names)
     return None
 
