@@ -76,3 +76,6 @@ def bean_check(path: Path) -> list[str]:
 
     _, errors, _ = load_entries(path)
     return [str(e) for e in to_ledger_errors(errors)]
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
