@@ -44,6 +44,7 @@ class AnthropicAgent:
     max_steps: int = 12
     max_seconds: float = 600.0
     max_tokens: int = 4096
+    request_timeout: float = 120.0  # per HTTP request; the SDK retries twice with backoff
     name: str = "anthropic"
 
     @classmethod
@@ -65,7 +66,8 @@ class AnthropicAgent:
     def run(self, task: Task, execute: Execute, on_step: OnStep) -> AgentRun:
         import anthropic
 
-        client = anthropic.Anthropic(api_key=self.api_key, max_retries=2, timeout=120.0)
+        client = anthropic.Anthropic(api_key=self.api_key, max_retries=2,
+                                     timeout=self.request_timeout)
         run = AgentRun(self.name, usage={"input_tokens": 0, "output_tokens": 0})
         system = [{"type": "text", "text": self.system_prompt(task),
                    "cache_control": {"type": "ephemeral"}}]

@@ -1,0 +1,38 @@
+# Two commands on a fresh Linux machine with Python >= 3.11 and make:
+#   make demo   - create .venv, install, reconcile the bundled sample (dry run, offline agent)
+#   make test   - create .venv with the test extras, run the whole suite
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+
+.PHONY: demo test lint bench clean
+
+$(VENV)/.created:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "beanagent needs Python >= 3.11"'
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	@touch $@
+
+$(VENV)/.installed: $(VENV)/.created pyproject.toml
+	$(PIP) install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-test: $(VENV)/.created pyproject.toml
+	$(PIP) install --quiet -e '.[test]'
+	@touch $@ $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	cd ledgers && ../$(VENV)/bin/beanagent reconcile sample.beancount \
+		statements/bofa-checking-2025-11.csv statements/chase-sapphire-2025-11.csv --dry-run
+
+test: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check beanagent tests ledgers benchmarks
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/bench_help.py
+	$(PY) benchmarks/bench_reconcile.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache benchmarks/.data
