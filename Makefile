@@ -31,8 +31,8 @@ test: $(VENV)/.installed-test
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed
-	$(PY) benchmarks/bench_help.py
-	$(PY) benchmarks/bench_reconcile.py
+	$(PY) -m benchmarks.bench_help
+	$(PY) -m benchmarks.bench_reconcile
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache benchmarks/.data

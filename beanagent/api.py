@@ -103,7 +103,8 @@ class Propose:
             "kind": "transaction", "date": _date(date), "flag": flag, "payee": payee,
             "narration": narration, "postings": [_posting_json(p) for p in postings],
             "evidence": [_ref_json(e) for e in evidence], "meta": dict(meta or {}),
-            "tags": list(tags), "links": list(links),
+            "tags": tags if isinstance(tags, str) else list(tags),
+            "links": links if isinstance(links, str) else list(links),
             "confidence": None if confidence is None else str(round(confidence, 3)),
             "reason": reason,
         })

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
-from beanagent.load import Ledger, LedgerError
+from beanagent.load import LedgerError
 from beanagent.stage import Stage
 
 
@@ -45,17 +44,19 @@ def _locate(stage: Stage, err: LedgerError) -> tuple[str, int, str | None]:
 
 
 def _normalise(stage: Stage, message: str) -> str:
+    """Error texts name staged paths; name the user's instead so they compare equal."""
     for original, staged in stage.staged.items():
         message = message.replace(str(staged), str(original))
-    return message
+    return message.replace(str(stage.root), str(stage.source_root))
 
 
-def check_stage(stage: Stage, ledger: Ledger,
-                run_check: Callable[[Path], list[LedgerError]]) -> GateResult:
-    """`run_check` runs beancount's loader on the staged main file (in the sandbox)."""
-    baseline = Counter((e.file, e.message) for e in ledger.errors)
+def check_stage(stage: Stage, baseline_errors: list[LedgerError],
+                staged_errors: list[LedgerError]) -> GateResult:
+    """Compare bean-check's errors on the staged copy (run in the sandbox) with the
+    original's: errors the original already had do not count."""
+    baseline = Counter((e.file, e.message) for e in baseline_errors)
     new: list[GateError] = []
-    for err in run_check(stage.main):
+    for err in staged_errors:
         file, line, proposal = _locate(stage, err)
         message = _normalise(stage, err.message)
         if proposal is None and baseline[(file, message)] > 0:

@@ -76,6 +76,15 @@ class BalanceAssertion:
     currency: str
 
 
+def _posting(p: Any) -> Posting:
+    """Booked entries always have numbers; a parsed-only ledger may have MISSING ones."""
+    units = p.units
+    number = getattr(units, "number", None)
+    currency = getattr(units, "currency", None)
+    return Posting(p.account, number if isinstance(number, Decimal) else None,
+                   currency if isinstance(currency, str) else None)
+
+
 def _meta(meta: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType({k: v for k, v in (meta or {}).items()
                              if k not in _HIDDEN_META and not k.startswith("__")})
@@ -151,8 +160,7 @@ class LedgerView:
         if txn is None:
             txn = self._converted[id(e)] = Txn(
                 e.date, e.flag, e.payee, e.narration or "",
-                tuple(Posting(p.account, p.units.number if p.units else None,
-                              p.units.currency if p.units else None) for p in e.postings),
+                tuple(_posting(p) for p in e.postings),
                 frozenset(e.tags or ()), frozenset(e.links or ()), _meta(e.meta),
                 str(e.meta.get("filename", "")), int(e.meta.get("lineno", 0)),
             )

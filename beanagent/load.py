@@ -47,6 +47,7 @@ class Ledger:
     errors: list[LedgerError]
     options: dict[str, Any]
     files: dict[Path, LedgerFile]  # every file the ledger includes, absolute paths
+    complete: bool = True  # False: parsed only (entries unbooked, errors from parsing)
 
     def opens(self) -> dict[str, Any]:
         from beancount.core import data
@@ -113,26 +114,68 @@ def _check_readable(path: Path, display: str) -> None:
             ) from None
 
 
-def load_ledger(path: Path, display: str | None = None) -> Ledger:
-    """Load the ledger at `path`. Raises BadInputError when it can't be a ledger at all;
-    a ledger that merely has bean-check errors loads, with `errors` set."""
-    display = display or str(path)
-    path = path.resolve()
-    _check_readable(path, display)
-    entries, errors, options = load_entries(path)
-    ledger_errors = to_ledger_errors(errors)
-    if not entries:
-        first = f"; first error: {ledger_errors[0]}" if ledger_errors else ""
-        raise BadInputError(f"no Beancount directives found{first}", file=display)
+def _read_files(names: list[str], main: Path) -> dict[Path, LedgerFile]:
     files: dict[Path, LedgerFile] = {}
-    for name in options.get("include") or [str(path)]:
+    for name in names or [str(main)]:
         fpath = Path(name)
         try:
             raw = fpath.read_bytes()
         except OSError as exc:
             raise BadInputError(f"cannot read included file: {exc.strerror}", file=name) from None
         files[fpath] = LedgerFile(fpath, raw, sha256_bytes(raw))
-    return Ledger(path, entries, ledger_errors, options, files)
+    return files
+
+
+def _require_entries(entries: list[Any], errors: list[LedgerError], display: str) -> None:
+    if not entries:
+        first = f"; first error: {errors[0]}" if errors else ""
+        raise BadInputError(f"no Beancount directives found{first}", file=display)
+
+
+def parse_ledger(path: Path, display: str | None = None) -> Ledger:
+    """Parse only (no booking, plugins or validation): enough to know the accounts, the
+    files and where entries sit, in a fraction of a full load. `complete()` finishes it."""
+    from beancount import loader
+    from beancount.core import data
+
+    display = display or str(path)
+    path = path.resolve()
+    _check_readable(path, display)
+    entries, errors, options = loader._parse_recursive([(str(path), True)], None, None)
+    entries.sort(key=data.entry_sortkey)
+    parse_errors = to_ledger_errors(errors)
+    _require_entries(entries, parse_errors, display)
+    return Ledger(path, entries, parse_errors, options,
+                  _read_files(options.get("include") or [], path), complete=False)
+
+
+def complete(ledger: Ledger) -> Ledger:
+    """The full load (what bean-check does) of a parsed ledger: booked entries and every
+    error. Refuses when a file changed since it was parsed."""
+    from beanagent.errors import LedgerChangedError
+
+    entries, errors, options = load_entries(ledger.path)
+    files = _read_files(options.get("include") or [], ledger.path)
+    for path, info in files.items():
+        before = ledger.files.get(path)
+        if before is None or before.sha256 != info.sha256:
+            raise LedgerChangedError("file changed on disk while it was being loaded; run "
+                                     "again", file=str(path))
+    return Ledger(ledger.path, entries, to_ledger_errors(errors), options, ledger.files,
+                  complete=True)
+
+
+def load_ledger(path: Path, display: str | None = None) -> Ledger:
+    """The full load in one step. Raises BadInputError when it can't be a ledger at all;
+    a ledger that merely has bean-check errors loads, with `errors` set."""
+    display = display or str(path)
+    path = path.resolve()
+    _check_readable(path, display)
+    entries, errors, options = load_entries(path)
+    ledger_errors = to_ledger_errors(errors)
+    _require_entries(entries, ledger_errors, display)
+    return Ledger(path, entries, ledger_errors, options,
+                  _read_files(options.get("include") or [], path), complete=True)
 
 
 def load_for_view(path: Path) -> tuple[list[Any], dict[str, Any]]:

@@ -245,14 +245,22 @@ def _validate_transaction(raw: Mapping[str, Any], date: datetime.date,
         if not isinstance(key, str) or not _META_KEY.match(key) or key in ("filename", "lineno"):
             raise ProposalError(f"meta key {key!r} is not allowed (lowercase, letters/digits/_)")
         meta.append((key, _text(value, f"meta value of {key}") or ""))
-    tags = tuple(_tag(t, "tag") for t in raw.get("tags") or ())
-    links = tuple(_tag(t, "link") for t in raw.get("links") or ())
+    tags = tuple(_tag(t, "tag") for t in _list(raw.get("tags"), "tags"))
+    links = tuple(_tag(t, "link") for t in _list(raw.get("links"), "links"))
     return Spec("transaction", date, flag=flag,
                 payee=_text(raw.get("payee"), "payee", optional=True),
                 narration=_text(raw.get("narration", ""), "narration") or "",
                 postings=tuple(postings), tags=tags, links=links, meta=tuple(meta),
                 evidence=evidence, confidence=_confidence(raw.get("confidence")),
                 reason=reason)
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, (list, tuple)):
+        raise ProposalError(f"{what} must be a list of strings, not {type(value).__name__}")
+    return list(value)
 
 
 def _tag(value: Any, what: str) -> str:

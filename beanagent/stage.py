@@ -41,6 +41,7 @@ class Stage:
     # staged file -> per staged line (1-based index - 1): original line number, or a proposal id
     line_maps: dict[Path, list[int | str]]
     targets: dict[str, Path]  # proposal id -> original file it goes into
+    source_root: Path  # the original folder the stage root mirrors
 
     def original_of(self, staged_file: Path) -> Path | None:
         for orig, staged in self.staged.items():
@@ -50,6 +51,16 @@ class Stage:
 
     def cleanup(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines as beancount counts them: split at \n only (str.splitlines would also break
+    at U+2028, form feeds and lone \r, shifting every line number after them)."""
+    parts = text.split("\n")
+    lines = [part + "\n" for part in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
 
 
 def _file_of(entry: Any) -> Path | None:
@@ -119,8 +130,8 @@ def _dated_entries(ledger: Ledger) -> dict[Path, list[tuple[int, datetime.date]]
 
 def _render_file(text: str, inserts: dict[int, list[Item]]) -> tuple[str, list[int | str]]:
     newline = "\r\n" if "\r\n" in text else "\n"
-    lines = text.splitlines(keepends=True)
-    if lines and not lines[-1].endswith(("\n", "\r")):
+    lines = split_lines(text)
+    if lines and not lines[-1].endswith("\n"):
         lines[-1] += newline
     out: list[str] = []
     line_map: list[int | str] = []
@@ -155,7 +166,7 @@ def stage_items(ledger: Ledger, items: list[Item],
     for item in items:
         path = chosen[item.id]
         text = ledger.files[path].data.decode("utf-8")
-        index = _insert_index(text.splitlines(), dated.get(path, []), item.spec.date)
+        index = _insert_index(split_lines(text), dated.get(path, []), item.spec.date)
         by_file.setdefault(path, {}).setdefault(index, []).append(item)
     rank = {"open": 0, "transaction": 1, "balance": 2}
     for inserts in by_file.values():
@@ -173,4 +184,22 @@ def stage_items(ledger: Ledger, items: list[Item],
             target.write_bytes(new_bytes[path])
         else:
             target.write_bytes(info.data)
-    return Stage(root, staged[ledger.path], staged, new_bytes, line_maps, chosen)
+    _link_siblings(root, common, {p.parent for p in staged.values()})
+    return Stage(root, staged[ledger.path], staged, new_bytes, line_maps, chosen, common)
+
+
+def _link_siblings(root: Path, common: Path, staged_dirs: set[Path]) -> None:
+    """Beside the copied ledger files, link whatever else the user's folders hold
+    (documents, price files a plugin reads), so relative paths resolve in the copy as they
+    do in the original. Links are read through, never written: staging only writes files
+    it created, and cleanup removes links without following them."""
+    for directory in sorted(staged_dirs):
+        original = common / directory.relative_to(root)
+        try:
+            names = os.listdir(original)
+        except OSError:
+            continue
+        for name in names:
+            target = directory / name
+            if not os.path.lexists(target):
+                os.symlink(original / name, target)

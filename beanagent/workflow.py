@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,8 +21,8 @@ from beanagent.check import GateResult, check_stage
 from beanagent.commit import commit_files
 from beanagent.config import Config, load_config
 from beanagent.errors import BadInputError, ExitCode, SandboxError
-from beanagent.ledger import LedgerView
-from beanagent.load import Ledger, load_ledger
+from beanagent.ledger import AccountInfo, LedgerView
+from beanagent.load import Ledger, complete, parse_ledger
 from beanagent.reconcile.match import match_statement
 from beanagent.report import BalanceCheck, Outcome, display_path
 from beanagent.review import format_diff
@@ -110,7 +110,7 @@ def _padded(spec: proposals.Spec, places: dict[str, int]) -> proposals.Spec:
         for p in spec.postings))
 
 
-def _validate(run: AgentRun, view: LedgerView, statements: list[Statement],
+def _validate(run: AgentRun, accounts: Mapping[str, AccountInfo], statements: list[Statement],
               ui: UI, places: dict[str, int]) -> list[Item]:
     """Re-check everything the agent proposed: the child's word is untrusted."""
     known = {(ln.ref.file, ln.ref.line, ln.ref.id) for st in statements for ln in st.lines}
@@ -118,7 +118,7 @@ def _validate(run: AgentRun, view: LedgerView, statements: list[Statement],
     opened: dict[str, datetime.date] = {}
     for raw in run.proposals:
         try:
-            spec = proposals.validate(raw, view.accounts, opened)
+            spec = proposals.validate(raw, accounts, opened)
         except proposals.ProposalError as exc:
             ui.warn(f"proposal rejected: {exc}")
             continue
@@ -152,34 +152,54 @@ def _balance(statements: list[Statement], view: LedgerView,
     return BalanceCheck(st.account, day, st.closing_balance, total, st.currency)
 
 
-def _stage_and_check(ledger: Ledger, items: list[Item], sandbox: Sandbox,
-                     ui: UI) -> tuple[Stage, GateResult, list[Item]]:
+def _known_accounts(view: LedgerView, ledger: Ledger) -> Mapping[str, AccountInfo]:
+    """Accounts proposals may use. Checked against the parsed ledger (the full load runs
+    later, in parallel with the gate); with the auto_accounts plugin an account is open
+    from its first use."""
+    accounts = dict(view.accounts)
+    plugins = [name for name, _ in ledger.options.get("plugin") or []]
+    if "beancount.plugins.auto_accounts" in plugins:
+        for txn in view.transactions():
+            for p in txn.postings:
+                if p.account not in accounts:
+                    accounts[p.account] = AccountInfo(p.account, txn.date, None, (), {})
+    return accounts
+
+
+def _stage(ledger: Ledger, items: list[Item]) -> tuple[Stage, list[Item]]:
     stage = stage_items(ledger, items)
-    ui.status("checking the staged ledger (bean-check)")
-    start = time.monotonic()
-    gate = check_stage(stage, ledger, sandbox.check)
-    gate = dataclasses.replace(gate, seconds=time.monotonic() - start)
-    placed = [dataclasses.replace(i, target=stage.targets[i.id]) for i in items]
-    return stage, gate, placed
+    return stage, [dataclasses.replace(i, target=stage.targets[i.id]) for i in items]
+
+
+def _gate(stage: Stage, full: Ledger, sandbox: Sandbox, started: float) -> GateResult:
+    gate = check_stage(stage, full.errors, sandbox.end_check())
+    return dataclasses.replace(gate, seconds=time.monotonic() - started)
+
+
+def _restage(ledger: Ledger, full: Ledger, items: list[Item], sandbox: Sandbox,
+             ui: UI) -> tuple[Stage, GateResult, list[Item]]:
+    stage, items = _stage(ledger, items)
+    ui.status("checking the staged ledger again (bean-check)")
+    started = time.monotonic()
+    sandbox.begin_check(stage.main)
+    return stage, _gate(stage, full, sandbox, started), items
 
 
 def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent, opts: Options,
               ui: UI) -> Outcome:
+    """The whole run. Two loads of the ledger overlap with other work: the sandbox loads
+    it while the host parses; the host's full load (the baseline errors) runs while the
+    sandbox checks the staged copy."""
     if not ledger_path.is_file():
         raise BadInputError("ledger file not found", file=str(ledger_path))
     config = load_config(ledger_path)
-    # The sandbox loads the ledger in its own process while we load it here.
     with Sandbox(ledger_path.resolve(), step_timeout=config.step_timeout) as sandbox:
-        ui.status(f"loading {display_path(ledger_path)}")
-        ledger = load_ledger(ledger_path, str(ledger_path))
-        if ledger.errors:
-            ui.warn(f"{display_path(ledger_path)} already has {len(ledger.errors)} bean-check "
-                    f"error(s) (first: {ledger.errors[0]}); only new errors will count")
-        view = LedgerView(ledger.entries, ledger.options)
-        statements = load_statements(statement_paths, view, config, opts, ui)
-        matches = [match_statement(view, st, config.window_days) for st in statements]
+        ui.status(f"reading {display_path(ledger_path)}")
+        ledger = parse_ledger(ledger_path, str(ledger_path))
+        parsed_view = LedgerView(ledger.entries, ledger.options)
+        statements = load_statements(statement_paths, parsed_view, config, opts, ui)
         task = Task(tuple(statements), config.review_account,
-                    ledger_facts(view, statements) if agent.name == "anthropic" else "")
+                    ledger_facts(parsed_view, statements) if agent.name == "anthropic" else "")
         ui.status(f"running the {agent.name} agent")
         start = time.monotonic()
         run = agent.run(task, lambda code: sandbox.run(code, statements, config.review_account),
@@ -192,23 +212,42 @@ def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent, 
         if opts.save_script is not None:
             opts.save_script.write_text(
                 "\n\n# --- next step ---\n\n".join(run.scripts), encoding="utf-8")
-        items = _validate(run, view, statements, ui, _ledger_places(ledger))
-        outcome = Outcome(ledger.path, statements, matches, items, run, agent_seconds)
-        outcome.balance = _balance(statements, view, items)
-        if not items:
-            ui.outcome(outcome)
-            return outcome
-        return _review_and_commit(outcome, ledger, view, sandbox, opts, ui)
+        items = _validate(run, _known_accounts(parsed_view, ledger), statements, ui,
+                          _ledger_places(ledger))
+        stage = None
+        if items:
+            stage, items = _stage(ledger, items)
+            ui.status("checking the staged ledger (bean-check)")
+            check_started = time.monotonic()
+            sandbox.begin_check(stage.main)
+        try:
+            full = complete(ledger)
+            if full.errors:
+                ui.warn(f"{display_path(ledger_path)} already has {len(full.errors)} "
+                        f"bean-check error(s) (first: {full.errors[0]}); only new errors "
+                        "will count")
+            view = LedgerView(full.entries, full.options)
+            matches = [match_statement(view, st, config.window_days) for st in statements]
+            outcome = Outcome(ledger.path, statements, matches, items, run, agent_seconds)
+            outcome.balance = _balance(statements, view, items)
+            if stage is None:
+                ui.outcome(outcome)
+                return outcome
+            outcome.gate = _gate(stage, full, sandbox, check_started)
+            outcome.diff = format_diff(ledger, stage)
+        except BaseException:
+            if stage is not None:
+                stage.cleanup()
+            raise
+        return _review_and_commit(outcome, ledger, full, view, stage, sandbox, opts, ui)
 
 
-def _review_and_commit(outcome: Outcome, ledger: Ledger, view: LedgerView, sandbox: Sandbox,
-                       opts: Options, ui: UI) -> Outcome:
-    stage, gate, items = _stage_and_check(ledger, outcome.items, sandbox, ui)
+def _review_and_commit(outcome: Outcome, ledger: Ledger, full: Ledger, view: LedgerView,
+                       stage: Stage, sandbox: Sandbox, opts: Options, ui: UI) -> Outcome:
+    items = outcome.items
     try:
-        outcome.items, outcome.gate = items, gate
-        outcome.diff = format_diff(ledger, stage)
         ui.outcome(outcome)
-        if not gate.passed:
+        if outcome.gate is None or not outcome.gate.passed:
             outcome.exit_code = ExitCode.CHECK_FAILED
             return outcome
         ui.diff(outcome.diff)
@@ -223,7 +262,7 @@ def _review_and_commit(outcome: Outcome, ledger: Ledger, view: LedgerView, sandb
         if len(accepted) < len(items):
             stage.cleanup()
             chosen = [i for i in items if i.id in accepted]
-            stage, gate, chosen = _stage_and_check(ledger, chosen, sandbox, ui)
+            stage, gate, chosen = _restage(ledger, full, chosen, sandbox, ui)
             if not gate.passed and any(e.proposal for e in gate.errors):
                 dropped = {e.proposal for e in gate.errors if e.proposal}
                 if all(i.spec.kind == "balance" for i in chosen if i.id in dropped):
@@ -231,7 +270,7 @@ def _review_and_commit(outcome: Outcome, ledger: Ledger, view: LedgerView, sandb
                             f"holds; dropping {', '.join(sorted(dropped))}")
                     stage.cleanup()
                     chosen = [i for i in chosen if i.id not in dropped]
-                    stage, gate, chosen = _stage_and_check(ledger, chosen, sandbox, ui)
+                    stage, gate, chosen = _restage(ledger, full, chosen, sandbox, ui)
             outcome.accepted = [i.id for i in chosen]
             outcome.gate = gate
             outcome.balance = _balance(outcome.statements, view, chosen)

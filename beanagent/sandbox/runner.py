@@ -141,7 +141,7 @@ class Sandbox:
         seconds = reply.get("seconds")
         self.load_seconds = seconds if isinstance(seconds, (int, float, Decimal)) else None
 
-    def _request(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+    def _send(self, request: dict[str, Any]) -> None:
         self._ensure_ready()
         assert self._proc is not None and self._proc.stdin is not None
         try:
@@ -149,6 +149,9 @@ class Sandbox:
             self._proc.stdin.flush()
         except BrokenPipeError:
             raise SandboxError("sandbox process died: " + self._server_tail()) from None
+
+    def _request(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+        self._send(request)
         return self._read_reply(timeout + 30)
 
     def run(self, script: str, statements: list[Statement],
@@ -189,8 +192,15 @@ class Sandbox:
 
     def check(self, main_file: Path) -> list[LedgerError]:
         """bean-check (beancount's full loader, no cache) on a staged ledger, in a child."""
-        reply = self._request({"op": "check", "path": str(main_file),
-                               "timeout": self.check_timeout}, self.check_timeout)
+        self.begin_check(main_file)
+        return self.end_check()
+
+    def begin_check(self, main_file: Path) -> None:
+        """Start the check and return at once, so the host can work while it runs."""
+        self._send({"op": "check", "path": str(main_file), "timeout": self.check_timeout})
+
+    def end_check(self) -> list[LedgerError]:
+        reply = self._read_reply(self.check_timeout + 30)
         if reply.get("status") != "ok" or not isinstance(reply.get("result"), str):
             raise SandboxError(f"the check of the staged ledger failed to run "
                                f"({reply.get('status')}): {str(reply.get('output'))[-300:]}")
