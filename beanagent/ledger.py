@@ -115,7 +115,7 @@ class LedgerView:
             BalanceAssertion(e.date, e.account, e.amount.number, e.amount.currency)
             for e in entries if isinstance(e, data.Balance)
         )
-        self._by_account: dict[str, list[Any]] | None = None
+        self._by_account: dict[str, list[Any]] = {}
 
     @property
     def start(self) -> datetime.date | None:
@@ -145,15 +145,16 @@ class LedgerView:
                 if (start is None or t.date >= start) and (end is None or t.date <= end)]
 
     def _account_txns(self, account: str) -> tuple[Txn, ...]:
-        if self._by_account is None:
-            index: dict[str, list[Any]] = {}
-            for e in self._raw:
-                keys = {":".join(parts[:i]) for p in e.postings
-                        for parts in [p.account.split(":")] for i in range(1, len(parts) + 1)}
-                for key in keys:
-                    index.setdefault(key, []).append(e)
-            self._by_account = index
-        return tuple(self._txn(e) for e in self._by_account.get(account, ()))
+        """Transactions touching `account` or a sub-account (one scan per account, cached:
+        scripts look at a handful of accounts, never all of them)."""
+        found = self._by_account.get(account)
+        if found is None:
+            prefix = account + ":"
+            found = self._by_account[account] = [
+                e for e in self._raw
+                if any(p.account == account or p.account.startswith(prefix)
+                       for p in e.postings)]
+        return tuple(self._txn(e) for e in found)
 
     def _txn(self, e: Any) -> Txn:
         txn = self._converted.get(id(e))

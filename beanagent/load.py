@@ -6,11 +6,13 @@ commit can refuse when a file moved underneath us.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
+import gc
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,19 @@ class Ledger:
         return {e.account: e.date for e in self.entries if isinstance(e, data.Close)}
 
 
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """A load allocates millions of objects and frees few cycles; the collector's passes
+    over them are ~25% of a load's time for nothing. Paused for the load only."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def load_entries(path: Path) -> tuple[list[Any], list[Any], dict[str, Any]]:
     """Run beancount's full loader (parse, book, plugins, validate) without any cache.
 
@@ -69,7 +84,8 @@ def load_entries(path: Path) -> tuple[list[Any], list[Any], dict[str, Any]]:
     """
     from beancount import loader
 
-    return loader._load([(str(path), True)], None, None, None)
+    with _no_gc():
+        return loader._load([(str(path), True)], None, None, None)
 
 
 def error_location(err: Any) -> tuple[str, int]:
@@ -141,8 +157,9 @@ def parse_ledger(path: Path, display: str | None = None) -> Ledger:
     display = display or str(path)
     path = path.resolve()
     _check_readable(path, display)
-    entries, errors, options = loader._parse_recursive([(str(path), True)], None, None)
-    entries.sort(key=data.entry_sortkey)
+    with _no_gc():
+        entries, errors, options = loader._parse_recursive([(str(path), True)], None, None)
+        entries.sort(key=data.entry_sortkey)
     parse_errors = to_ledger_errors(errors)
     _require_entries(entries, parse_errors, display)
     return Ledger(path, entries, parse_errors, options,
@@ -188,8 +205,9 @@ def load_for_view(path: Path) -> tuple[list[Any], dict[str, Any]]:
     from beancount.core import data
     from beancount.parser import booking
 
-    entries, errors, options = loader._parse_recursive([(str(path), True)], None, None)
-    entries.sort(key=data.entry_sortkey)
-    entries, _ = booking.book(entries, options)
-    entries, _ = loader.run_transformations(entries, errors, options, None)
+    with _no_gc():
+        entries, errors, options = loader._parse_recursive([(str(path), True)], None, None)
+        entries.sort(key=data.entry_sortkey)
+        entries, _ = booking.book(entries, options)
+        entries, _ = loader.run_transformations(entries, errors, options, None)
     return entries, options

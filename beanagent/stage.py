@@ -7,19 +7,17 @@ already holds the account's recent entries, keeping that file's line endings.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import datetime
+import itertools
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from beanagent.load import Ledger
 from beanagent.proposals import Spec
-
-_DATED_TYPES = ("Open", "Close", "Transaction", "Balance", "Pad", "Note", "Document",
-                "Event", "Price", "Commodity", "Query", "Custom")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,69 +61,82 @@ def split_lines(text: str) -> list[str]:
     return lines
 
 
-def _file_of(entry: Any) -> Path | None:
-    name = entry.meta.get("filename") if entry.meta else None
-    return Path(name) if name and not name.startswith("<") else None
+class Placement:
+    """Where each account's entries live: one pass over the ledger, then lookups."""
+
+    def __init__(self, ledger: Ledger):
+        from beancount.core import data
+
+        self.ledger = ledger
+        self.latest: dict[str, tuple[datetime.date, Path]] = {}
+        # file -> (line, date) of its dated entries, in line order
+        self.dated: dict[Path, list[tuple[int, datetime.date]]] = {}
+        self.first_open: dict[str, Path] = {}  # root ("Expenses") -> file of its first open
+        paths: dict[str, Path | None] = {}
+        for entry in ledger.entries:
+            name = entry.meta.get("filename") if entry.meta else None
+            if name not in paths:
+                path = Path(name) if name and not name.startswith("<") else None
+                paths[name] = path if path in ledger.files else None
+            path = paths[name]
+            if path is None:
+                continue
+            lineno = entry.meta.get("lineno")
+            if lineno:
+                self.dated.setdefault(path, []).append((int(lineno), entry.date))
+            if isinstance(entry, data.Transaction):
+                accounts = {p.account for p in entry.postings}
+            else:
+                account = getattr(entry, "account", None)
+                accounts = {account} if isinstance(account, str) else set()
+                if isinstance(entry, data.Open):
+                    self.first_open.setdefault(entry.account.split(":")[0], path)
+            for account in accounts:
+                best = self.latest.get(account)
+                if best is None or entry.date >= best[0]:
+                    self.latest[account] = (entry.date, path)
+        for items in self.dated.values():
+            items.sort()
+
+    def file_for(self, spec: Spec) -> Path:
+        """The file that holds the account's most recent entry, else (for a new account)
+        the file with the first `open` of its kind, else the main file."""
+        if spec.kind == "transaction":
+            accounts = [p.account for p in spec.postings]
+            account = next((a for a in accounts
+                            if a.split(":")[0] in ("Assets", "Liabilities")), accounts[0])
+        else:
+            account = spec.main_account
+        best = self.latest.get(account)
+        if best is not None:
+            return best[1]
+        if spec.kind == "open":
+            return self.first_open.get(account.split(":")[0], self.ledger.path)
+        return self.ledger.path
 
 
 def choose_file(ledger: Ledger, spec: Spec) -> Path:
-    """The file that holds the account's most recent entry, else its `open`, else main."""
-    from beancount.core import data
+    return Placement(ledger).file_for(spec)
 
-    if spec.kind == "transaction":
-        accounts = [p.account for p in spec.postings]
-        account = next((a for a in accounts if a.split(":")[0] in ("Assets", "Liabilities")),
-                       accounts[0])
-    else:
-        account = spec.main_account
-    best: tuple[datetime.date, Path] | None = None
-    for entry in ledger.entries:
-        path = _file_of(entry)
-        if path is None or path not in ledger.files:
-            continue
-        touches = (
-            (isinstance(entry, data.Transaction)
-             and any(p.account == account for p in entry.postings))
-            or getattr(entry, "account", None) == account
-        )
-        if touches and (best is None or entry.date >= best[0]):
-            best = (entry.date, path)
-    if best is None and spec.kind == "open":
-        root = account.split(":")[0]
-        for entry in ledger.entries:
-            path = _file_of(entry)
-            if isinstance(entry, data.Open) and entry.account.startswith(root + ":") \
-                    and path in ledger.files:
-                return path
-    return best[1] if best else ledger.path
+
+def _in_date_order(dated: list[tuple[int, datetime.date]]) -> bool:
+    return all(a[1] <= b[1] for a, b in itertools.pairwise(dated))
 
 
 def _insert_index(lines: list[str], dated: list[tuple[int, datetime.date]],
                   date: datetime.date) -> int:
     """0-based line index to insert before: ahead of the first entry dated after `date`
     when the file is in date order (with the comments/headings just above it), else the end."""
-    dates = [d for _, d in dated]
-    if dates != sorted(dates):
+    if not _in_date_order(dated):
         return len(lines)
-    after = next((ln for ln, d in dated if d > date), None)
-    if after is None:
+    pos = bisect.bisect_right([d for _, d in dated], date)
+    if pos == len(dated):
         return len(lines)
-    index = after - 1
+    index = dated[pos][0] - 1
     while index > 0 and lines[index - 1].lstrip().startswith((";", "*", "#")) \
             and lines[index - 1].strip():
         index -= 1
     return index
-
-
-def _dated_entries(ledger: Ledger) -> dict[Path, list[tuple[int, datetime.date]]]:
-    out: dict[Path, list[tuple[int, datetime.date]]] = {}
-    for entry in ledger.entries:
-        path = _file_of(entry)
-        if path is not None and type(entry).__name__ in _DATED_TYPES and entry.meta.get("lineno"):
-            out.setdefault(path, []).append((int(entry.meta["lineno"]), entry.date))
-    for items in out.values():
-        items.sort()
-    return out
 
 
 def _render_file(text: str, inserts: dict[int, list[Item]]) -> tuple[str, list[int | str]]:
@@ -159,14 +170,17 @@ def stage_items(ledger: Ledger, items: list[Item],
     root = Path(tempfile.mkdtemp(prefix="beanagent-stage-"))
     common = Path(os.path.commonpath([str(p.parent) for p in ledger.files]))
     staged = {p: root / p.relative_to(common) for p in ledger.files}
-    chosen = {item.id: (targets or {}).get(item.id) or choose_file(ledger, item.spec)
+    placement = Placement(ledger)
+    chosen = {item.id: (targets or {}).get(item.id) or placement.file_for(item.spec)
               for item in items}
-    dated = _dated_entries(ledger)
+    dated = placement.dated
     by_file: dict[Path, dict[int, list[Item]]] = {}
+    lines_of: dict[Path, list[str]] = {}
     for item in items:
         path = chosen[item.id]
-        text = ledger.files[path].data.decode("utf-8")
-        index = _insert_index(split_lines(text), dated.get(path, []), item.spec.date)
+        if path not in lines_of:
+            lines_of[path] = split_lines(ledger.files[path].data.decode("utf-8"))
+        index = _insert_index(lines_of[path], dated.get(path, []), item.spec.date)
         by_file.setdefault(path, {}).setdefault(index, []).append(item)
     rank = {"open": 0, "transaction": 1, "balance": 2}
     for inserts in by_file.values():

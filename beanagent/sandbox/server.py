@@ -10,6 +10,7 @@ to the host as raw text for the host to parse strictly. Nothing survives between
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import linecache
 import os
@@ -226,6 +227,9 @@ def main() -> None:
     except Exception as exc:  # the host reports it; a half-loaded server must not serve
         send({"ready": False, "error": f"{type(exc).__name__}: {exc}"})
         return
+    # Children inherit this heap copy-on-write; freezing it keeps their garbage collector
+    # from walking (and so copying) every page of the loaded ledger.
+    gc.freeze()
     send({"ready": True, "seconds": round(time.monotonic() - start, 3)})
     for line in req:
         request = json.loads(line)
