@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -154,16 +155,16 @@ def reconcile(
                                              "positive)")] = False,
 ) -> None:
     """Find missing statement lines, propose entries and a balance, review, then write."""
+    from beanagent.errors import BadInputError
+
+    if not statements:
+        raise BadInputError("pass at least one statement file after the ledger")
     _require_approval_channel(dry_run, yes)
     from beanagent.config import load_config
     from beanagent.render import ConsoleUI
     from beanagent.workflow import Options
     from beanagent.workflow import reconcile as run_reconcile
 
-    if not statements:
-        from beanagent.errors import BadInputError
-
-        raise BadInputError("pass at least one statement file after the ledger")
     config = load_config(ledger) if ledger.is_file() else None
     agent_impl = _make_agent(agent, model or (config.model if config else None))
     opts = Options(account=account, dry_run=dry_run, yes=yes,
@@ -240,4 +241,13 @@ def doctor() -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    # Every file we write is closed and fsynced by then; skipping the interpreter's
+    # teardown saves ~0.2 s of freeing a large ledger's millions of objects one by one.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code if isinstance(code, int) else (0 if code is None else 1))

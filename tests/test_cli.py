@@ -223,3 +223,51 @@ def test_query_and_doctor(books: Path) -> None:
     doc = run_cli("doctor", cwd=books)
     assert doc.returncode == 0
     assert "beancount" in doc.stdout and "sandbox" in doc.stdout.lower()
+
+
+def test_card_csv_with_positive_charges_is_flipped(tmp_path: Path) -> None:
+    ledgers = Path(__file__).resolve().parents[1] / "ledgers"
+    shutil.copytree(ledgers, tmp_path / "l", ignore=shutil.ignore_patterns("__pycache__"))
+    src = tmp_path / "l" / "statements" / "chase-sapphire-2025-11.csv"
+    rows = src.read_text().splitlines()
+    flipped = [rows[0]]
+    for row in rows[1:]:
+        cells = row.split(",")
+        cells[5] = cells[5][1:] if cells[5].startswith("-") else "-" + cells[5]
+        flipped.append(",".join(cells))
+    (tmp_path / "l" / "amex-style.csv").write_text("\n".join(flipped) + "\n")
+    normal = run_cli("reconcile", "sample.beancount", "statements/chase-sapphire-2025-11.csv",
+                     "-n", "--json", cwd=tmp_path / "l")
+    proc = run_cli("reconcile", "sample.beancount", "amex-style.csv", "-n", "--json",
+                   "-a", "Liabilities:US:Chase:Sapphire", cwd=tmp_path / "l")
+    assert proc.returncode == 0, proc.stderr
+    assert "amounts look inverted" in proc.stderr
+    texts = [p["text"].split("\n", 1)[1] for p in report(proc)["proposals"]]
+    assert texts == [p["text"].split("\n", 1)[1] for p in report(normal)["proposals"]]
+    assert len(texts) >= 4
+
+
+def test_user_beangulp_importer(books: Path) -> None:
+    (books / "import_config.py").write_text('''
+from beangulp.importers import csvbase
+
+class MyBank(csvbase.Importer):
+    date = csvbase.Date("When", "%d.%m.%Y")
+    narration = csvbase.Column("What")
+    amount = csvbase.Amount("How much")
+
+    def identify(self, filepath):
+        return filepath.endswith(".mybank")
+
+CONFIG = [MyBank("Assets:Bank:Checking", "USD")]
+''')
+    (books / "march.mybank").write_text("When,What,How much\n01.03.2024,SQ *BLUE BOTTLE,-4.50\n"
+                                        "08.03.2024,KALE & CO,-13.25\n")
+    proc = run_cli("reconcile", "books.beancount", "march.mybank", "--importers",
+                   "import_config.py", "-n", "--json", cwd=books)
+    assert proc.returncode == 0, proc.stderr
+    rep = report(proc)
+    assert rep["statements"][0]["format"].startswith("beangulp:")
+    assert rep["statements"][0]["account"] == "Assets:Bank:Checking"
+    assert len(rep["matches"]) == 1
+    assert [p["date"] for p in rep["proposals"] if p["kind"] == "transaction"] == ["2024-03-08"]
