@@ -138,6 +138,8 @@ def reconcile(
         help="Your beangulp import config (a Python file with CONFIG = [...]).")] = None,
     save_script: Annotated[Path | None, typer.Option(
         help="Save the agent's script(s) here, to rerun with `beanagent run`.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show what the agent's "
+                                          "scripts print.")] = False,
     csv_delimiter: Annotated[str | None, typer.Option(help="CSV: , ; or \\t")] = None,
     csv_encoding: Annotated[str | None, typer.Option(help="CSV: file encoding")] = None,
     csv_header_line: Annotated[int | None, typer.Option(help="CSV: line of the header")] = None,
@@ -177,7 +179,7 @@ def reconcile(
                                     balance_col=csv_balance_col, date_format=csv_date_format,
                                     decimal=csv_decimal, negate=csv_negate),
                    save_script=save_script)
-    ui = ConsoleUI()
+    ui = ConsoleUI(show_output=verbose or agent != "offline")
     outcome = run_reconcile(ledger, statements, agent_impl, opts, ui)
     _finish(outcome, ui, as_json)
 

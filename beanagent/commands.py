@@ -49,6 +49,23 @@ def _version(name: str) -> str:
         return "not installed"
 
 
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version, or 0. Asked with the syscall itself (no binding
+    is installed yet: the sandbox layers come with the fork-server work)."""
+    import ctypes
+    import platform as _platform
+
+    if _platform.system() != "Linux" or _platform.machine() not in ("x86_64", "aarch64"):
+        return 0
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        # landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION): 444 on both.
+        version = libc.syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    except (OSError, AttributeError):
+        return 0
+    return max(0, int(version))
+
+
 def doctor_facts() -> dict[str, Any]:
     import resource
 
@@ -67,10 +84,9 @@ def doctor_facts() -> dict[str, Any]:
             "active" if hasattr(resource, "RLIMIT_AS") else "missing",
         "user + network namespace": "not yet used (planned)",
     }
-    landlock = Path("/sys/kernel/security/lsm")
-    lsm = landlock.read_text().strip() if landlock.exists() else ""
-    layers["Landlock"] = ("available in the kernel, not yet applied (planned)"
-                          if "landlock" in lsm else "unavailable on this system")
+    abi = landlock_abi()
+    layers["Landlock"] = (f"available in the kernel (ABI {abi}), not yet applied (planned)"
+                          if abi > 0 else "unavailable on this system")
     status = Path("/proc/self/status")
     has_seccomp = status.exists() and "Seccomp:" in status.read_text()
     layers["seccomp"] = ("available in the kernel, not yet applied (planned)" if has_seccomp

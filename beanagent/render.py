@@ -47,10 +47,10 @@ def _evidence(item: Item, statements: list[Statement]) -> list[StatementLine]:
 
 
 class ConsoleUI:
-    def __init__(self, stream: TextIO | None = None, verbose: bool = False):
+    def __init__(self, stream: TextIO | None = None, show_output: bool = True):
         self.console = Console(file=stream or sys.stderr, highlight=False, soft_wrap=True,
                                emoji=False)
-        self.verbose = verbose
+        self.show_output = show_output  # what scripts print (always shown when they fail)
 
     def status(self, message: str) -> None:
         self.console.print(f"[dim]… {escape(message)}[/]")
@@ -66,7 +66,7 @@ class ConsoleUI:
         mark = "[green]ok[/]" if r.ok else "[red]failed[/]"
         self.console.print(f"[bold]step {step.index}[/] {mark} "
                            f"({r.seconds:.2f} s, {len(r.proposals)} proposal(s))")
-        if r.output.strip():
+        if r.output.strip() and (self.show_output or not r.ok):
             self.console.print(Text(r.output.rstrip(), style="dim"))
         if r.output_truncated:
             self.console.print("[dim](output truncated)[/]")

@@ -10,6 +10,7 @@ import dataclasses
 import datetime
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,6 +25,7 @@ from beanagent.errors import BadInputError, ExitCode, SandboxError
 from beanagent.ledger import AccountInfo, LedgerView
 from beanagent.load import Ledger, complete, parse_ledger
 from beanagent.reconcile.match import match_statement
+from beanagent.reparse import splice_spec
 from beanagent.report import BalanceCheck, Outcome, display_path
 from beanagent.review import format_diff
 from beanagent.sandbox.runner import Sandbox
@@ -166,6 +168,10 @@ def _known_accounts(view: LedgerView, ledger: Ledger) -> Mapping[str, AccountInf
     return accounts
 
 
+def _splice(ledger: Ledger, stage: Stage) -> dict[str, Any] | None:
+    return splice_spec(stage, {p: ledger.files[p].data.decode("utf-8") for p in stage.new_bytes})
+
+
 def _stage(ledger: Ledger, items: list[Item]) -> tuple[Stage, list[Item]]:
     stage = stage_items(ledger, items)
     return stage, [dataclasses.replace(i, target=stage.targets[i.id]) for i in items]
@@ -181,15 +187,16 @@ def _restage(ledger: Ledger, full: Ledger, items: list[Item], sandbox: Sandbox,
     stage, items = _stage(ledger, items)
     ui.status("checking the staged ledger again (bean-check)")
     started = time.monotonic()
-    sandbox.begin_check(stage.main)
+    sandbox.begin_check(stage.main, _splice(ledger, stage))
     return stage, _gate(stage, full, sandbox, started), items
 
 
 def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent, opts: Options,
               ui: UI) -> Outcome:
-    """The whole run. Two loads of the ledger overlap with other work: the sandbox loads
-    it while the host parses; the host's full load (the baseline errors) runs while the
-    sandbox checks the staged copy."""
+    """The whole run. The loads overlap: the sandbox server loads the ledger for scripts
+    while the host parses it; the host's full load (for the baseline errors and the report)
+    runs in a thread from then on, mostly while the server runs the agent's script and,
+    in a child, bean-checks the staged copy."""
     if not ledger_path.is_file():
         raise BadInputError("ledger file not found", file=str(ledger_path))
     config = load_config(ledger_path)
@@ -198,48 +205,57 @@ def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent, 
         ledger = parse_ledger(ledger_path, str(ledger_path))
         parsed_view = LedgerView(ledger.entries, ledger.options)
         statements = load_statements(statement_paths, parsed_view, config, opts, ui)
-        task = Task(tuple(statements), config.review_account,
-                    ledger_facts(parsed_view, statements) if agent.name == "anthropic" else "")
-        ui.status(f"running the {agent.name} agent")
-        start = time.monotonic()
-        run = agent.run(task, lambda code: sandbox.run(code, statements, config.review_account),
-                        ui.step)
-        agent_seconds = time.monotonic() - start
-        if not any(s.result.ok for s in run.steps):
-            last = run.steps[-1].result if run.steps else None
-            raise SandboxError(f"the {agent.name} agent's script failed: "
-                               f"{(last.error if last else None) or 'no script was run'}")
-        if opts.save_script is not None:
-            opts.save_script.write_text(
-                "\n\n# --- next step ---\n\n".join(run.scripts), encoding="utf-8")
-        items = _validate(run, _known_accounts(parsed_view, ledger), statements, ui,
-                          _ledger_places(ledger))
-        stage = None
-        if items:
-            stage, items = _stage(ledger, items)
-            ui.status("checking the staged ledger (bean-check)")
-            check_started = time.monotonic()
-            sandbox.begin_check(stage.main)
-        try:
-            full = complete(ledger)
-            if full.errors:
-                ui.warn(f"{display_path(ledger_path)} already has {len(full.errors)} "
-                        f"bean-check error(s) (first: {full.errors[0]}); only new errors "
-                        "will count")
-            view = LedgerView(full.entries, full.options)
-            matches = [match_statement(view, st, config.window_days) for st in statements]
-            outcome = Outcome(ledger.path, statements, matches, items, run, agent_seconds)
-            outcome.balance = _balance(statements, view, items)
-            if stage is None:
-                ui.outcome(outcome)
-                return outcome
-            outcome.gate = _gate(stage, full, sandbox, check_started)
-            outcome.diff = format_diff(ledger, stage)
-        except BaseException:
-            if stage is not None:
-                stage.cleanup()
-            raise
-        return _review_and_commit(outcome, ledger, full, view, stage, sandbox, opts, ui)
+        with ThreadPoolExecutor(1, thread_name_prefix="beanagent-load") as pool:
+            full_load = pool.submit(complete, ledger)
+            return _run_agent_and_gate(ledger, parsed_view, statements, full_load, agent,
+                                       sandbox, config, opts, ui)
+
+
+def _run_agent_and_gate(ledger: Ledger, parsed_view: LedgerView, statements: list[Statement],
+                        full_load: Future[Ledger], agent: Agent, sandbox: Sandbox,
+                        config: Config, opts: Options, ui: UI) -> Outcome:
+    task = Task(tuple(statements), config.review_account,
+                ledger_facts(parsed_view, statements) if agent.name == "anthropic" else "")
+    ui.status(f"running the {agent.name} agent")
+    start = time.monotonic()
+    run = agent.run(task, lambda code: sandbox.run(code, statements, config.review_account),
+                    ui.step)
+    agent_seconds = time.monotonic() - start
+    if not any(s.result.ok for s in run.steps):
+        last = run.steps[-1].result if run.steps else None
+        raise SandboxError(f"the {agent.name} agent's script failed: "
+                           f"{(last.error if last else None) or 'no script was run'}")
+    if opts.save_script is not None:
+        opts.save_script.write_text(
+            "\n\n# --- next step ---\n\n".join(run.scripts), encoding="utf-8")
+    items = _validate(run, _known_accounts(parsed_view, ledger), statements, ui,
+                      _ledger_places(ledger))
+    stage = None
+    if items:
+        stage, items = _stage(ledger, items)
+        ui.status("checking the staged ledger (bean-check)")
+        check_started = time.monotonic()
+        sandbox.begin_check(stage.main)
+    try:
+        full = full_load.result()
+        if full.errors:
+            ui.warn(f"{display_path(ledger.path)} already has {len(full.errors)} "
+                    f"bean-check error(s) (first: {full.errors[0]}); only new errors "
+                    "will count")
+        view = LedgerView(full.entries, full.options)
+        matches = [match_statement(view, st, config.window_days) for st in statements]
+        outcome = Outcome(ledger.path, statements, matches, items, run, agent_seconds)
+        outcome.balance = _balance(statements, view, items)
+        if stage is None:
+            ui.outcome(outcome)
+            return outcome
+        outcome.gate = _gate(stage, full, sandbox, check_started)
+        outcome.diff = format_diff(ledger, stage)
+    except BaseException:
+        if stage is not None:
+            stage.cleanup()
+        raise
+    return _review_and_commit(outcome, ledger, full, view, stage, sandbox, opts, ui)
 
 
 def _review_and_commit(outcome: Outcome, ledger: Ledger, full: Ledger, view: LedgerView,
