@@ -195,23 +195,19 @@ def load_ledger(path: Path, display: str | None = None) -> Ledger:
                   _read_files(options.get("include") or [], path), complete=True)
 
 
-def load_for_view(path: Path) -> tuple[list[Any], dict[str, Any], Any]:
+def load_for_view(path: Path) -> tuple[list[Any], dict[str, Any]]:
     """Parse, book and run plugins, but skip validation: what a read-only view needs.
 
     Used by the sandbox server, whose load sits on the critical path of every run; the
     host's own full load (with validation) runs in parallel and owns the error list.
-    Also returns the parse itself (a `reparse.ParsedOriginal`), which the gate reuses.
     """
     from beancount import loader
     from beancount.core import data
     from beancount.parser import booking
 
-    from beanagent.reparse import ParsedOriginal
-
     with _no_gc():
         entries, errors, options = loader._parse_recursive([(str(path), True)], None, None)
         entries.sort(key=data.entry_sortkey)
-        parsed = ParsedOriginal(entries, errors, options)
         entries, _ = booking.book(entries, options)
         entries, _ = loader.run_transformations(entries, errors, options, None)
-    return entries, options, parsed
+    return entries, options

@@ -25,7 +25,6 @@ from beanagent.errors import BadInputError, ExitCode, SandboxError
 from beanagent.ledger import AccountInfo, LedgerView
 from beanagent.load import Ledger, complete, parse_ledger
 from beanagent.reconcile.match import match_statement
-from beanagent.reparse import splice_spec
 from beanagent.report import BalanceCheck, Outcome, display_path
 from beanagent.review import format_diff
 from beanagent.sandbox.runner import Sandbox
@@ -168,10 +167,6 @@ def _known_accounts(view: LedgerView, ledger: Ledger) -> Mapping[str, AccountInf
     return accounts
 
 
-def _splice(ledger: Ledger, stage: Stage) -> dict[str, Any] | None:
-    return splice_spec(stage, {p: ledger.files[p].data.decode("utf-8") for p in stage.new_bytes})
-
-
 def _stage(ledger: Ledger, items: list[Item]) -> tuple[Stage, list[Item]]:
     stage = stage_items(ledger, items)
     return stage, [dataclasses.replace(i, target=stage.targets[i.id]) for i in items]
@@ -187,7 +182,7 @@ def _restage(ledger: Ledger, full: Ledger, items: list[Item], sandbox: Sandbox,
     stage, items = _stage(ledger, items)
     ui.status("checking the staged ledger again (bean-check)")
     started = time.monotonic()
-    sandbox.begin_check(stage.main, _splice(ledger, stage))
+    sandbox.begin_check(stage.main)
     return stage, _gate(stage, full, sandbox, started), items
 
 

@@ -56,7 +56,6 @@ class Sandbox:
         self._ready = False
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self.load_seconds: float | None = None
-        self.last_check_mode: str | None = None  # did the last check reuse the parse?
 
     def start(self) -> Sandbox:
         """Start the server now; it loads the ledger while the host does other work."""
@@ -191,17 +190,14 @@ class Sandbox:
                           error if isinstance(error, str) else None, result["proposals"],
                           _secs(secs))
 
-    def check(self, main_file: Path, splice: dict[str, Any] | None = None
-              ) -> list[LedgerError]:
+    def check(self, main_file: Path) -> list[LedgerError]:
         """bean-check (beancount's full loader, no cache) on a staged ledger, in a child."""
-        self.begin_check(main_file, splice)
+        self.begin_check(main_file)
         return self.end_check()
 
-    def begin_check(self, main_file: Path, splice: dict[str, Any] | None = None) -> None:
-        """Start the check and return at once, so the host can work while it runs.
-        `splice` (from `reparse.splice_spec`) lets the check reuse the original's parse."""
-        self._send({"op": "check", "path": str(main_file), "timeout": self.check_timeout,
-                    "splice": splice})
+    def begin_check(self, main_file: Path) -> None:
+        """Start the check and return at once, so the host can work while it runs."""
+        self._send({"op": "check", "path": str(main_file), "timeout": self.check_timeout})
 
     def end_check(self) -> list[LedgerError]:
         reply = self._read_reply(self.check_timeout + 30)
@@ -210,7 +206,6 @@ class Sandbox:
                                f"({reply.get('status')}): {str(reply.get('output'))[-300:]}")
         try:
             result = loads_strict(reply["result"], RESULT_CAP)
-            self.last_check_mode = str(result.get("mode"))
             return [LedgerError(str(e["file"]), int(e["line"]), str(e["message"]))
                     for e in result["errors"]]
         except (ProtocolError, KeyError, TypeError, ValueError) as exc:

@@ -102,19 +102,12 @@ def _run_script(view: Any, request: dict[str, Any]) -> dict[str, Any]:
     return {"ok": error is None, "error": error, "proposals": env["propose"].to_json()}
 
 
-def _run_check(request: dict[str, Any], parsed: Any) -> dict[str, Any]:
-    from beanagent.load import _no_gc, load_entries, to_ledger_errors
-    from beanagent.reparse import spliced_load
+def _run_check(request: dict[str, Any]) -> dict[str, Any]:
+    from beanagent.load import load_entries, to_ledger_errors
 
     start = time.monotonic()
-    loaded = None
-    if request.get("splice") and parsed is not None:
-        with _no_gc():
-            loaded = spliced_load(parsed, request["splice"])
-    mode = "reused the original's parse" if loaded is not None else "full parse"
-    if loaded is None:
-        loaded = load_entries(Path(request["path"]))
-    return {"errors": [e.__dict__ for e in to_ledger_errors(loaded[1])], "mode": mode,
+    _, errors, _ = load_entries(Path(request["path"]))
+    return {"errors": [e.__dict__ for e in to_ledger_errors(errors)],
             "seconds": round(time.monotonic() - start, 3)}
 
 
@@ -229,7 +222,7 @@ def main() -> None:
     try:
         if not Path(sys.argv[1]).is_file():
             raise FileNotFoundError(sys.argv[1])
-        entries, options, parsed = load_for_view(Path(sys.argv[1]))
+        entries, options = load_for_view(Path(sys.argv[1]))
         view = LedgerView(entries, options)
     except Exception as exc:  # the host reports it; a half-loaded server must not serve
         send({"ready": False, "error": f"{type(exc).__name__}: {exc}"})
@@ -244,7 +237,7 @@ def main() -> None:
             reply = serve_one(lambda r=request: _run_script(view, r),
                               request["timeout"], 2 * 1024**3)
         elif request["op"] == "check":
-            reply = serve_one(lambda r=request: _run_check(r, parsed), request["timeout"], 0)
+            reply = serve_one(lambda r=request: _run_check(r), request["timeout"], 0)
         else:
             reply = {"status": "error", "error": f"unknown op {request['op']!r}"}
         send(reply)
