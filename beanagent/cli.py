@@ -92,6 +92,14 @@ def _require_approval_channel(dry_run: bool, yes: bool) -> None:
                             "--dry-run to only show them")
 
 
+def _early_sandbox(ledger: Path) -> Any:
+    """Start the sandbox server (which loads the ledger) before our own heavier imports:
+    its load is on the critical path of the run."""
+    from beanagent.sandbox.runner import Sandbox
+
+    return Sandbox(ledger.resolve()).start() if ledger.is_file() else None
+
+
 def _finish(outcome: Any, ui: Any, as_json: bool) -> None:
     from beanagent.report import build_report
 
@@ -162,25 +170,31 @@ def reconcile(
     if not statements:
         raise BadInputError("pass at least one statement file after the ledger")
     _require_approval_channel(dry_run, yes)
-    from beanagent.config import load_config
-    from beanagent.render import ConsoleUI
-    from beanagent.workflow import Options
-    from beanagent.workflow import reconcile as run_reconcile
+    sandbox = _early_sandbox(ledger)
+    try:
+        from beanagent.config import load_config
+        from beanagent.render import ConsoleUI
+        from beanagent.workflow import Options
+        from beanagent.workflow import reconcile as run_reconcile
 
-    config = load_config(ledger) if ledger.is_file() else None
-    agent_impl = _make_agent(agent, model or (config.model if config else None))
-    opts = Options(account=account, dry_run=dry_run, yes=yes,
-                   closing_balance=_closing(closing_balance), importers=importers,
-                   csv=_csv_options(delimiter=csv_delimiter, encoding=csv_encoding,
-                                    header_line=csv_header_line, date_col=csv_date_col,
-                                    amount_col=csv_amount_col, debit_col=csv_debit_col,
-                                    credit_col=csv_credit_col,
-                                    description_col=csv_description_col,
-                                    balance_col=csv_balance_col, date_format=csv_date_format,
-                                    decimal=csv_decimal, negate=csv_negate),
-                   save_script=save_script)
-    ui = ConsoleUI(show_output=verbose or agent != "offline")
-    outcome = run_reconcile(ledger, statements, agent_impl, opts, ui)
+        config = load_config(ledger) if ledger.is_file() else None
+        agent_impl = _make_agent(agent, model or (config.model if config else None))
+        opts = Options(account=account, dry_run=dry_run, yes=yes,
+                       closing_balance=_closing(closing_balance), importers=importers,
+                       csv=_csv_options(delimiter=csv_delimiter, encoding=csv_encoding,
+                                        header_line=csv_header_line, date_col=csv_date_col,
+                                        amount_col=csv_amount_col, debit_col=csv_debit_col,
+                                        credit_col=csv_credit_col,
+                                        description_col=csv_description_col,
+                                        balance_col=csv_balance_col, date_format=csv_date_format,
+                                        decimal=csv_decimal, negate=csv_negate),
+                       save_script=save_script)
+        ui = ConsoleUI(show_output=verbose or agent != "offline")
+    except BaseException:
+        if sandbox is not None:
+            sandbox.close()
+        raise
+    outcome = run_reconcile(ledger, statements, agent_impl, opts, ui, sandbox)
     _finish(outcome, ui, as_json)
 
 

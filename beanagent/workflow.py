@@ -187,7 +187,7 @@ def _restage(ledger: Ledger, full: Ledger, items: list[Item], sandbox: Sandbox,
 
 
 def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent, opts: Options,
-              ui: UI) -> Outcome:
+              ui: UI, sandbox: Sandbox | None = None) -> Outcome:
     """The whole run. The loads overlap: the sandbox server loads the ledger for scripts
     while the host parses it; the host's full load (for the baseline errors and the report)
     runs in a thread from then on, mostly while the server runs the agent's script and,
@@ -195,7 +195,10 @@ def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent, 
     if not ledger_path.is_file():
         raise BadInputError("ledger file not found", file=str(ledger_path))
     config = load_config(ledger_path)
-    with Sandbox(ledger_path.resolve(), step_timeout=config.step_timeout) as sandbox:
+    # The CLI may have started the sandbox already, before its own imports; we own it now.
+    sandbox = sandbox or Sandbox(ledger_path.resolve())
+    sandbox.step_timeout = config.step_timeout
+    with sandbox:
         ui.status(f"reading {display_path(ledger_path)}")
         ledger = parse_ledger(ledger_path, str(ledger_path))
         parsed_view = LedgerView(ledger.entries, ledger.options)

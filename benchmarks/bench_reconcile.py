@@ -27,7 +27,9 @@ def main() -> None:
     print(f"bean-check           {summary(samples['bean_check'])}")
     print(f"reconcile --dry-run  {summary(samples['reconcile'])}")
     ratio = statistics.median(samples["reconcile"]) / statistics.median(samples["bean_check"])
-    print(f"ratio reconcile / bean-check: {ratio:.2f} (target <= 2.0)")
+    best = min(samples["reconcile"]) / min(samples["bean_check"])
+    print(f"ratio reconcile / bean-check: {ratio:.2f} of medians, {best:.2f} of minimums "
+          "(target <= 2.0)")
 
 
 if __name__ == "__main__":
