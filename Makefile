@@ -27,7 +27,7 @@ demo: $(VENV)/.installed
 		statements/bofa-checking-2025-11.csv statements/chase-sapphire-2025-11.csv --dry-run
 
 test: $(VENV)/.installed-test
-	$(VENV)/bin/ruff check beanagent tests ledgers benchmarks
+	$(VENV)/bin/ruff check --no-cache beanagent tests ledgers benchmarks
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed

@@ -11,6 +11,7 @@ from beanagent.statements.ofx import OFX_SUFFIXES, looks_like_ofx, parse_ofx
 
 if TYPE_CHECKING:
     import beangulp
+
     from beanagent.statements.csv import CsvOptions
 
 # Enough to see past the OFX 1.x header (and the blank lines some banks put first).
