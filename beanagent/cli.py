@@ -6,6 +6,7 @@ Heavy imports (beancount, the workflow, anthropic) happen inside the commands so
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -40,6 +41,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the JSON report on 
 DryOpt = Annotated[bool, typer.Option("--dry-run", "-n", help="Show the diff; write nothing.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Accept every proposal that passes "
                                       "the check (for scripts).")]
+WeakOpt = Annotated[bool, typer.Option(
+    "--allow-weak-sandbox", help="Run scripts even where Landlock or seccomp is missing "
+    "(macOS, old kernels, some containers); every script is shown first.")]
 
 
 def _handled(command: Callable[..., None]) -> Callable[..., None]:
@@ -148,6 +152,7 @@ def reconcile(
         help="Save the agent's script(s) here, to rerun with `beanagent run`.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show what the agent's "
                                           "scripts print.")] = False,
+    allow_weak_sandbox: WeakOpt = False,
     csv_delimiter: Annotated[str | None, typer.Option(help="CSV: , ; or \\t")] = None,
     csv_encoding: Annotated[str | None, typer.Option(help="CSV: file encoding")] = None,
     csv_header_line: Annotated[int | None, typer.Option(help="CSV: line of the header")] = None,
@@ -188,7 +193,7 @@ def reconcile(
                                         description_col=csv_description_col,
                                         balance_col=csv_balance_col, date_format=csv_date_format,
                                         decimal=csv_decimal, negate=csv_negate),
-                       save_script=save_script)
+                       save_script=save_script, allow_weak_sandbox=allow_weak_sandbox)
         ui = ConsoleUI(show_output=verbose or agent != "offline")
     except BaseException:
         if sandbox is not None:
@@ -212,6 +217,7 @@ def run(
     as_json: JsonOpt = False,
     closing_balance: Annotated[str | None, typer.Option(
         help="Closing balance 'AMOUNT CUR' for statements that carry none.")] = None,
+    allow_weak_sandbox: WeakOpt = False,
 ) -> None:
     """Run a hand-written (or saved) script through the same sandbox, check and review."""
     _require_approval_channel(dry_run, yes)
@@ -226,7 +232,8 @@ def run(
     except (OSError, UnicodeDecodeError) as exc:
         raise BadInputError(f"cannot read script: {exc}", file=str(script)) from None
     opts = Options(account=account, dry_run=dry_run, yes=yes,
-                   closing_balance=_closing(closing_balance))
+                   closing_balance=_closing(closing_balance),
+                   allow_weak_sandbox=allow_weak_sandbox)
     ui = ConsoleUI()
     outcome = run_reconcile(ledger, statements or [], ScriptAgent(code, str(script)), opts, ui)
     _finish(outcome, ui, as_json)
@@ -257,6 +264,10 @@ def doctor() -> None:
 
 
 def main() -> None:
+    from beanagent.sandbox.layers import make_undumpable
+
+    with contextlib.suppress(OSError):
+        make_undumpable()  # this process may hold an API key: keep /proc readers out
     try:
         app()
         code: object = 0

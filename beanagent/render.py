@@ -73,6 +73,19 @@ class ConsoleUI:
         if r.error:
             self.console.print(Text(r.error, style="red"))
 
+    def weak_sandbox(self, missing: list[str]) -> None:
+        self.console.print(
+            "[bold white on red] WEAK SANDBOX [/] [red]scripts run without: "
+            + escape("; ".join(missing))
+            + ". They can read your files and reach the network. Each script is shown "
+            "before it runs.[/]")
+
+    def script(self, code: str) -> None:
+        from rich.syntax import Syntax
+
+        self.console.print("[bold red]about to run this script:[/]")
+        self.console.print(Syntax(code, "python", line_numbers=True, theme="ansi_dark"))
+
     def outcome(self, o: Outcome) -> None:
         c = self.console
         for st, result in zip(o.statements, o.matches, strict=True):

@@ -27,7 +27,7 @@ from beanagent.load import Ledger, complete, parse_ledger
 from beanagent.reconcile.match import match_statement
 from beanagent.report import BalanceCheck, Outcome, display_path
 from beanagent.review import format_diff
-from beanagent.sandbox.runner import Sandbox
+from beanagent.sandbox.runner import Sandbox, StepResult
 from beanagent.stage import Item, Stage, stage_items
 from beanagent.statements.model import Statement
 
@@ -39,6 +39,8 @@ class UI(Protocol):
     def outcome(self, outcome: Outcome) -> None: ...
     def diff(self, text: str) -> None: ...
     def approve(self, items: list[Item], statements: list[Statement]) -> list[str]: ...
+    def weak_sandbox(self, missing: list[str]) -> None: ...
+    def script(self, code: str) -> None: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +52,7 @@ class Options:
     importers: Path | None = None
     csv: tuple[tuple[str, Any], ...] = ()  # CsvOptions overrides from flags
     save_script: Path | None = None
+    allow_weak_sandbox: bool = False  # run scripts even without Landlock/seccomp
 
 
 def load_statements(paths: Sequence[Path], view: LedgerView, config: Config, opts: Options,
@@ -167,6 +170,11 @@ def _known_accounts(view: LedgerView, ledger: Ledger) -> Mapping[str, AccountInf
     return accounts
 
 
+def _readable(ledger: Ledger, stage: Stage) -> tuple[Path, ...]:
+    """What the caged check may read: the staged tree and the folders it links into."""
+    return (stage.root, stage.source_root, *sorted({p.parent for p in ledger.files}))
+
+
 def _stage(ledger: Ledger, items: list[Item]) -> tuple[Stage, list[Item]]:
     stage = stage_items(ledger, items)
     return stage, [dataclasses.replace(i, target=stage.targets[i.id]) for i in items]
@@ -182,7 +190,7 @@ def _restage(ledger: Ledger, full: Ledger, items: list[Item], sandbox: Sandbox,
     stage, items = _stage(ledger, items)
     ui.status("checking the staged ledger again (bean-check)")
     started = time.monotonic()
-    sandbox.begin_check(stage.main)
+    sandbox.begin_check(stage.main, _readable(ledger, stage))
     return stage, _gate(stage, full, sandbox, started), items
 
 
@@ -198,6 +206,7 @@ def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent, 
     # The CLI may have started the sandbox already, before its own imports; we own it now.
     sandbox = sandbox or Sandbox(ledger_path.resolve())
     sandbox.step_timeout = config.step_timeout
+    sandbox.allow_weak = opts.allow_weak_sandbox
     with sandbox:
         ui.status(f"reading {display_path(ledger_path)}")
         ledger = parse_ledger(ledger_path, str(ledger_path))
@@ -216,8 +225,15 @@ def _run_agent_and_gate(ledger: Ledger, parsed_view: LedgerView, statements: lis
                 ledger_facts(parsed_view, statements) if agent.name == "anthropic" else "")
     ui.status(f"running the {agent.name} agent")
     start = time.monotonic()
-    run = agent.run(task, lambda code: sandbox.run(code, statements, config.review_account),
-                    ui.step)
+    if sandbox.weak:
+        ui.weak_sandbox(sandbox.missing_layers)
+
+    def execute(code: str) -> StepResult:
+        if sandbox.weak:  # in a weak sandbox the user sees every script before it runs
+            ui.script(code)
+        return sandbox.run(code, statements, config.review_account)
+
+    run = agent.run(task, execute, ui.step)
     agent_seconds = time.monotonic() - start
     if not any(s.result.ok for s in run.steps):
         last = run.steps[-1].result if run.steps else None
@@ -233,7 +249,7 @@ def _run_agent_and_gate(ledger: Ledger, parsed_view: LedgerView, statements: lis
         stage, items = _stage(ledger, items)
         ui.status("checking the staged ledger (bean-check)")
         check_started = time.monotonic()
-        sandbox.begin_check(stage.main)
+        sandbox.begin_check(stage.main, _readable(ledger, stage))
     try:
         full = full_load.result()
         if full.errors:

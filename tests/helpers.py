@@ -45,6 +45,12 @@ class RecordingUI:
     def diff(self, text: str) -> None:
         self.diffs.append(text)
 
+    def weak_sandbox(self, missing: list[str]) -> None:
+        self.warnings.append("WEAK SANDBOX: " + "; ".join(missing))
+
+    def script(self, code: str) -> None:
+        self.messages.append("SCRIPT:\n" + code)
+
     def approve(self, items: list[Item], statements: list[Statement]) -> list[str]:
         self.asked.append(items)
         return self.answer(items) if self.answer else [i.id for i in items]

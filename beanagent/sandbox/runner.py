@@ -47,8 +47,13 @@ class StepResult:
 
 class Sandbox:
     def __init__(self, ledger: Path, *, step_timeout: float = DEFAULT_STEP_TIMEOUT,
-                 check_timeout: float = DEFAULT_CHECK_TIMEOUT):
+                 check_timeout: float = DEFAULT_CHECK_TIMEOUT, allow_weak: bool = False):
         self.ledger = ledger
+        # Strict by default: without Landlock and seccomp, scripts do not run at all
+        # unless the user explicitly accepts a weaker sandbox.
+        self.allow_weak = allow_weak
+        self.missing_layers: list[str] = []
+        self.layers: dict[str, Any] = {}
         self.step_timeout = step_timeout
         self.check_timeout = check_timeout
         self._proc: subprocess.Popen[bytes] | None = None
@@ -138,11 +143,27 @@ class Sandbox:
         if not reply.get("ready"):
             raise SandboxError(f"sandbox could not load the ledger: {reply.get('error')}")
         self._ready = True
+        self.layers = reply.get("layers") if isinstance(reply.get("layers"), dict) else {}
+        missing = reply.get("missing")
+        self.missing_layers = [str(m) for m in missing] if isinstance(missing, list) else []
+        if self.missing_layers and not self.allow_weak:
+            raise SandboxError(
+                "this system lacks sandbox layers agent scripts need: "
+                + "; ".join(self.missing_layers)
+                + ". Nothing was run. Pass --allow-weak-sandbox to run scripts in a weaker "
+                "sandbox (each script is shown before it runs)")
         seconds = reply.get("seconds")
         self.load_seconds = seconds if isinstance(seconds, (int, float, Decimal)) else None
 
+    @property
+    def weak(self) -> bool:
+        """True when scripts run without every mandatory layer (the user allowed it)."""
+        self._ensure_ready()
+        return bool(self.missing_layers)
+
     def _send(self, request: dict[str, Any]) -> None:
         self._ensure_ready()
+        request["strict"] = not self.missing_layers
         assert self._proc is not None and self._proc.stdin is not None
         try:
             self._proc.stdin.write(json.dumps(request).encode() + b"\n")
@@ -182,6 +203,8 @@ class Sandbox:
             result = loads_strict(reply["result"], RESULT_CAP)
         except ProtocolError as exc:
             return StepResult(False, output, truncated, f"invalid result: {exc}", [], _secs(secs))
+        if isinstance(result, dict) and isinstance(result.get("sandbox_error"), str):
+            raise SandboxError(f"sandbox: {result['sandbox_error']}")
         if not isinstance(result, dict) or not isinstance(result.get("proposals"), list):
             return StepResult(False, output, truncated, "invalid result: no proposal list", [],
                               _secs(secs))
@@ -190,14 +213,16 @@ class Sandbox:
                           error if isinstance(error, str) else None, result["proposals"],
                           _secs(secs))
 
-    def check(self, main_file: Path) -> list[LedgerError]:
-        """bean-check (beancount's full loader, no cache) on a staged ledger, in a child."""
-        self.begin_check(main_file)
+    def check(self, main_file: Path, read: tuple[Path, ...] = ()) -> list[LedgerError]:
+        """bean-check (beancount's full loader, no cache) on a staged ledger, in a caged
+        child that may read `read` (the staged tree, the ledger's folders) and write nothing."""
+        self.begin_check(main_file, read)
         return self.end_check()
 
-    def begin_check(self, main_file: Path) -> None:
+    def begin_check(self, main_file: Path, read: tuple[Path, ...] = ()) -> None:
         """Start the check and return at once, so the host can work while it runs."""
-        self._send({"op": "check", "path": str(main_file), "timeout": self.check_timeout})
+        self._send({"op": "check", "path": str(main_file), "timeout": self.check_timeout,
+                    "read": [str(p) for p in (main_file.parent, *read)]})
 
     def end_check(self) -> list[LedgerError]:
         reply = self._read_reply(self.check_timeout + 30)
@@ -206,6 +231,8 @@ class Sandbox:
                                f"({reply.get('status')}): {str(reply.get('output'))[-300:]}")
         try:
             result = loads_strict(reply["result"], RESULT_CAP)
+            if isinstance(result, dict) and isinstance(result.get("sandbox_error"), str):
+                raise SandboxError(f"sandbox: {result['sandbox_error']}")
             return [LedgerError(str(e["file"]), int(e["line"]), str(e["message"]))
                     for e in result["errors"]]
         except (ProtocolError, KeyError, TypeError, ValueError) as exc:

@@ -26,6 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from beanagent.sandbox.layers import LayerError, Layers, Plan, python_read_paths, set_death_signal
+
 OUTPUT_KEEP = 64 * 1024  # what goes back to the caller
 OUTPUT_KILL = 4 * 1024 * 1024  # a flood beyond this kills the step
 RESULT_CAP = 16 * 1024 * 1024
@@ -172,7 +174,16 @@ def _collect(pid: int, out_r: int, res_r: int, deadline: float) -> dict[str, Any
     }
 
 
-def serve_one(work: Callable[[], dict[str, Any]], timeout: float, extra_mem: int) -> dict[str, Any]:
+def _write_result(result: dict[str, Any]) -> None:
+    data = json.dumps(result, ensure_ascii=False, allow_nan=False).encode()
+    view = memoryview(data)
+    while view:
+        view = view[os.write(RESULT_FD, view):]
+
+
+def serve_one(work: Callable[[], dict[str, Any]], timeout: float, extra_mem: int,
+              layers: Layers | None = None, read: tuple[str, ...] = (),
+              strict: bool = True) -> dict[str, Any]:
     out_r, out_w = os.pipe()
     res_r, res_w = os.pipe()
     workdir = tempfile.mkdtemp(prefix="beanagent-step-")
@@ -182,10 +193,13 @@ def serve_one(work: Callable[[], dict[str, Any]], timeout: float, extra_mem: int
         code = 0
         try:
             _child_setup(out_w, res_w, workdir, int(timeout) + 1, extra_mem)
-            data = json.dumps(work(), ensure_ascii=False, allow_nan=False).encode()
-            view = memoryview(data)
-            while view:
-                view = view[os.write(RESULT_FD, view):]
+            if layers is not None:
+                try:
+                    layers.apply(Plan(read, (workdir,)), strict)
+                except LayerError as exc:
+                    _write_result({"sandbox_error": str(exc)})
+                    os._exit(0)
+            _write_result(work())
         except BaseException:
             code = 70
         finally:
@@ -218,26 +232,35 @@ def main() -> None:
     from beanagent.ledger import LedgerView
     from beanagent.load import load_for_view
 
+    set_death_signal()
     start = time.monotonic()
+    layers = Layers()  # bindings imported and libseccomp located before any child exists
     try:
         if not Path(sys.argv[1]).is_file():
             raise FileNotFoundError(sys.argv[1])
         entries, options = load_for_view(Path(sys.argv[1]))
         view = LedgerView(entries, options)
+        import beanagent.api  # noqa: F401  (children find it loaded: no reads after Landlock)
     except Exception as exc:  # the host reports it; a half-loaded server must not serve
         send({"ready": False, "error": f"{type(exc).__name__}: {exc}"})
         return
     # Children inherit this heap copy-on-write; freezing it keeps their garbage collector
     # from walking (and so copying) every page of the loaded ledger.
     gc.freeze()
-    send({"ready": True, "seconds": round(time.monotonic() - start, 3)})
+    ledger_files = tuple(options.get("include") or [sys.argv[1]])
+    python_paths = tuple(python_read_paths())
+    send({"ready": True, "seconds": round(time.monotonic() - start, 3),
+          "layers": layers.status(), "missing": layers.missing()})
     for line in req:
         request = json.loads(line)
+        strict = bool(request.get("strict", True))
         if request["op"] == "run":
             reply = serve_one(lambda r=request: _run_script(view, r),
-                              request["timeout"], 2 * 1024**3)
+                              request["timeout"], 2 * 1024**3, layers,
+                              python_paths + ledger_files, strict)
         elif request["op"] == "check":
-            reply = serve_one(lambda r=request: _run_check(r), request["timeout"], 0)
+            reply = serve_one(lambda r=request: _run_check(r), request["timeout"], 0, layers,
+                              python_paths + tuple(request.get("read") or ()), strict)
         else:
             reply = {"status": "error", "error": f"unknown op {request['op']!r}"}
         send(reply)
