@@ -257,7 +257,8 @@ def query(
 @app.command()
 @_handled
 def doctor() -> None:
-    """Versions, and which sandbox layers are active on this machine."""
+    """Versions, the sandbox layers active here, and a self-test of canary attacks
+    (exit 5 if a layer is missing or an attack gets through)."""
     from beanagent.commands import run_doctor
 
     raise typer.Exit(run_doctor())

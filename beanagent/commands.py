@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import platform
 import sys
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -42,61 +40,12 @@ def run_query(ledger_path: Path, bql: str, as_json: bool) -> None:
         render_rows(rows)
 
 
-def _version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def landlock_abi() -> int:
-    """The kernel's Landlock ABI version, or 0. Asked with the syscall itself (no binding
-    is installed yet: the sandbox layers come with the fork-server work)."""
-    import ctypes
-    import platform as _platform
-
-    if _platform.system() != "Linux" or _platform.machine() not in ("x86_64", "aarch64"):
-        return 0
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        # landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION): 444 on both.
-        version = libc.syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
-    except (OSError, AttributeError):
-        return 0
-    return max(0, int(version))
-
-
-def doctor_facts() -> dict[str, Any]:
-    import resource
-
-    facts: dict[str, Any] = {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "packages": {n: _version(n) for n in ("beanagent", "beancount", "beanquery",
-                                               "beangulp", "ofxtools", "typer", "rich",
-                                               "anthropic")},
-    }
-    layers: dict[str, str] = {
-        "separate process, scrubbed environment, no tty": "active",
-        "wall-clock timeout, output and result caps": "active",
-        "fresh forked child per script": "active",
-        "rlimits (CPU, memory, file size, open files, core)":
-            "active" if hasattr(resource, "RLIMIT_AS") else "missing",
-        "user + network namespace": "not yet used (planned)",
-    }
-    abi = landlock_abi()
-    layers["Landlock"] = (f"available in the kernel (ABI {abi}), not yet applied (planned)"
-                          if abi > 0 else "unavailable on this system")
-    status = Path("/proc/self/status")
-    has_seccomp = status.exists() and "Seccomp:" in status.read_text()
-    layers["seccomp"] = ("available in the kernel, not yet applied (planned)" if has_seccomp
-                         else "unavailable on this system")
-    facts["sandbox"] = layers
-    return facts
-
-
 def run_doctor() -> int:
+    """0 when every layer is there and every canary attack failed; 5 otherwise."""
+    from beanagent.doctor import doctor_facts, self_test
     from beanagent.render_query import render_doctor
 
-    render_doctor(doctor_facts())
-    return 0
+    canaries, layers = self_test()
+    render_doctor(doctor_facts(), layers, canaries)
+    ok = all(c.blocked for c in canaries) and not layers.get("missing")
+    return 0 if ok else 5

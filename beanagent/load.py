@@ -97,7 +97,10 @@ def to_ledger_errors(errors: Iterable[Any]) -> list[LedgerError]:
     out = []
     for err in errors:
         file, line = error_location(err)
-        out.append(LedgerError(file, line, str(err.message).strip().splitlines()[0]))
+        lines = [ln.strip() for ln in str(err.message).strip().splitlines() if ln.strip()]
+        # Plugin errors carry a whole traceback: keep its first and last lines.
+        message = lines[0] if len(lines) < 2 else f"{lines[0]} … {lines[-1]}"
+        out.append(LedgerError(file, line, message))
     return out
 
 

@@ -92,28 +92,41 @@ class Plan:
 class Layers:
     """What this kernel offers, prepared once; `apply()` runs in each child."""
 
-    def __init__(self) -> None:
+    def __init__(self, without: frozenset[str] = frozenset()) -> None:
+        """`without` switches layers off, to exercise the weak-sandbox path in tests."""
+        off = "switched off by BEANAGENT_SANDBOX_WITHOUT"
         self.landlock_abi = 0
-        self.landlock_error: str | None = None
-        try:
-            import landlockpy
+        self.landlock_error: str | None = off if "landlock" in without else None
+        if self.landlock_error is None:
+            try:
+                import landlockpy
 
-            self.landlock_abi = int(landlockpy.abi_version())
-            self._landlock = landlockpy
-        except Exception as exc:  # no binding, no kernel support: reported, not fatal
-            self.landlock_error = f"{type(exc).__name__}: {exc}"
-        self.seccomp_error: str | None = None
-        try:
-            import pyseccomp
+                self.landlock_abi = int(landlockpy.abi_version())
+                self._landlock = landlockpy
+            except Exception as exc:  # no binding, no kernel support: reported, not fatal
+                self.landlock_error = f"{type(exc).__name__}: {exc}"
+        self.seccomp_error: str | None = off if "seccomp" in without else None
+        if self.seccomp_error is None:
+            try:
+                import pyseccomp
 
-            pyseccomp.SyscallFilter(pyseccomp.ALLOW)  # locates and loads libseccomp now
-            self._seccomp = pyseccomp
-        except Exception as exc:
-            self.seccomp_error = f"{type(exc).__name__}: {exc}"
-        self.namespaces = _probe_namespaces()
+                pyseccomp.SyscallFilter(pyseccomp.ALLOW)  # locates and loads libseccomp now
+                self._seccomp = pyseccomp
+            except Exception as exc:
+                self.seccomp_error = f"{type(exc).__name__}: {exc}"
+        self.namespaces = "namespaces" not in without and _probe_namespaces()
 
     def status(self) -> dict[str, Any]:
+        features = {}
+        if self.landlock_abi > 0:
+            ll = self._landlock
+            features = {kind: " ".join(flag.name.lower() for flag in type(flags)
+                                       if flag.value and flag in flags and flag.name)
+                        for kind, flags in (("filesystem", ll.fs_for_abi(self.landlock_abi)),
+                                            ("network", ll.net_for_abi(self.landlock_abi)),
+                                            ("scopes", ll.scope_for_abi(self.landlock_abi)))}
         return {"landlock_abi": self.landlock_abi, "landlock_error": self.landlock_error,
+                "landlock_features": features,
                 "seccomp": self.seccomp_error is None, "seccomp_error": self.seccomp_error,
                 "namespaces": self.namespaces}
 

@@ -234,7 +234,8 @@ def main() -> None:
 
     set_death_signal()
     start = time.monotonic()
-    layers = Layers()  # bindings imported and libseccomp located before any child exists
+    # Bindings imported and libseccomp located before any child exists.
+    layers = Layers(frozenset(filter(None, (sys.argv[2] if len(sys.argv) > 2 else "").split(","))))
     try:
         if not Path(sys.argv[1]).is_file():
             raise FileNotFoundError(sys.argv[1])
