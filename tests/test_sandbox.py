@@ -160,3 +160,23 @@ def test_server_survives_a_dead_ledger(tmp_path: Path) -> None:
             box.run("print(1)", [])
     finally:
         box.close()
+
+
+def test_many_medium_files_fill_no_disk(sandbox: Sandbox) -> None:
+    r = run(sandbox, """
+        for i in range(1000):
+            with open(f"f{i}", "wb") as f:
+                f.write(b"x" * (1024 * 1024))
+    """)
+    assert not r.ok and "wrote too much" in (r.error or "")
+    assert sandbox.run("print('next')", []).output == "next\n"
+
+
+def test_one_huge_file_is_capped(sandbox: Sandbox) -> None:
+    r = run(sandbox, """
+        with open("big", "wb") as f:
+            f.write(b"x" * (200 * 1024 * 1024))
+    """)
+    assert not r.ok
+    error = r.error or ""
+    assert "File too large" in error or "killed by signal" in error or "wrote too much" in error

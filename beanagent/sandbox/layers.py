@@ -139,12 +139,13 @@ class Layers:
             out.append(f"seccomp ({self.seccomp_error})")
         return out
 
-    def apply(self, plan: Plan, strict: bool) -> list[str]:
-        """Apply every layer this machine has; in strict mode a failure is fatal."""
+    def enter_namespaces(self) -> bool:
+        """A user and network namespace of its own, where the system allows (optional)."""
+        return self.namespaces and _unshare(CLONE_NEWUSER | CLONE_NEWNET)
+
+    def apply_filters(self, plan: Plan, strict: bool) -> list[str]:
+        """Landlock, then seccomp; in strict mode a failure is fatal."""
         applied = []
-        set_death_signal()
-        if self.namespaces and _unshare(CLONE_NEWUSER | CLONE_NEWNET):
-            applied.append("namespaces")
         for name, step in (("landlock", self._apply_landlock), ("seccomp", self._apply_seccomp)):
             try:
                 step(plan)

@@ -194,6 +194,7 @@ class Sandbox:
         problem = {
             "timeout": f"the script ran longer than {self.step_timeout:g} s and was stopped",
             "output_limit": "the script printed too much and was stopped",
+            "disk_limit": "the script wrote too much to its temp dir and was stopped",
             "result_limit": "the script's result was too large and was discarded",
             "killed": f"the script was killed by signal {reply.get('signal')}",
         }.get(str(status))

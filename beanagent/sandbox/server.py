@@ -31,6 +31,8 @@ from beanagent.sandbox.layers import LayerError, Layers, Plan, python_read_paths
 OUTPUT_KEEP = 64 * 1024  # what goes back to the caller
 OUTPUT_KILL = 4 * 1024 * 1024  # a flood beyond this kills the step
 RESULT_CAP = 16 * 1024 * 1024
+TEMP_BYTES = 256 * 1024 * 1024  # a step's temp dir, all files together
+TEMP_FILES = 10_000
 RESULT_FD = 3
 SCRIPT_NAME = "<script>"
 
@@ -54,8 +56,10 @@ def _limit(kind: int, value: int) -> None:
         pass
 
 
-def _child_setup(out_w: int, res_w: int, workdir: str, cpu_seconds: int, extra_mem: int) -> None:
+def _child_setup(out_w: int, res_w: int, workdir: str) -> None:
+    """New session, death signal, stdout/stderr to the capped pipe, every other fd closed."""
     os.setsid()
+    set_death_signal()
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.dup2(out_w, 1)
@@ -65,6 +69,9 @@ def _child_setup(out_w: int, res_w: int, workdir: str, cpu_seconds: int, extra_m
     os.chdir(workdir)
     os.environ["TMPDIR"] = workdir
     tempfile.tempdir = workdir
+
+
+def _rlimits(cpu_seconds: int, extra_mem: int) -> None:
     _limit(resource.RLIMIT_CORE, 0)
     _limit(resource.RLIMIT_CPU, cpu_seconds)
     _limit(resource.RLIMIT_FSIZE, 64 * 1024 * 1024)
@@ -113,7 +120,32 @@ def _run_check(request: dict[str, Any]) -> dict[str, Any]:
             "seconds": round(time.monotonic() - start, 3)}
 
 
-def _collect(pid: int, out_r: int, res_r: int, deadline: float) -> dict[str, Any]:
+def _over_quota(workdir: str) -> bool:
+    """Rlimits cap one file's size; this caps the whole temp dir (many medium files).
+    Polled while the step runs, since a sized tmpfs needs privileges we may not have."""
+    total = files = 0
+    stack = [workdir]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            files += 1
+            if files > TEMP_FILES:
+                return True
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+            elif entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    total += entry.stat(follow_symlinks=False).st_blocks * 512
+                if total > TEMP_BYTES:
+                    return True
+    return False
+
+
+def _collect(pid: int, out_r: int, res_r: int, deadline: float,
+             workdir: str) -> dict[str, Any]:
     out = bytearray()
     out_total = 0
     res = bytearray()
@@ -128,7 +160,7 @@ def _collect(pid: int, out_r: int, res_r: int, deadline: float) -> dict[str, Any
             status = "timeout"
             break
         watch = list(open_fds) + ([pidfd] if pidfd is not None and not exited else [])
-        wait = 0.05 if exited else (0.2 if pidfd is None else 5.0)
+        wait = 0.05 if exited else 0.25
         ready, _, _ = select.select(watch, [], [], min(remaining, wait))
         if pidfd is not None and pidfd in ready:
             exited = True
@@ -146,6 +178,9 @@ def _collect(pid: int, out_r: int, res_r: int, deadline: float) -> dict[str, Any
                 res += chunk
         if out_total > OUTPUT_KILL:
             status = "output_limit"
+            break
+        if not exited and _over_quota(workdir):
+            status = "disk_limit"
             break
         if len(res) > RESULT_CAP:
             status = "result_limit"
@@ -192,13 +227,18 @@ def serve_one(work: Callable[[], dict[str, Any]], timeout: float, extra_mem: int
     if pid == 0:  # the child: never returns
         code = 0
         try:
-            _child_setup(out_w, res_w, workdir, int(timeout) + 1, extra_mem)
-            if layers is not None:
-                try:
-                    layers.apply(Plan(read, (workdir,)), strict)
-                except LayerError as exc:
-                    _write_result({"sandbox_error": str(exc)})
-                    os._exit(0)
+            _child_setup(out_w, res_w, workdir)
+            try:
+                # In order: namespaces, rlimits, Landlock, seccomp (last: it would
+                # refuse the calls the others make).
+                if layers is not None:
+                    layers.enter_namespaces()
+                _rlimits(int(timeout) + 1, extra_mem)
+                if layers is not None:
+                    layers.apply_filters(Plan(read, (workdir,)), strict)
+            except LayerError as exc:
+                _write_result({"sandbox_error": str(exc)})
+                os._exit(0)
             _write_result(work())
         except BaseException:
             code = 70
@@ -207,7 +247,7 @@ def serve_one(work: Callable[[], dict[str, Any]], timeout: float, extra_mem: int
     os.close(out_w)
     os.close(res_w)
     try:
-        reply = _collect(pid, out_r, res_r, start + timeout)
+        reply = _collect(pid, out_r, res_r, start + timeout, workdir)
     finally:
         os.close(out_r)
         os.close(res_r)
