@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -27,3 +28,11 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("BEANCOUNT_DISABLE_LOAD_CACHE", "1")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     (tmp_path / "home").mkdir(exist_ok=True)
+
+
+@pytest.fixture
+def books(tmp_path: Path) -> Path:
+    """A folder holding the small end-to-end ledger and its March statement."""
+    for name in ("books.beancount", "march.csv"):
+        shutil.copy(REPO / "tests" / "data" / "e2e" / name, tmp_path / name)
+    return tmp_path

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -30,13 +29,6 @@ for st in statements:
                             confidence=guess.confidence, reason="from history")
     print(len(result.missing), "missing")
 """
-
-
-@pytest.fixture
-def books(tmp_path: Path) -> Path:
-    for name in ("books.beancount", "march.csv"):
-        shutil.copy(E2E / name, tmp_path / name)
-    return tmp_path
 
 
 def agent(**kw: object) -> AnthropicAgent:

@@ -4,25 +4,15 @@ the caged gate, and the server dying with its host."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.helpers import report, run_cli, tree_hashes
 
 E2E = Path(__file__).parent / "data" / "e2e"
-
-
-@pytest.fixture
-def books(tmp_path: Path) -> Path:
-    for name in ("books.beancount", "march.csv"):
-        shutil.copy(E2E / name, tmp_path / name)
-    return tmp_path
 
 
 def test_doctor_self_test_blocks_every_canary(tmp_path: Path) -> None:

@@ -14,13 +14,6 @@ from tests.helpers import bean_check, report, run_cli, tree_hashes
 E2E = Path(__file__).parent / "data" / "e2e"
 
 
-@pytest.fixture
-def books(tmp_path: Path) -> Path:
-    for name in ("books.beancount", "march.csv"):
-        shutil.copy(E2E / name, tmp_path / name)
-    return tmp_path
-
-
 def assert_one_line_error(proc, code: int, *needles: str) -> None:
     assert proc.returncode == code, (proc.returncode, proc.stderr)
     assert "Traceback" not in proc.stderr

@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
 import pexpect
-import pytest
 
 from tests.helpers import bean_check, tree_hashes
 
 E2E = Path(__file__).parent / "data" / "e2e"
 ARGS = ["-m", "beanagent", "reconcile", "books.beancount", "march.csv",
         "-a", "Assets:Bank:Checking"]
-
-
-@pytest.fixture
-def books(tmp_path: Path) -> Path:
-    for name in ("books.beancount", "march.csv"):
-        shutil.copy(E2E / name, tmp_path / name)
-    return tmp_path
 
 
 def spawn(cwd: Path, *extra: str) -> pexpect.spawn:
