@@ -124,6 +124,10 @@ class ConsoleUI:
             else:
                 c.print(f"[red]balance {b.account} on {b.date}: statement {b.statement}, ledger "
                         f"{b.ledger}, difference {b.difference} {b.currency}[/]")
+                for culprit in b.culprits:
+                    where = ", ".join(display_path(w) for w in culprit.where)
+                    c.print(f"  [yellow]likely culprit[/] {escape(culprit.explanation)}"
+                            + (f" [dim]({escape(where)})[/]" if where else ""))
         if o.gate is not None and not o.gate.passed:
             c.print("[bold red]The staged ledger fails bean-check; nothing will be written:[/]")
             for e in o.gate.errors:

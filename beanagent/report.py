@@ -36,6 +36,7 @@ class BalanceCheck:
     statement: Decimal
     ledger: Decimal
     currency: str
+    culprits: tuple[Any, ...] = ()  # reconcile.culprits.Culprit, when they differ
 
     @property
     def difference(self) -> Decimal:
@@ -115,7 +116,10 @@ def build_report(outcome: Outcome) -> dict[str, Any]:
         balance = {"account": b.account, "date": b.date.isoformat(),
                    "statement": _amount(b.statement, b.currency),
                    "ledger": _amount(b.ledger, b.currency),
-                   "difference": _amount(b.difference, b.currency)}
+                   "difference": _amount(b.difference, b.currency),
+                   "culprits": [{"kind": c.kind, "amount": _amount(c.amount, b.currency),
+                                 "where": [display_path(w) for w in c.where],
+                                 "explanation": c.explanation} for c in b.culprits]}
     gate = outcome.gate
     check = {"passed": gate.passed if gate else True,
              "errors": [{"file": display_path(e.file), "line": e.line,

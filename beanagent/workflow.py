@@ -24,7 +24,8 @@ from beanagent.config import Config, load_config
 from beanagent.errors import BadInputError, ExitCode, SandboxError
 from beanagent.ledger import AccountInfo, LedgerView
 from beanagent.load import Ledger, complete, parse_ledger
-from beanagent.reconcile.match import match_statement
+from beanagent.reconcile.culprits import find_culprits
+from beanagent.reconcile.match import MatchResult, match_statement
 from beanagent.report import BalanceCheck, Outcome, display_path
 from beanagent.review import format_diff
 from beanagent.sandbox.runner import Sandbox, StepResult
@@ -138,11 +139,13 @@ def _validate(run: AgentRun, accounts: Mapping[str, AccountInfo], statements: li
     return items
 
 
-def _balance(statements: list[Statement], view: LedgerView,
-             items: list[Item]) -> BalanceCheck | None:
-    st = next((s for s in statements if s.closing_balance is not None), None)
-    if st is None or st.closing_balance is None:
+def _balance(statements: list[Statement], view: LedgerView, items: list[Item],
+             matches: list[MatchResult]) -> BalanceCheck | None:
+    found = next(((s, m) for s, m in zip(statements, matches, strict=True)
+                  if s.closing_balance is not None), None)
+    if found is None or found[0].closing_balance is None:
         return None
+    st, result = found
     day = (st.closing_date or st.end or datetime.date.min) + datetime.timedelta(days=1)
     total = view.balance(st.account, day, st.currency)
     prefix = st.account + ":"
@@ -153,7 +156,12 @@ def _balance(statements: list[Statement], view: LedgerView,
             if (p.account == st.account or p.account.startswith(prefix)) \
                     and p.currency == st.currency and p.number is not None:
                 total += p.number
-    return BalanceCheck(st.account, day, st.closing_balance, total, st.currency)
+    cited = {ref for item in items for ref in item.spec.evidence}
+    unbooked = [ln for ln in result.missing if ln.ref not in cited and ln.date < day]
+    culprits = find_culprits(st.closing_balance - total, result.ledger_only, unbooked,
+                             st.currency)
+    return BalanceCheck(st.account, day, st.closing_balance, total, st.currency,
+                        tuple(culprits))
 
 
 def _known_accounts(view: LedgerView, ledger: Ledger) -> Mapping[str, AccountInfo]:
@@ -259,7 +267,7 @@ def _run_agent_and_gate(ledger: Ledger, parsed_view: LedgerView, statements: lis
         view = LedgerView(full.entries, full.options)
         matches = [match_statement(view, st, config.window_days) for st in statements]
         outcome = Outcome(ledger.path, statements, matches, items, run, agent_seconds)
-        outcome.balance = _balance(statements, view, items)
+        outcome.balance = _balance(statements, view, items, matches)
         if stage is None:
             ui.outcome(outcome)
             return outcome
@@ -303,7 +311,7 @@ def _review_and_commit(outcome: Outcome, ledger: Ledger, full: Ledger, view: Led
                     stage, gate, chosen = _restage(ledger, full, chosen, sandbox, ui)
             outcome.accepted = [i.id for i in chosen]
             outcome.gate = gate
-            outcome.balance = _balance(outcome.statements, view, chosen)
+            outcome.balance = _balance(outcome.statements, view, chosen, outcome.matches)
             if not gate.passed:
                 outcome.exit_code = ExitCode.CHECK_FAILED
                 return outcome

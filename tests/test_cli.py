@@ -57,9 +57,12 @@ def test_dry_run_json_report_contract(books: Path) -> None:
     assert "Expenses:Food:Coffee" in coffee["text"] and coffee["confidence"] >= 0.6
     assert rep["unmatched_ledger"][0]["amount"] == "-4.50 USD"
     assert "likely duplicate" in rep["unmatched_ledger"][0]["reason"]
+    culprits = rep["balance"].pop("culprits")
     assert rep["balance"] == {"account": "Assets:Bank:Checking", "date": "2024-03-09",
                               "statement": "2845.73 USD", "ledger": "2841.23 USD",
                               "difference": "4.50 USD"}
+    assert [(c["kind"], c["amount"], c["where"]) for c in culprits] == [
+        ("ledger-only", "-4.50 USD", ["books.beancount:41"])]
     assert rep["check"] == {"passed": True, "errors": []}
     assert rep["agent"]["name"] == "offline" and rep["agent"]["steps"] == 1
     assert "+2024-03-08 ! \"KALE & CO, OAKLAND\"" in proc.stderr  # the diff
