@@ -267,3 +267,29 @@ CONFIG = [MyBank("Assets:Bank:Checking", "USD")]
     assert rep["statements"][0]["account"] == "Assets:Bank:Checking"
     assert len(rep["matches"]) == 1
     assert [p["date"] for p in rep["proposals"] if p["kind"] == "transaction"] == ["2024-03-08"]
+
+
+def test_several_lines_for_one_entry_and_a_split_entry(books: Path) -> None:
+    path = books / "books.beancount"
+    path.write_text(path.read_text() + '''
+2024-03-07 * "Hardware store" "paid in two parts at the till"
+  Assets:Bank:Checking  -30.00 USD
+  Expenses:Food:Groceries
+
+2024-03-07 * "Costco" "one charge, split across two categories"
+  Assets:Bank:Checking  -20.00 USD
+  Assets:Bank:Checking  -5.00 USD
+  Expenses:Food:Groceries
+''')
+    (books / "parts.csv").write_text("Date,Description,Amount\n2024-03-07,HARDWARE #1,-12.00\n"
+                                     "2024-03-07,HARDWARE #2,-18.00\n"
+                                     "2024-03-07,COSTCO WHOLESALE,-25.00\n")
+    proc = run_cli("reconcile", "books.beancount", "parts.csv", "-a", "Assets:Bank:Checking",
+                   "-n", "--json", cwd=books)
+    assert proc.returncode == 0, proc.stderr
+    rep = report(proc)
+    assert rep["proposals"] == []
+    notes = {m["statement"]["line"]: m["note"] for m in rep["matches"]}
+    assert set(notes) == {2, 3, 4}
+    assert "together with 1 other statement line" in (notes[2] or "")
+    assert notes[4] is None  # the split entry matches its single line exactly

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import itertools
 from collections import defaultdict
 from decimal import Decimal
 
@@ -48,6 +49,36 @@ def _bank_ids(txn: Txn) -> set[str]:
 
 def _text(txn: Txn) -> str:
     return normalize(" ".join(x for x in (txn.payee, txn.narration) if x))
+
+
+MAX_GROUP = 3  # statement lines that together make one ledger entry
+MAX_GROUP_CANDIDATES = 20
+
+
+def _match_groups(st: Statement, near: list[Txn], used: set[int],
+                  matched_line: dict[int, Match], window_days: int) -> None:
+    """A ledger entry the bank shows as several lines (a purchase charged in two parts, a
+    deposit in two transfers): 2 or 3 leftover lines of the same sign within the window
+    that add up to the entry's amount are all matched to it."""
+    for t in near:
+        if id(t) in used:
+            continue
+        amount = t.amount(st.account, st.currency)
+        if amount == 0:
+            continue
+        pool = [i for i, ln in enumerate(st.lines)
+                if i not in matched_line and (ln.amount > 0) == (amount > 0)
+                and abs((ln.date - t.date).days) <= window_days][:MAX_GROUP_CANDIDATES]
+        group = next((combo for size in range(2, MAX_GROUP + 1)
+                      for combo in itertools.combinations(pool, size)
+                      if sum((st.lines[i].amount for i in combo), Decimal(0)) == amount), None)
+        if group is None:
+            continue
+        used.add(id(t))
+        for i in group:
+            matched_line[i] = Match(st.lines[i], t, f"together with {len(group) - 1} other "
+                                    f"statement line{'s' if len(group) > 2 else ''} this "
+                                    "makes one ledger entry")
 
 
 def match_statement(view: LedgerView, st: Statement,
@@ -100,6 +131,7 @@ def match_statement(view: LedgerView, st: Statement,
         note = None if gap == 0 else f"date differs by {gap} day{'s' if gap > 1 else ''}"
         matched_line[i] = Match(st.lines[i], t, note)
 
+    _match_groups(st, near, used, matched_line, window_days)
     matches = tuple(matched_line[i] for i in sorted(matched_line))
     missing = tuple(ln for i, ln in enumerate(st.lines) if i not in matched_line)
     ledger_only = []
