@@ -156,6 +156,22 @@ class Engine:
                 self._view, statement.account, self.review_account)
         return cat.suggest(line)
 
+    def template(self, statement: Statement, line: StatementLine,
+                 suggestion: Suggestion) -> list[tuple[str, Decimal, str]] | None:
+        """The postings of the suggestion's past transaction, when it had several legs
+        (payroll with taxes and deductions) and moved the same net amount through this
+        account: recurring multi-leg entries are best proposed as a copy of the last one."""
+        example = suggestion.example
+        if example is None or not suggestion.confident:
+            return None
+        legs = [p for p in example.postings if p.amount is not None and p.currency]
+        if len(legs) < 3 or len(legs) != len(example.postings):
+            return None
+        if example.amount(statement.account, statement.currency) != line.amount:
+            return None
+        return [(p.account, p.amount, p.currency) for p in legs if p.amount is not None
+                and p.currency is not None]
+
     def bank_meta(self, statement: Statement, line: StatementLine) -> dict[str, str]:
         """Metadata that lets the next run recognise this line: the bank's id, else a
         hash of date, amount and description plus the occurrence number of identical rows."""

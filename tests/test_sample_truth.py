@@ -93,3 +93,19 @@ def test_generator_is_reproducible(sample: Path) -> None:
             rel = path.relative_to(LEDGERS)
             assert (sample / rel).read_bytes() == path.read_bytes(), rel
     assert Decimal(TRUTH["statements"]["bofa-checking-2025-11.csv"]["closing_balance"]) > 0
+
+
+def test_missing_payroll_is_proposed_from_the_last_one_as_a_template(sample: Path) -> None:
+    ledger = sample / "sample.beancount"
+    text = ledger.read_text()
+    start = text.index('2025-11-28 * "Acme Corp" "Payroll"')
+    end = text.index("\n\n", start)
+    ledger.write_text(text[:start] + text[end + 2:])
+    proc = run_cli("reconcile", "sample.beancount", "statements/bofa-checking-2025-11.csv",
+                   "-n", "--json", cwd=sample)
+    assert proc.returncode == 0, proc.stderr
+    payroll = next(p for p in report(proc)["proposals"] if "2884.59" in p["text"])
+    for leg in ("Assets:US:Vanguard:401k   250.00 USD", "Expenses:Taxes:Federal",
+                "Expenses:Health:Insurance", "Income:US:Acme:Salary"):
+        assert leg.split()[0] in payroll["text"]
+    assert "-4166.67 USD" in payroll["text"] and payroll["text"].split()[1] == "*"

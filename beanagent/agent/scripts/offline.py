@@ -30,12 +30,13 @@ for number, st in enumerate(statements):
             propose.open(guess.account, first,
                          reason="review account for lines without a confident counter-account")
             opened.add(guess.account)
+        postings = engine.template(st, line, guess) or [
+            (st.account, line.amount, st.currency), (guess.account, -line.amount, st.currency)]
         propose.transaction(
             date=line.date,
             payee=guess.payee if guess.confident else None,
             narration=line.description,
-            postings=[(st.account, line.amount, st.currency),
-                      (guess.account, -line.amount, st.currency)],
+            postings=postings,
             evidence=[line],
             flag="*" if guess.confident else "!",
             meta=engine.bank_meta(st, line),
