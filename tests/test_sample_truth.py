@@ -109,3 +109,30 @@ def test_missing_payroll_is_proposed_from_the_last_one_as_a_template(sample: Pat
                 "Expenses:Health:Insurance", "Income:US:Acme:Salary"):
         assert leg.split()[0] in payroll["text"]
     assert "-4166.67 USD" in payroll["text"] and payroll["text"].split()[1] == "*"
+
+
+@pytest.mark.parametrize("first, second", [
+    ("bofa-checking-2025-11.csv", "chase-sapphire-2025-11.csv"),
+    ("chase-sapphire-2025-11.csv", "bofa-checking-2025-11.csv"),
+])
+def test_transfer_on_both_statements_is_booked_once(sample: Path, first: str,
+                                                    second: str) -> None:
+    ledger = sample / "sample.beancount"
+    text = ledger.read_text()
+    start = text.index('2025-11-20 * "Chase Card Payment"')
+    end = text.index("\n\n", start)
+    ledger.write_text(text[:start] + text[end + 2:])
+    one = run_cli("reconcile", "sample.beancount", f"statements/{first}", "--yes", "--json",
+                  cwd=sample)
+    assert one.returncode == 0, one.stderr
+    payment = [p for p in report(one)["proposals"] if "1206.54" in p["text"]]
+    assert len(payment) == 1
+    assert "Liabilities:US:Chase:Sapphire" in payment[0]["text"]
+    assert "Assets:US:BofA:Checking" in payment[0]["text"]
+    two = run_cli("reconcile", "sample.beancount", f"statements/{second}", "--yes", "--json",
+                  cwd=sample)
+    assert two.returncode == 0, two.stderr
+    assert not any("1206.54" in p["text"] for p in report(two)["proposals"])
+    legs = [ln for ln in ledger.read_text().splitlines()
+            if ln.startswith("  ") and ln.rstrip().endswith("1206.54 USD")]
+    assert len(legs) == 2  # one entry, two legs

@@ -9,6 +9,7 @@ below the threshold the caller flags the proposal for review.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections import Counter
 from decimal import Decimal
 
@@ -17,6 +18,10 @@ from beanagent.reconcile.normalize import normalize, similarity, trigrams
 from beanagent.statements.model import StatementLine
 
 CONFIDENT = 0.6  # below this a proposal is flagged `!`
+OWN = ("Assets", "Liabilities")
+# Words banks use for money moved between the holder's own accounts.
+TRANSFER_WORDS = frozenset({"payment", "pymt", "pmt", "thank", "autopay", "epay", "transfer",
+                            "xfer", "trnsfr", "online", "crd"})
 MIN_SIMILARITY = 0.45  # below this the history is not used at all
 
 
@@ -53,7 +58,8 @@ class Categoriser:
         self.account = account
         self.review_account = review_account
         keys: dict[str, _Key] = {}
-        for t in view.transactions(account):
+        self._history = view.transactions(account)
+        for t in self._history:
             if _counter_account(t, account) is None:
                 continue
             for raw in {t.payee or "", t.narration}:
@@ -66,6 +72,27 @@ class Categoriser:
                 key.txns.append(t)
         self._keys = list(keys.values())
 
+    def _transfer(self, line: StatementLine) -> Suggestion | None:
+        """A line worded like a transfer or card payment goes to the own account that past
+        movements of the same sign came from or went to (a card's payments: checking)."""
+        words = set(re.findall(r"[a-z]+", line.description.lower()))
+        if not words & TRANSFER_WORDS:
+            return None
+        votes: Counter[str] = Counter()
+        for t in self._history:
+            if (t.amount(self.account) > 0) != (line.amount > 0):
+                continue
+            acct = _counter_account(t, self.account)
+            if acct is not None and acct.split(":")[0] in OWN:
+                votes[acct] += 1
+        if not votes:
+            return None
+        acct, count = votes.most_common(1)[0]
+        share = count / sum(votes.values())
+        return Suggestion(acct, None, round(0.7 * share, 2),
+                          f"worded like a transfer; {count} past movement(s) of this sign "
+                          f"between this account and {acct}")
+
     def suggest(self, line: StatementLine) -> Suggestion:
         text = normalize(" ".join(x for x in (line.payee, line.description) if x))
         grams = trigrams(text)
@@ -76,6 +103,9 @@ class Categoriser:
             if sim > best_sim:
                 best, best_sim = key, sim
         if best is None or best_sim < MIN_SIMILARITY:
+            transfer = self._transfer(line)
+            if transfer is not None:
+                return transfer
             return Suggestion(self.review_account, None, 0.0,
                               f"no similar payee in the ledger's history for {text or '?'!r}; "
                               f"booked to the review account {self.review_account}")
