@@ -14,7 +14,7 @@ from collections import Counter
 from decimal import Decimal
 
 from beanagent.ledger import LedgerView, Txn
-from beanagent.reconcile.normalize import normalize, similarity, trigrams
+from beanagent.reconcile.normalize import normalize, trigrams
 from beanagent.statements.model import StatementLine
 
 CONFIDENT = 0.6  # below this a proposal is flagged `!`
@@ -43,6 +43,7 @@ class _Key:
     text: str
     grams: frozenset[str]
     txns: list[Txn]
+    votes: tuple[Counter[str], dict[str, Txn]] | None = None
 
 
 def _counter_account(txn: Txn, account: str) -> str | None:
@@ -71,6 +72,12 @@ class Categoriser:
                     key = keys[text] = _Key(text, trigrams(text), [])
                 key.txns.append(t)
         self._keys = list(keys.values())
+        # Trigram -> keys holding it: a line is scored only against descriptions that share
+        # a trigram with it, with the same Dice score as comparing it with every one.
+        self._index: dict[str, list[int]] = {}
+        for number, key in enumerate(self._keys):
+            for gram in key.grams:
+                self._index.setdefault(gram, []).append(number)
 
     def _transfer(self, line: StatementLine) -> Suggestion | None:
         """A line worded like a transfer or card payment goes to the own account that past
@@ -93,13 +100,35 @@ class Categoriser:
                           f"worded like a transfer; {count} past movement(s) of this sign "
                           f"between this account and {acct}")
 
+    def _votes(self, key: _Key) -> tuple[Counter[str], dict[str, Txn]]:
+        """Counter-accounts seen for one description, recent ones weighing more; computed
+        once per description, not once per statement line."""
+        if key.votes is None:
+            votes: Counter[str] = Counter()
+            last: dict[str, Txn] = {}
+            newest = max(t.date for t in key.txns)
+            for t in key.txns:
+                acct = _counter_account(t, self.account)
+                if acct is None:
+                    continue
+                age_years = (newest - t.date).days / 365
+                votes[acct] += 1 / (1 + age_years)
+                if acct not in last or t.date > last[acct].date:
+                    last[acct] = t
+            key.votes = (votes, last)
+        return key.votes
+
     def suggest(self, line: StatementLine) -> Suggestion:
         text = normalize(" ".join(x for x in (line.payee, line.description) if x))
         grams = trigrams(text)
+        shared: Counter[int] = Counter()
+        for gram in grams:
+            shared.update(self._index.get(gram, ()))
         best: _Key | None = None
         best_sim = 0.0
-        for key in self._keys:
-            sim = similarity(grams, key.grams)
+        for number in sorted(shared):  # key order, so ties resolve as a full scan would
+            key = self._keys[number]
+            sim = 2 * shared[number] / (len(grams) + len(key.grams))
             if sim > best_sim:
                 best, best_sim = key, sim
         if best is None or best_sim < MIN_SIMILARITY:
@@ -109,17 +138,7 @@ class Categoriser:
             return Suggestion(self.review_account, None, 0.0,
                               f"no similar payee in the ledger's history for {text or '?'!r}; "
                               f"booked to the review account {self.review_account}")
-        votes: Counter[str] = Counter()
-        last: dict[str, Txn] = {}
-        newest = max(t.date for t in best.txns)
-        for t in best.txns:
-            acct = _counter_account(t, self.account)
-            if acct is None:
-                continue
-            age_years = (newest - t.date).days / 365
-            votes[acct] += 1 / (1 + age_years)
-            if acct not in last or t.date > last[acct].date:
-                last[acct] = t
+        votes, last = self._votes(best)
         acct, weight = votes.most_common(1)[0]
         share = weight / sum(votes.values())
         confidence = round(min(1.0, best_sim) * share, 2)

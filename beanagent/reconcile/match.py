@@ -7,6 +7,7 @@ tie-breaker. Never two statement lines on one ledger entry, never the reverse.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import datetime
 import itertools
@@ -60,15 +61,21 @@ def _match_groups(st: Statement, near: list[Txn], used: set[int],
     """A ledger entry the bank shows as several lines (a purchase charged in two parts, a
     deposit in two transfers): 2 or 3 leftover lines of the same sign within the window
     that add up to the entry's amount are all matched to it."""
+    if len(st.lines) - len(matched_line) < 2:
+        return
+    dates = [ln.date for ln in st.lines]  # chronological (importers guarantee it)
+    window = datetime.timedelta(days=window_days)
     for t in near:
         if id(t) in used:
             continue
         amount = t.amount(st.account, st.currency)
         if amount == 0:
             continue
-        pool = [i for i, ln in enumerate(st.lines)
-                if i not in matched_line and (ln.amount > 0) == (amount > 0)
-                and abs((ln.date - t.date).days) <= window_days][:MAX_GROUP_CANDIDATES]
+        lo = bisect.bisect_left(dates, t.date - window)
+        hi = bisect.bisect_right(dates, t.date + window)
+        pool = [i for i in range(lo, hi)
+                if i not in matched_line
+                and (st.lines[i].amount > 0) == (amount > 0)][:MAX_GROUP_CANDIDATES]
         group = next((combo for size in range(2, MAX_GROUP + 1)
                       for combo in itertools.combinations(pool, size)
                       if sum((st.lines[i].amount for i in combo), Decimal(0)) == amount), None)
