@@ -19,7 +19,7 @@ from typing import Any
 
 from beanagent import proposals
 from beanagent.ledger import LedgerView
-from beanagent.reconcile.categorise import Categoriser, Suggestion
+from beanagent.reconcile.categorise import CONFIDENT, Categoriser, Suggestion
 from beanagent.reconcile.match import DEFAULT_WINDOW_DAYS, MatchResult, match_statement
 from beanagent.statements.model import Ref, Statement, StatementLine
 
@@ -138,10 +138,11 @@ class Engine:
     """The offline agent's toolbox, available to every script."""
 
     def __init__(self, view: LedgerView, review_account: str = DEFAULT_REVIEW_ACCOUNT,
-                 window_days: int = DEFAULT_WINDOW_DAYS):
+                 window_days: int = DEFAULT_WINDOW_DAYS, confident: float = CONFIDENT):
         self._view = view
         self.review_account = review_account
         self.window_days = window_days
+        self.confident = confident  # below this, suggestions are not `confident`
         self._categorisers: dict[str, Categoriser] = {}
 
     def match(self, statement: Statement) -> MatchResult:
@@ -153,7 +154,7 @@ class Engine:
         cat = self._categorisers.get(statement.account)
         if cat is None:
             cat = self._categorisers[statement.account] = Categoriser(
-                self._view, statement.account, self.review_account)
+                self._view, statement.account, self.review_account, self.confident)
         return cat.suggest(line)
 
     def template(self, statement: Statement, line: StatementLine,
@@ -198,13 +199,18 @@ class Engine:
 
 
 def make_globals(view: LedgerView, statements: Sequence[Statement],
-                 review_account: str = DEFAULT_REVIEW_ACCOUNT) -> dict[str, Any]:
+                 settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """`settings`: the engine's `review_account`, `window_days` and `confident` (from the
+    user's configuration)."""
+    settings = settings or {}
     return {
         "__name__": "__beanagent_script__",
         "ledger": view,
         "statements": list(statements),
         "propose": Propose(view),
-        "engine": Engine(view, review_account),
+        "engine": Engine(view, str(settings.get("review_account", DEFAULT_REVIEW_ACCOUNT)),
+                         int(settings.get("window_days", DEFAULT_WINDOW_DAYS)),
+                         settings.get("confident", CONFIDENT)),
         "Decimal": Decimal,
         "date": datetime.date,
         "timedelta": datetime.timedelta,

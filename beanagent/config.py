@@ -42,6 +42,8 @@ class Config:
     review_account: str = "Expenses:FIXME"
     # Days either side of a statement date within which a ledger entry can match it.
     window_days: int = 5
+    # Counter-account confidence below which a proposal is flagged `!` for review.
+    confident: float = 0.6
     # Wall-clock limit for one script in the sandbox, in seconds.
     step_timeout: float = 60.0
     # Model for the LLM agent (flag --model, env BEANAGENT_MODEL, or this).

@@ -239,7 +239,9 @@ def _run_agent_and_gate(ledger: Ledger, parsed_view: LedgerView, statements: lis
     def execute(code: str) -> StepResult:
         if sandbox.weak:  # in a weak sandbox the user sees every script before it runs
             ui.script(code)
-        return sandbox.run(code, statements, config.review_account)
+        return sandbox.run(code, statements, {"review_account": config.review_account,
+                                              "window_days": config.window_days,
+                                              "confident": config.confident})
 
     run = agent.run(task, execute, ui.step)
     agent_seconds = time.monotonic() - start

@@ -293,3 +293,16 @@ def test_several_lines_for_one_entry_and_a_split_entry(books: Path) -> None:
     assert set(notes) == {2, 3, 4}
     assert "together with 1 other statement line" in (notes[2] or "")
     assert notes[4] is None  # the split entry matches its single line exactly
+
+
+def test_settings_reach_the_sandboxed_engine(books: Path) -> None:
+    (books / "beanagent.toml").write_text('review_account = "Expenses:Unknown"\n'
+                                          "confident = 0.99\nwindow_days = 0\n")
+    proc = run_cli("reconcile", "books.beancount", "march.csv", "-a", "Assets:Bank:Checking",
+                   "-n", "--json", cwd=books)
+    assert proc.returncode == 0, proc.stderr
+    texts = [p["text"] for p in report(proc)["proposals"]]
+    assert any(t.startswith("2024-03-04 open Expenses:Unknown") for t in texts)
+    rent = next(t for t in texts if "-1500.00 USD" in t)
+    assert rent.split()[1] == "!"  # confidence 0.73 is below 0.99
+    assert any('* "Acme Corp"' in t for t in texts)  # 1.00 stays unflagged

@@ -32,10 +32,11 @@ class Suggestion:
     confidence: float
     reason: str
     example: Txn | None = None
+    threshold: float = CONFIDENT  # the confidence below which a proposal is flagged
 
     @property
     def confident(self) -> bool:
-        return self.confidence >= CONFIDENT
+        return self.confidence >= self.threshold
 
 
 @dataclasses.dataclass
@@ -55,9 +56,11 @@ def _counter_account(txn: Txn, account: str) -> str | None:
 
 
 class Categoriser:
-    def __init__(self, view: LedgerView, account: str, review_account: str):
+    def __init__(self, view: LedgerView, account: str, review_account: str,
+                 threshold: float = CONFIDENT):
         self.account = account
         self.review_account = review_account
+        self.threshold = threshold
         keys: dict[str, _Key] = {}
         self._history = view.transactions(account)
         for t in self._history:
@@ -98,7 +101,7 @@ class Categoriser:
         share = count / sum(votes.values())
         return Suggestion(acct, None, round(0.7 * share, 2),
                           f"worded like a transfer; {count} past movement(s) of this sign "
-                          f"between this account and {acct}")
+                          f"between this account and {acct}", threshold=self.threshold)
 
     def _votes(self, key: _Key) -> tuple[Counter[str], dict[str, Txn]]:
         """Counter-accounts seen for one description, recent ones weighing more; computed
@@ -137,7 +140,8 @@ class Categoriser:
                 return transfer
             return Suggestion(self.review_account, None, 0.0,
                               f"no similar payee in the ledger's history for {text or '?'!r}; "
-                              f"booked to the review account {self.review_account}")
+                              f"booked to the review account {self.review_account}",
+                              threshold=self.threshold)
         votes, last = self._votes(best)
         acct, weight = votes.most_common(1)[0]
         share = weight / sum(votes.values())
@@ -146,7 +150,7 @@ class Categoriser:
         reason = (f"like {example.payee or example.narration!r} on {example.date} "
                   f"({_fmt_date_count(len(best.txns))}, similarity {best_sim:.2f}"
                   + (f", {share:.0%} to {acct}" if share < 1 else "") + ")")
-        return Suggestion(acct, example.payee, confidence, reason, example)
+        return Suggestion(acct, example.payee, confidence, reason, example, self.threshold)
 
 
 def _fmt_date_count(n: int) -> str:

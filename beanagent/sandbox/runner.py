@@ -180,12 +180,12 @@ class Sandbox:
         return self._read_reply(timeout + self.reply_margin)
 
     def run(self, script: str, statements: list[Statement],
-            review_account: str = "Expenses:FIXME") -> StepResult:
+            engine: dict[str, Any] | None = None) -> StepResult:
         """Run one script in a fresh child. Failures of the script come back as a
         StepResult with `error` set; only a broken sandbox raises SandboxError."""
         reply = self._request({"op": "run", "script": script, "timeout": self.step_timeout,
                                "statements": [s.to_json() for s in statements],
-                               "review_account": review_account}, self.step_timeout)
+                               "engine": engine or {}}, self.step_timeout)
         output = str(reply.get("output") or "")
         truncated = bool(reply.get("output_truncated"))
         seconds = reply.get("seconds")

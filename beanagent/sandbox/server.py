@@ -95,7 +95,7 @@ def _run_script(view: Any, request: dict[str, Any]) -> dict[str, Any]:
     from beanagent.statements.model import Statement
 
     statements = [Statement.from_json(s) for s in request["statements"]]
-    env = make_globals(view, statements, request.get("review_account") or "Expenses:FIXME")
+    env = make_globals(view, statements, request.get("engine") or {})
     source = request["script"]
     linecache.cache[SCRIPT_NAME] = (len(source), None, source.splitlines(True), SCRIPT_NAME)
     error = None
