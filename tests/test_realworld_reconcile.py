@@ -80,3 +80,22 @@ def test_bofa_all_booked_nothing_to_propose(beangulp_case: Path) -> None:
     assert Decimal(rep["balance"]["difference"].split()[0]) == 0
     assert "Nothing to propose" in proc.stderr
     assert tree_hashes(beangulp_case) == before
+
+
+def test_fava_import_duplicate_case(realworld: Path, tmp_path: Path) -> None:
+    """Fava's import test: an Austrian-bank CSV (';', '4.467,89', German headers) whose
+    2017-02-14 line is already in the ledger; only 2017-02-13 is new, the note row is no
+    transaction."""
+    data = realworld / "fava" / "tests" / "data"
+    for name in ("import.csv", "import.beancount"):
+        shutil.copy(data / name, tmp_path / name)
+    proc = run_cli("reconcile", "import.beancount", "import.csv", "-a", "Assets:Checking",
+                   "-n", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rep = report(proc)
+    assert rep["statements"][0]["lines"] == 2
+    assert rep["statements"][0]["closing_balance"] == "4467.89 EUR"
+    assert [(m["statement"]["line"], m["entry"]["line"]) for m in rep["matches"]] == [(2, 9)]
+    txns = [p for p in rep["proposals"] if p["kind"] == "transaction"]
+    assert len(txns) == 1 and txns[0]["date"] == "2017-02-13"
+    assert "-50.00 EUR" in txns[0]["text"] and "Company XYZ" in txns[0]["text"]

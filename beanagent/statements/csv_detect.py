@@ -114,7 +114,7 @@ HEADER_NAMES: dict[str, tuple[str, ...]] = {
     ),
     "description": (
         "description", "transaction description", "transaction details", "details",
-        "memo", "narrative", "particulars", "verwendungszweck", "buchungstext",
+        "memo", "narrative", "particulars", "verwendungszweck", "umsatztext", "buchungstext",
         "beschreibung", "text",
     ),
     "payee": (
