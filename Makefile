@@ -33,6 +33,8 @@ test: $(VENV)/.installed-test
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks.bench_help
 	$(PY) -m benchmarks.bench_reconcile
+	$(PY) -m benchmarks.bench_sandbox
+	$(PY) -m benchmarks.bench_engine
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache benchmarks/.data
