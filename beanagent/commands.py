@@ -21,7 +21,7 @@ def _jsonable(value: Any) -> Any:
 def run_query(ledger_path: Path, bql: str, as_json: bool) -> None:
     from beanagent.ledger import LedgerView
     from beanagent.load import load_ledger
-    from beanagent.render_query import render_rows
+    from beanagent.render import render_rows
 
     ledger = load_ledger(ledger_path, str(ledger_path))
     view = LedgerView(ledger.entries, ledger.options)
@@ -43,7 +43,7 @@ def run_query(ledger_path: Path, bql: str, as_json: bool) -> None:
 def run_doctor() -> int:
     """0 when every layer is there and every canary attack failed; 5 otherwise."""
     from beanagent.doctor import doctor_facts, self_test
-    from beanagent.render_query import render_doctor
+    from beanagent.render import render_doctor
 
     canaries, layers = self_test()
     render_doctor(doctor_facts(), layers, canaries)
