@@ -41,6 +41,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the JSON report on 
 DryOpt = Annotated[bool, typer.Option("--dry-run", "-n", help="Show the diff; write nothing.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Accept every proposal that passes "
                                       "the check (for scripts).")]
+ClosingOpt = Annotated[str | None, typer.Option(
+    help="Closing balance 'AMOUNT CUR' for statements that carry none.")]
 WeakOpt = Annotated[bool, typer.Option(
     "--allow-weak-sandbox", help="Run scripts even where Landlock or seccomp is missing "
     "(macOS, old kernels, some containers); every script is shown first.")]
@@ -144,8 +146,7 @@ def reconcile(
     dry_run: DryOpt = False,
     yes: YesOpt = False,
     as_json: JsonOpt = False,
-    closing_balance: Annotated[str | None, typer.Option(
-        help="Closing balance 'AMOUNT CUR' for statements that carry none.")] = None,
+    closing_balance: ClosingOpt = None,
     importers: Annotated[Path | None, typer.Option(
         help="Your beangulp import config (a Python file with CONFIG = [...]).")] = None,
     save_script: Annotated[Path | None, typer.Option(
@@ -215,8 +216,7 @@ def run(
     dry_run: DryOpt = False,
     yes: YesOpt = False,
     as_json: JsonOpt = False,
-    closing_balance: Annotated[str | None, typer.Option(
-        help="Closing balance 'AMOUNT CUR' for statements that carry none.")] = None,
+    closing_balance: ClosingOpt = None,
     allow_weak_sandbox: WeakOpt = False,
 ) -> None:
     """Run a hand-written (or saved) script through the same sandbox, check and review."""
