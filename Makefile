@@ -35,6 +35,8 @@ bench: $(VENV)/.installed
 	$(PY) -m benchmarks.bench_reconcile
 	$(PY) -m benchmarks.bench_sandbox
 	$(PY) -m benchmarks.bench_engine
+	$(PY) -m benchmarks.bench_accuracy
+	$(PY) -m benchmarks.bench_categorise
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache benchmarks/.data

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from beanagent import proposals
-from beanagent.ledger import LedgerView
+from beanagent.ledger import LedgerView, Txn
 from beanagent.reconcile.categorise import CONFIDENT, Categoriser, Suggestion
 from beanagent.reconcile.match import DEFAULT_WINDOW_DAYS, MatchResult, match_statement
 from beanagent.statements.model import Ref, Statement, StatementLine
@@ -172,6 +172,21 @@ class Engine:
             return None
         return [(p.account, p.amount, p.currency) for p in legs if p.amount is not None
                 and p.currency is not None]
+
+    def booked_elsewhere(self, statement: Statement, line: StatementLine,
+                         account: str) -> Txn | None:
+        """For a line whose counter-account is another own account: that account's side of
+        the same transfer, already booked against a third account (a card payment entered
+        from savings instead of checking). Proposing the line would move the money twice;
+        the existing entry's account needs fixing instead."""
+        if not account.startswith(("Assets:", "Liabilities:")) or account == statement.account:
+            return None
+        window = datetime.timedelta(days=self.window_days)
+        for t in self._view.transactions(account, line.date - window, line.date + window):
+            if t.amount(account, statement.currency) == -line.amount and not any(
+                    p.account == statement.account for p in t.postings):
+                return t
+        return None
 
     def bank_meta(self, statement: Statement, line: StatementLine) -> dict[str, str]:
         """Metadata that lets the next run recognise this line: the bank's id, else a

@@ -98,6 +98,11 @@ class ConsoleUI:
                 c.print(f"  [magenta]ledger only[/] {display_path(lo.txn.file)}:{lo.txn.line} "
                         f"{lo.txn.date} {lo.amount} {st.currency} "
                         f"{escape(lo.txn.payee or lo.txn.narration)} — {escape(lo.reason)}")
+            for m in result.matches:
+                if m.discrepancy:
+                    c.print(f"  [red]amount typo[/] {display_path(m.txn.file)}:{m.txn.line} "
+                            f"{m.txn.date} {escape(m.txn.payee or m.txn.narration)} — "
+                            f"{escape(m.note or '')}")
         if o.items:
             c.print("[bold]Proposals[/]")
             amounts = [_amount(i, o.statements) for i in o.items]

@@ -96,7 +96,9 @@ def build_report(outcome: Outcome) -> dict[str, Any]:
         for m in result.matches:
             matches.append({"statement": _ref(m.line.ref),
                             "entry": {"file": display_path(m.txn.file), "line": m.txn.line},
-                            "note": m.note})
+                            "note": m.note,
+                            "discrepancy": (_amount(m.discrepancy, st.currency)
+                                            if m.discrepancy else None)})
         for lo in result.ledger_only:
             unmatched.append({"entry": {"file": display_path(lo.txn.file), "line": lo.txn.line},
                               "date": lo.txn.date.isoformat(),

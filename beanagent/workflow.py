@@ -159,7 +159,7 @@ def _balance(statements: list[Statement], view: LedgerView, items: list[Item],
     cited = {ref for item in items for ref in item.spec.evidence}
     unbooked = [ln for ln in result.missing if ln.ref not in cited and ln.date < day]
     culprits = find_culprits(st.closing_balance - total, result.ledger_only, unbooked,
-                             st.currency)
+                             st.currency, [m for m in result.matches if m.discrepancy])
     return BalanceCheck(st.account, day, st.closing_balance, total, st.currency,
                         tuple(culprits))
 

@@ -1,14 +1,18 @@
 """Predict the counter-account of a statement line from the ledger's own history.
 
 Past transactions on the same account are indexed by their normalised payee/narration; a
-line is compared with each distinct description (trigram similarity), and the accounts seen
-for the best one vote, recent ones weighing more. Every suggestion carries a confidence;
-below the threshold the caller flags the proposal for review.
+line (its payee and description together, and its payee alone when the statement has one)
+is compared with each distinct description (trigram similarity), and the accounts seen for
+the best one vote, recent ones weighing more. Accounts that are not open on the line's date
+(closed since, or not yet opened) get no vote: a posting to them would fail bean-check.
+Every suggestion carries a confidence; below the threshold the caller flags the proposal
+for review.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import re
 from collections import Counter
 from decimal import Decimal
@@ -61,6 +65,7 @@ class Categoriser:
         self.account = account
         self.review_account = review_account
         self.threshold = threshold
+        self._spans = {name: (info.open, info.close) for name, info in view.accounts.items()}
         keys: dict[str, _Key] = {}
         self._history = view.transactions(account)
         for t in self._history:
@@ -82,6 +87,15 @@ class Categoriser:
             for gram in key.grams:
                 self._index.setdefault(gram, []).append(number)
 
+    def _usable(self, account: str, day: datetime.date) -> bool:
+        """Open on `day` as beancount sees it: a posting on the close date itself is valid
+        (closes sort after the day's transactions). Unknown accounts are left to the gate."""
+        span = self._spans.get(account)
+        if span is None:
+            return True
+        opened, closed = span
+        return opened <= day and (closed is None or day <= closed)
+
     def _transfer(self, line: StatementLine) -> Suggestion | None:
         """A line worded like a transfer or card payment goes to the own account that past
         movements of the same sign came from or went to (a card's payments: checking)."""
@@ -93,7 +107,8 @@ class Categoriser:
             if (t.amount(self.account) > 0) != (line.amount > 0):
                 continue
             acct = _counter_account(t, self.account)
-            if acct is not None and acct.split(":")[0] in OWN:
+            if (acct is not None and acct.split(":")[0] in OWN
+                    and self._usable(acct, line.date)):
                 votes[acct] += 1
         if not votes:
             return None
@@ -121,8 +136,8 @@ class Categoriser:
             key.votes = (votes, last)
         return key.votes
 
-    def suggest(self, line: StatementLine) -> Suggestion:
-        text = normalize(" ".join(x for x in (line.payee, line.description) if x))
+    def _best(self, text: str) -> tuple[_Key | None, float]:
+        """The past description most similar to `text`, and its similarity."""
         grams = trigrams(text)
         shared: Counter[int] = Counter()
         for gram in grams:
@@ -134,22 +149,45 @@ class Categoriser:
             sim = 2 * shared[number] / (len(grams) + len(key.grams))
             if sim > best_sim:
                 best, best_sim = key, sim
-        if best is None or best_sim < MIN_SIMILARITY:
+        return best, best_sim
+
+    def suggest(self, line: StatementLine) -> Suggestion:
+        text = normalize(" ".join(x for x in (line.payee, line.description) if x))
+        best, best_sim = self._best(text)
+        # A separate payee field that names a known payee is the stronger evidence: joined
+        # with a new narration ("Uncle Boons" + "Dinner with Martin") it scores lower
+        # against that payee's history than the payee alone does.
+        payee = normalize(line.payee or "")
+        if payee and payee != text:
+            by_payee, payee_sim = self._best(payee)
+            if payee_sim > best_sim:
+                best, best_sim = by_payee, payee_sim
+        votes: Counter[str] = Counter()
+        last: dict[str, Txn] = {}
+        closed: list[str] = []
+        if best is not None and best_sim >= MIN_SIMILARITY:
+            all_votes, last = self._votes(best)
+            votes = Counter({a: w for a, w in all_votes.items() if self._usable(a, line.date)})
+            closed = [a for a in all_votes if a not in votes]
+        if best is None or not votes:
             transfer = self._transfer(line)
             if transfer is not None:
                 return transfer
+            why = (f"the accounts used for {best.text!r} are not open on {line.date} "
+                   f"({', '.join(closed)})" if closed and best is not None
+                   else f"no similar payee in the ledger's history for {text or '?'!r}")
             return Suggestion(self.review_account, None, 0.0,
-                              f"no similar payee in the ledger's history for {text or '?'!r}; "
-                              f"booked to the review account {self.review_account}",
+                              f"{why}; booked to the review account {self.review_account}",
                               threshold=self.threshold)
-        votes, last = self._votes(best)
         acct, weight = votes.most_common(1)[0]
         share = weight / sum(votes.values())
         confidence = round(min(1.0, best_sim) * share, 2)
         example = last[acct]
         reason = (f"like {example.payee or example.narration!r} on {example.date} "
                   f"({_fmt_date_count(len(best.txns))}, similarity {best_sim:.2f}"
-                  + (f", {share:.0%} to {acct}" if share < 1 else "") + ")")
+                  + (f", {share:.0%} to {acct}" if share < 1 else "")
+                  + (f"; not open on {line.date}: {', '.join(closed)}" if closed else "")
+                  + ")")
         return Suggestion(acct, example.payee, confidence, reason, example, self.threshold)
 
 

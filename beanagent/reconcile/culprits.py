@@ -12,7 +12,7 @@ import itertools
 from collections.abc import Sequence
 from decimal import Decimal
 
-from beanagent.reconcile.match import LedgerOnly
+from beanagent.reconcile.match import LedgerOnly, Match, transpositions
 from beanagent.statements.model import StatementLine
 
 MAX_SUBSET = 3
@@ -21,7 +21,7 @@ MAX_ITEMS = 40  # subsets are searched among this many candidates of each kind
 
 @dataclasses.dataclass(frozen=True)
 class Culprit:
-    kind: str  # ledger-only | statement-line | half | transposed | subset
+    kind: str  # amount | ledger-only | statement-line | half | transposed | subset
     amount: Decimal
     where: tuple[str, ...]  # "file:line" of each entry or statement line involved
     explanation: str
@@ -35,24 +35,22 @@ def _where_line(line: StatementLine) -> str:
     return f"{line.ref.file}:{line.ref.line}" if line.ref.line else str(line.ref)
 
 
-def _transpositions(number: Decimal) -> set[Decimal]:
-    sign = -1 if number < 0 else 1
-    digits = f"{abs(number):.2f}".replace(".", "")
-    out = set()
-    for i in range(len(digits) - 1):
-        if digits[i] != digits[i + 1]:
-            swapped = digits[:i] + digits[i + 1] + digits[i] + digits[i + 2:]
-            out.add(sign * Decimal(swapped) / 100)
-    return out
-
-
 def find_culprits(difference: Decimal, ledger_only: Sequence[LedgerOnly],
-                  unbooked: Sequence[StatementLine], currency: str) -> list[Culprit]:
+                  unbooked: Sequence[StatementLine], currency: str,
+                  typos: Sequence[Match] = ()) -> list[Culprit]:
     if difference == 0:
         return []
     d = difference
     cur = f" {currency}"
     out: list[Culprit] = []
+    every = sum((m.discrepancy for m in typos), Decimal(0)) == d
+    for m in typos:
+        if m.discrepancy == d or every:
+            out.append(Culprit("amount", m.discrepancy, (f"{m.txn.file}:{m.txn.line}",
+                                                         _where_line(m.line)),
+                               f"the ledger entry says {m.line.amount - m.discrepancy}{cur} "
+                               f"where the statement says {m.line.amount}{cur}: fix the "
+                               "amount in the ledger"))
     for item in ledger_only:
         if item.amount == -d:
             out.append(Culprit("ledger-only", item.amount, (_where_entry(item),),
@@ -62,7 +60,7 @@ def find_culprits(difference: Decimal, ledger_only: Sequence[LedgerOnly],
             out.append(Culprit("half", item.amount, (_where_entry(item),),
                                f"{item.amount}{cur} is half the difference: booked with the "
                                "wrong sign, or twice?"))
-        elif item.amount + d in _transpositions(item.amount):
+        elif item.amount + d in transpositions(item.amount):
             out.append(Culprit("transposed", item.amount, (_where_entry(item),),
                                f"{item.amount}{cur} with two digits swapped "
                                f"({item.amount + d}{cur}) would reconcile"))

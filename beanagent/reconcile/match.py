@@ -19,6 +19,7 @@ from beanagent.reconcile.normalize import normalize, similarity, trigrams
 from beanagent.statements.model import Statement, StatementLine
 
 DEFAULT_WINDOW_DAYS = 5
+OWN = ("Assets:", "Liabilities:")
 # Metadata keys under which a bank's own id is kept (ours is the first).
 BANK_ID_KEYS = ("bank_ref", "fitid", "ofx_fitid", "ref", "bank_id", "transaction_id")
 
@@ -28,6 +29,8 @@ class Match:
     line: StatementLine
     txn: Txn
     note: str | None
+    # statement − ledger when the two agree on everything but a typo in the amount
+    discrepancy: Decimal = Decimal(0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +53,19 @@ def _bank_ids(txn: Txn) -> set[str]:
 
 def _text(txn: Txn) -> str:
     return normalize(" ".join(x for x in (txn.payee, txn.narration) if x))
+
+
+def _other_bank_id(line: StatementLine, txn: Txn, account: str) -> bool:
+    """The entry was booked from another line of this bank: both carry bank ids (not our
+    content hashes, which differ between formats of the same line) and they differ. Two
+    identical charges a few days apart across a statement boundary are two charges. A
+    transfer's id may come from the other account's bank, so transfers are exempt."""
+    if not line.ref.id:
+        return False
+    ids = {i for i in _bank_ids(txn) if not i.startswith("h:")}
+    if not ids or line.ref.id in ids:
+        return False
+    return not any(p.account != account and p.account.startswith(OWN) for p in txn.postings)
 
 
 MAX_GROUP = 3  # statement lines that together make one ledger entry
@@ -88,6 +104,57 @@ def _match_groups(st: Statement, near: list[Txn], used: set[int],
                                     "makes one ledger entry")
 
 
+def transpositions(number: Decimal) -> set[Decimal]:
+    """The amounts that differ from `number` by two adjacent digits swapped."""
+    sign = -1 if number < 0 else 1
+    digits = f"{abs(number):.2f}".replace(".", "")
+    out = set()
+    for i in range(len(digits) - 1):
+        if digits[i] != digits[i + 1]:
+            swapped = digits[:i] + digits[i + 1] + digits[i] + digits[i + 2:]
+            out.add(sign * Decimal(swapped) / 100)
+    return out
+
+
+CENT = Decimal("0.01")
+TYPO_SIMILARITY = 0.3  # descriptions must agree this much for an amount typo to be matched
+
+
+def _match_typos(st: Statement, near: list[Txn], used: set[int],
+                 matched_line: dict[int, Match], window_days: int) -> None:
+    """A line that agrees with a leftover entry on date and description but is a cent off,
+    or has two digits swapped, is that entry with a typo in the ledger: proposing the line
+    would book it twice. It is matched, with the discrepancy, so the user fixes the typo."""
+    free = [t for t in near if id(t) not in used]
+    if not free:
+        return
+    candidates: list[tuple[int, float, int, int, Txn, Decimal]] = []
+    for i, line in enumerate(st.lines):
+        if i in matched_line:
+            continue
+        grams = trigrams(normalize(line.description))
+        for t in free:
+            amount = t.amount(st.account, st.currency)
+            gap = abs((t.date - line.date).days)
+            if gap > window_days or amount == line.amount or (amount > 0) != (line.amount > 0):
+                continue
+            cent = abs(amount - line.amount) == CENT
+            if not cent and line.amount not in transpositions(amount):
+                continue
+            sim = similarity(grams, trigrams(_text(t)))
+            if sim >= TYPO_SIMILARITY or (cent and gap == 0):
+                candidates.append((gap, -sim, i, t.line, t, amount))
+    candidates.sort(key=lambda c: c[:4])
+    for _gap, _sim, i, _ln, t, amount in candidates:
+        if i in matched_line or id(t) in used:
+            continue
+        used.add(id(t))
+        line = st.lines[i]
+        matched_line[i] = Match(line, t, f"amount differs: the statement says {line.amount}, "
+                                f"the ledger {amount} (a typo in the ledger?)",
+                                line.amount - amount)
+
+
 def match_statement(view: LedgerView, st: Statement,
                     window_days: int = DEFAULT_WINDOW_DAYS) -> MatchResult:
     if not st.lines:
@@ -115,23 +182,25 @@ def match_statement(view: LedgerView, st: Statement,
     by_amount: dict[Decimal, list[Txn]] = defaultdict(list)
     for t in near:
         by_amount[t.amount(st.account, st.currency)].append(t)
-    candidates: list[tuple[int, float, int, int, Txn]] = []
+    candidates: list[tuple[float, int, int, int, Txn]] = []
     for i, line in enumerate(st.lines):
         if i in matched_line:
             continue
         line_grams = None
         for t in by_amount.get(line.amount, ()):
             gap = abs((t.date - line.date).days)
-            if gap > window_days:
+            if gap > window_days or _other_bank_id(line, t, st.account):
                 continue
             if line_grams is None:
                 line_grams = trigrams(normalize(line.description))
             sim = similarity(line_grams, trigrams(_text(t)))
-            candidates.append((gap, -sim, i, t.line, t))
-    # Greedy on (date gap, similarity) is exact for this cost when amounts are equal;
-    # ties fall back to file order so results are deterministic.
+            candidates.append((gap - window_days * sim, gap, i, t.line, t))
+    # Among lines of the same amount, date gap and description decide together (a perfect
+    # description match is worth the whole window): two $22.37 purchases at different
+    # shops must not swap places because the bank posted the booked one three days late.
+    # Greedy on the cost; ties fall back to file order so results are deterministic.
     candidates.sort(key=lambda c: c[:4])
-    for gap, _neg_sim, i, _ln, t in candidates:
+    for _cost, gap, i, _ln, t in candidates:
         if i in matched_line or id(t) in used:
             continue
         used.add(id(t))
@@ -139,6 +208,7 @@ def match_statement(view: LedgerView, st: Statement,
         matched_line[i] = Match(st.lines[i], t, note)
 
     _match_groups(st, near, used, matched_line, window_days)
+    _match_typos(st, near, used, matched_line, window_days)
     matches = tuple(matched_line[i] for i in sorted(matched_line))
     missing = tuple(ln for i, ln in enumerate(st.lines) if i not in matched_line)
     ledger_only = []

@@ -25,6 +25,12 @@ for number, st in enumerate(statements):
             print(f"  {line.ref}: already proposed from another statement")
             continue
         guess = engine.suggest(st, line)
+        other = engine.booked_elsewhere(st, line, guess.account)
+        if other is not None:
+            print(f"  {line.ref}: not proposed: the other side of this transfer is booked at "
+                  f"{other.file}:{other.line} ({other.date}) against another account; fix "
+                  f"that entry to use {st.account}")
+            continue
         if guess.account not in ledger.accounts and guess.account not in opened:
             first = min(ln.date for ln in result.missing)
             propose.open(guess.account, first,

@@ -1,0 +1,624 @@
+"""Reconciliation scenarios with an answer key: a perturbed ledger, two bank statements in
+real formats, and a truth file saying what a perfect reconciler would do.
+
+The source ledger (the bundled sample, or a `bean-example` ledger) is taken as the real
+world for a two-month period: every posting on the checking and the card account in that
+period is something the bank saw. Then the ledger is damaged the way real books are:
+
+- entries removed (the reconciler must propose them, with the right counter-account),
+  two of them seen on the statement under a payee the ledger has never seen;
+- a card payment removed from both sides (on both statements, to be proposed once);
+- a duplicate booked one day after the real entry (to be flagged, never matched);
+- a one-cent typo in a booked amount (not to be proposed again: the ledger needs a fix);
+- a booked entry whose account posting is split in two (still matched);
+- a purchase the bank shows as two lines (both matched to the one entry);
+- two identical purchases on one day, only one booked (the other proposed);
+- bank dates one to three days after the booked date (pending → posted);
+- bank-style descriptions ("SQ *", "TST*", store numbers, ACH "DES:… ID:… PPD" tails).
+
+Usage: python -m benchmarks.scenarios OUT_DIR [--source sample|example] [--seed N]
+[--checking-format F] [--card-format F]. `score()` grades a `--json` report against the
+truth file; benchmarks/bench_accuracy.py runs the grid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import datetime
+import hashlib
+import io
+import json
+import random
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+CENT = Decimal("0.01")
+CHECKING_FORMATS = ("bofa-csv", "ofx", "de-csv")
+CARD_FORMATS = ("chase-csv", "ofx", "debit-credit-csv")
+NOVEL = ("NORTHWIND GRILL 0042", "BLUE HERON BAKERY", "QUANTUM LAUNDROMAT 77",
+         "ZEPHYR BIKE REPAIR", "MARIGOLD FLORIST 12")
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    name: str
+    checking: str
+    card: str
+    start: datetime.date
+    end: datetime.date
+
+
+SOURCES = {
+    "sample": Source("sample", "Assets:US:BofA:Checking", "Liabilities:US:Chase:Sapphire",
+                     datetime.date(2025, 9, 1), datetime.date(2025, 10, 31)),
+    "example": Source("example", "Assets:US:BofA:Checking", "Liabilities:US:Chase:Slate",
+                      datetime.date(2024, 10, 1), datetime.date(2024, 12, 31)),
+}
+
+
+@dataclasses.dataclass
+class Row:
+    """One statement line and the real-world event it belongs to."""
+
+    date: datetime.date
+    amount: Decimal
+    name: str  # the merchant as the bank names it
+    description: str
+    event: str
+    key: str = ""  # how a report's evidence names it: FITID, or "file:line"
+
+
+@dataclasses.dataclass
+class Event:
+    id: str
+    kind: str
+    propose: bool  # a perfect reconciler proposes exactly one entry for it
+    counter: str | None = None  # the main counter-account of that entry
+    seen: bool = False  # its payee is in the (damaged) ledger's history
+
+
+@dataclasses.dataclass
+class Entry:
+    """A transaction of the source ledger: where its text is, and its legs."""
+
+    date: datetime.date
+    payee: str
+    narration: str
+    legs: list[tuple[str, Decimal]]
+    start: int  # 0-based index of its first text line
+    stop: int
+
+    def amount(self, account: str) -> Decimal:
+        return sum((n for a, n in self.legs if a == account), Decimal(0))
+
+    def counter(self, account: str) -> str:
+        others = [(a, n) for a, n in self.legs if a != account]
+        return max(others, key=lambda x: abs(x[1]))[0]
+
+    @property
+    def simple(self) -> bool:
+        return len(self.legs) == 2
+
+
+# ---------------------------------------------------------------------- the source
+
+
+def source_text(source: str, work: Path, seed: int) -> str:
+    if source == "sample":
+        return (REPO / "ledgers" / "sample.beancount").read_text()
+    path = work / f"bean-example-{seed}.beancount"
+    if not path.exists():
+        work.mkdir(parents=True, exist_ok=True)
+        subprocess.run([Path(sys.executable).parent / "bean-example", "--date-begin",
+                        "2023-01-01", "--date-end", "2025-01-01", "--date-birth", "1980-01-01",
+                        "--seed", str(seed), "-o", str(path)],
+                       check=True, capture_output=True)
+    return path.read_text()
+
+
+def read_entries(text: str) -> list[Entry]:
+    from beancount import loader
+    from beancount.core import data
+
+    entries, errors, _ = loader.load_string(text)
+    if errors:
+        raise SystemExit(f"source ledger has errors: {errors[0].message}")
+    lines = text.splitlines()
+    out = []
+    for e in entries:
+        if not isinstance(e, data.Transaction) or e.meta.get("filename") != "<string>":
+            continue
+        start = e.meta["lineno"] - 1
+        stop = start + 1
+        while stop < len(lines) and lines[stop][:1] in (" ", "\t"):
+            stop += 1
+        legs = [(p.account, p.units.number) for p in e.postings]
+        out.append(Entry(e.date, e.payee or "", e.narration or "", legs, start, stop))
+    return out
+
+
+# ------------------------------------------------------------- bank-style descriptions
+
+
+def bank_name(entry: Entry) -> str:
+    base = (entry.payee or entry.narration).upper().replace(":", " ")
+    return " ".join(base.split())[:22].strip()
+
+
+def bank_description(entry: Entry, account: str, rng: random.Random) -> str:
+    name = bank_name(entry)
+    store = rng.randint(100, 99999)
+    if (account.startswith("Assets") and entry.amount(account) > 0) or len(entry.legs) > 2:
+        return (f"{name} DES:{rng.choice(('PAYROLL', 'DIR DEP', 'TRANSFER'))} "
+                f"ID:XXXXX{rng.randint(1000, 9999)} INDN:DOE,JANE CO ID:XXXXX{store % 10000} PPD")
+    if account.startswith("Assets"):
+        shapes = ("{n} DES:WEB PMTS ID:XXXXX{s} INDN:JANE DOE WEB",
+                  "CHECKCARD {md} {n} NEW YORK NY", "{n}")
+    else:
+        shapes = ("SQ *{n}", "TST* {n}", "{n} #{s}", "{n} {s} NEW YORK NY", "POS {n}", "{n}")
+    md = f"{entry.date:%m%d}"
+    return rng.choice(shapes).format(n=name, s=store, md=md)
+
+
+# ------------------------------------------------------------------------ formats
+
+
+def _csv(rows: Sequence[Sequence[str]], delimiter: str = ",") -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=delimiter, lineterminator="\n")
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def _fitid(row: Row, seq: int) -> str:
+    digest = hashlib.sha256(f"{row.date}|{row.amount}|{row.description}|{seq}".encode())
+    return f"{row.date:%Y%m%d}{int(digest.hexdigest()[:10], 16) % 10**10:010d}"
+
+
+def write_bofa(rows: list[Row], opening: Decimal, name: str, _acct: str) -> str:
+    closing = opening + sum((r.amount for r in rows), Decimal(0))
+    first, last = rows[0].date, rows[-1].date
+    table = [["Description", "", "Summary Amt."],
+             [f"Beginning balance as of {first:%m/%d/%Y}", "", f"{opening:,.2f}"],
+             [f"Ending balance as of {last:%m/%d/%Y}", "", f"{closing:,.2f}"], [],
+             ["Date", "Description", "Amount", "Running Bal."]]
+    running = opening
+    for r in rows:
+        running += r.amount
+        table.append([f"{r.date:%m/%d/%Y}", r.description, f"{r.amount:.2f}", f"{running:,.2f}"])
+        r.key = f"{name}:{len(table)}"
+    return _csv(table)
+
+
+def write_de(rows: list[Row], opening: Decimal, name: str, _acct: str) -> str:
+    def de(n: Decimal) -> str:
+        return f"{n:,.2f}".replace(",", "_").replace(".", ",").replace("_", ".")
+
+    table = [["Buchungstag", "Valuta", "Umsatztext", "Betrag", "Saldo", "Waehrung"]]
+    running = opening
+    for r in rows:
+        running += r.amount
+        table.append([f"{r.date:%d.%m.%Y}", f"{r.date:%d.%m.%Y}", r.description, de(r.amount),
+                      de(running), "USD"])
+        r.key = f"{name}:{len(table)}"
+    return _csv(table, ";")
+
+
+def write_chase(rows: list[Row], _opening: Decimal, name: str, _acct: str) -> str:
+    table = [["Transaction Date", "Post Date", "Description", "Category", "Type", "Amount",
+              "Memo"]]
+    for r in reversed(rows):  # newest first, as Chase exports
+        kind = "Payment" if r.amount > 0 else "Sale"
+        table.append([f"{r.date:%m/%d/%Y}", f"{r.date:%m/%d/%Y}", r.description, "", kind,
+                      f"{r.amount:.2f}", ""])
+        r.key = f"{name}:{len(table)}"
+    return _csv(table)
+
+
+def write_debit_credit(rows: list[Row], _opening: Decimal, name: str, _acct: str) -> str:
+    table = [["Date", "Description", "Debit", "Credit"]]
+    for r in rows:
+        debit, credit = (f"{-r.amount:.2f}", "") if r.amount < 0 else ("", f"{r.amount:.2f}")
+        table.append([r.date.isoformat(), r.description, debit, credit])
+        r.key = f"{name}:{len(table)}"
+    return _csv(table)
+
+
+def write_ofx(rows: list[Row], opening: Decimal, _name: str, acct: str) -> str:
+    card = acct.startswith("Liabilities")
+    closing = opening + sum((r.amount for r in rows), Decimal(0))
+
+    def when(day: datetime.date) -> str:
+        return f"{day:%Y%m%d}120000"
+
+    def esc(text: str) -> str:
+        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+    msgs, rs = ("CREDITCARDMSGSRSV1", "CCSTMTRS") if card else ("BANKMSGSRSV1", "STMTRS")
+    acct_from = (["<CCACCTFROM>", "<ACCTID>4417000012345678", "</CCACCTFROM>"] if card else
+                 ["<BANKACCTFROM>", "<BANKID>026009593", "<ACCTID>00234-48574897",
+                  "<ACCTTYPE>CHECKING", "</BANKACCTFROM>"])
+    out = ["OFXHEADER:100", "DATA:OFXSGML", "VERSION:102", "SECURITY:NONE", "ENCODING:USASCII",
+           "CHARSET:1252", "COMPRESSION:NONE", "OLDFILEUID:NONE", "NEWFILEUID:NONE", "",
+           "<OFX>", "<SIGNONMSGSRSV1>", "<SONRS>", "<STATUS>", "<CODE>0", "<SEVERITY>INFO",
+           "</STATUS>", f"<DTSERVER>{when(rows[-1].date)}", "<LANGUAGE>ENG", "</SONRS>",
+           "</SIGNONMSGSRSV1>", f"<{msgs}>", f"<{rs[:-2]}TRNRS>" if card else "<STMTTRNRS>",
+           "<TRNUID>0", "<STATUS>", "<CODE>0", "<SEVERITY>INFO", "</STATUS>", f"<{rs}>",
+           "<CURDEF>USD", *acct_from, "<BANKTRANLIST>", f"<DTSTART>{when(rows[0].date)}",
+           f"<DTEND>{when(rows[-1].date)}"]
+    for seq, r in enumerate(rows):
+        r.key = _fitid(r, seq)
+        out += ["<STMTTRN>", f"<TRNTYPE>{'CREDIT' if r.amount > 0 else 'DEBIT'}",
+                f"<DTPOSTED>{when(r.date)}", f"<TRNAMT>{r.amount:.2f}", f"<FITID>{r.key}",
+                f"<NAME>{esc(r.name[:32])}", f"<MEMO>{esc(r.description)}", "</STMTTRN>"]
+    out += ["</BANKTRANLIST>", "<LEDGERBAL>", f"<BALAMT>{closing:.2f}",
+            f"<DTASOF>{when(rows[-1].date)}", "</LEDGERBAL>", f"</{rs}>",
+            f"</{rs[:-2]}TRNRS>" if card else "</STMTTRNRS>", f"</{msgs}>", "</OFX>"]
+    return "\n".join(out) + "\n"
+
+
+WRITERS: dict[str, tuple[str, Callable[[list[Row], Decimal, str, str], str]]] = {
+    "bofa-csv": ("csv", write_bofa), "de-csv": ("csv", write_de),
+    "chase-csv": ("csv", write_chase), "debit-credit-csv": ("csv", write_debit_credit),
+    "ofx": ("ofx", write_ofx),
+}
+
+
+# ---------------------------------------------------------------------- the damage
+
+
+@dataclasses.dataclass
+class Damage:
+    """Text edits to the source ledger, by entry."""
+
+    remove: set[int] = dataclasses.field(default_factory=set)  # entry index
+    replace: dict[int, list[str]] = dataclasses.field(default_factory=dict)
+    after: dict[int, list[str]] = dataclasses.field(default_factory=dict)  # entry -> block
+
+
+def _period_rows(entries: list[Entry], account: str, src: Source) -> list[tuple[int, Entry]]:
+    return [(i, e) for i, e in enumerate(entries)
+            if src.start <= e.date <= src.end and e.amount(account) != 0]
+
+
+def _cents(n: Decimal) -> bool:
+    return n.as_tuple().exponent == -2
+
+
+def _amount_text(line: str, old: Decimal, new: Decimal) -> str:
+    # Column alignment is kept: the new number is padded to the old one's width.
+    text = f"{old}"
+    assert text in line, (line, old)
+    repl = f"{new:.{max(0, -old.as_tuple().exponent)}f}".rjust(len(text))  # type: ignore[operator]
+    at = line.rindex(text)
+    head = line[:at]
+    if len(repl) > len(text) and head.endswith(" "):
+        head = head[: len(text) - len(repl)]
+    return head + repl + line[at + len(text):]
+
+
+def build(source: str, seed: int, out: Path, checking_format: str = "bofa-csv",
+          card_format: str = "chase-csv") -> dict[str, Any]:
+    """Write ledger.beancount, two statements, beanagent.toml and truth.json into `out`."""
+    src = SOURCES[source]
+    rng = random.Random(f"{source}:{seed}")
+    text = source_text(source, out.parent / ".sources", seed)
+    lines = text.splitlines()
+    entries = read_entries(text)
+    events: dict[str, Event] = {}
+    damage = Damage()
+    rows: dict[str, list[Row]] = {src.checking: [], src.card: []}
+    row_of: dict[tuple[int, str], Row] = {}
+    truth: dict[str, Any] = {"source": source, "seed": seed, "duplicates": [], "typos": []}
+
+    for account in (src.checking, src.card):
+        for i, e in _period_rows(entries, account, src):
+            ev = events.setdefault(f"E{i}", Event(f"E{i}", "booked", False))
+            desc = bank_description(e, account, rng)
+            row = Row(e.date, e.amount(account), bank_name(e), desc, ev.id)
+            rows[account].append(row)
+            row_of[(i, account)] = row
+
+    def pick(account: str, n: int, want: Callable[[Entry], bool]) -> list[int]:
+        taken = {int(ev.id[1:]) for ev in events.values() if ev.kind != "booked"}
+        pool = [i for i, e in _period_rows(entries, account, src)
+                if i not in taken and want(e) and (i, account) in row_of
+                and not any(a in (src.checking, src.card) and a != account for a, _ in e.legs)]
+        return sorted(rng.sample(pool, min(n, len(pool))))
+
+    # The card payment, removed from the books: on both statements, proposed once.
+    both = [i for i, e in _period_rows(entries, src.checking, src) if e.amount(src.card)]
+    if both:
+        i = rng.choice(both)
+        damage.remove.add(i)
+        events[f"E{i}"] = Event(f"E{i}", "transfer", True, src.card, True)
+    # Entries missing from the books; two of them under a payee never seen.
+    for account, share in ((src.checking, 0.25), (src.card, 0.20)):
+        n = max(3, round(share * len(rows[account])))
+        for i in pick(account, n, lambda e: True):
+            damage.remove.add(i)
+            events[f"E{i}"] = Event(f"E{i}", "missing", True, entries[i].counter(account))
+    missing = [ev for ev in events.values() if ev.kind == "missing"
+               and (int(ev.id[1:]), src.card) in row_of]
+    for ev, novel in zip(rng.sample(missing, min(2, len(missing))), NOVEL, strict=False):
+        ev.kind = "novel"
+        row = row_of[(int(ev.id[1:]), src.card)]
+        row.name = row.description = novel
+    # A duplicate: a booked card purchase entered again one day later.
+    for i in pick(src.card, 1, lambda e: e.simple and e.date < src.end):
+        e = entries[i]
+        events[f"E{i}"].kind = "duplicated"
+        dup = lines[e.start:e.stop]
+        dup[0] = (e.date + datetime.timedelta(days=1)).isoformat() + dup[0][10:]
+        damage.after[i] = dup
+        truth["duplicates"].append({"account": src.card, "amount": str(e.amount(src.card)),
+                                    "date": (e.date + datetime.timedelta(days=1)).isoformat()})
+    # A one-cent typo in a booked checking payment.
+    for i in pick(src.checking, 1, lambda e: e.simple and e.amount(src.checking) < 0
+                  and _cents(e.amount(src.checking))):
+        e = entries[i]
+        events[f"E{i}"].kind = "typo"
+        block = lines[e.start:e.stop]
+        for k, line in enumerate(block):
+            for acc, n in e.legs:
+                if line.split()[:1] == [acc]:
+                    block[k] = _amount_text(line, n, n + (CENT if acc == src.checking else -CENT))
+        damage.replace[i] = block
+        truth["typos"].append({"account": src.checking, "date": e.date.isoformat(),
+                               "statement": str(e.amount(src.checking)),
+                               "ledger": str(e.amount(src.checking) + CENT)})
+    # A booked card purchase whose card posting is split in two.
+    for i in pick(src.card, 1, lambda e: e.simple and abs(e.amount(src.card)) > 10
+                  and _cents(e.amount(src.card))):
+        e = entries[i]
+        events[f"E{i}"].kind = "split"
+        block = lines[e.start:e.stop]
+        n = e.amount(src.card)
+        part = (n / 3).quantize(CENT)
+        k = next(k for k, ln in enumerate(block) if ln.split()[:1] == [src.card])
+        block[k:k + 1] = [_amount_text(block[k], n, part), _amount_text(block[k], n, n - part)]
+        damage.replace[i] = block
+    # A purchase the bank charged in two parts.
+    for i in pick(src.card, 1, lambda e: abs(e.amount(src.card)) > 20):
+        events[f"E{i}"].kind = "grouped"
+        row = row_of[(i, src.card)]
+        part = (row.amount * Decimal("0.4")).quantize(CENT)
+        twin = dataclasses.replace(row, amount=row.amount - part)
+        row.amount = part
+        rows[src.card].append(twin)
+    # Two identical purchases on one day, only one booked.
+    for i in pick(src.card, 1, lambda e: e.simple):
+        events[f"E{i}"].kind = "identical"
+        row = row_of[(i, src.card)]
+        events[f"X{i}"] = Event(f"X{i}", "identical-twin", True,
+                                entries[i].counter(src.card))
+        rows[src.card].append(dataclasses.replace(row, event=f"X{i}"))
+    # Same amount, different shop, a day or two apart: one booked, one missing.
+    card_missing = [ev for ev in events.values() if ev.kind == "missing"
+                    and (int(ev.id[1:]), src.card) in row_of]
+    for ev in rng.sample(card_missing, min(2, len(card_missing))):
+        row = row_of[(int(ev.id[1:]), src.card)]
+        near = [r for r in rows[src.card] if events[r.event].kind == "booked"
+                and 0 < abs((r.date - row.date).days) <= 2 and r.name != row.name
+                and (r.amount < 0) == (row.amount < 0)]
+        if near:
+            ev.kind = "same-amount"
+            row.amount = rng.choice(near).amount
+    # Pending → posted: the bank's date is 1-4 days after the booked one.
+    for account in rows:
+        booked = [r for r in rows[account] if events[r.event].kind == "booked"]
+        for r in rng.sample(booked, len(booked) // 8):
+            r.date = min(src.end, r.date + datetime.timedelta(days=rng.randint(1, 4)))
+    ledger = _damaged(text.splitlines(), entries, damage, src)
+
+    # Which payees the damaged ledger still knows, by account.
+    remaining = [e for i, e in enumerate(entries) if i not in damage.remove]
+    for ev in events.values():
+        if ev.propose and ev.kind != "novel":
+            idx = int(ev.id[1:])
+            e = entries[idx]
+            ev.seen = any(x.payee == e.payee and x.counter(acc) == ev.counter
+                          for x in remaining for acc in (src.checking, src.card)
+                          if x.amount(acc) and e.payee)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "ledger.beancount").write_text(ledger)
+    statements = []
+    toml = ['review_account = "Expenses:FIXME"\n']
+    for account, fmt, stem in ((src.checking, checking_format, "checking"),
+                               (src.card, card_format, "card")):
+        kind, writer = WRITERS[fmt]
+        name = f"{stem}.{kind}"
+        st_rows = sorted(rows[account], key=lambda r: r.date)
+        opening = sum((e.amount(account) for e in entries if e.date < src.start), Decimal(0))
+        (out / name).write_text(writer(st_rows, opening, name, account))
+        closing = opening + sum((r.amount for r in st_rows), Decimal(0))
+        statements.append({"file": name, "account": account, "format": fmt,
+                           "closing_balance": str(closing),
+                           "rows": [{"key": r.key, "event": r.event} for r in st_rows]})
+        toml.append(f'\n[[statement]]\nmatch = "{name}"\naccount = "{account}"\n')
+    (out / "beanagent.toml").write_text("".join(toml))
+    truth["statements"] = statements
+    truth["events"] = {ev.id: dataclasses.asdict(ev) for ev in events.values()}
+    (out / "truth.json").write_text(json.dumps(truth, indent=1) + "\n")
+    return truth
+
+
+def _damaged(lines: list[str], entries: list[Entry], damage: Damage, src: Source) -> str:
+    drop: set[int] = set()
+    put: dict[int, list[str]] = {}
+    for i in damage.remove:
+        drop.update(range(entries[i].start, entries[i].stop))
+    for i, block in damage.replace.items():
+        drop.update(range(entries[i].start, entries[i].stop))
+        put[entries[i].start] = block
+    out: list[str] = []
+    for i, block in damage.after.items():
+        put.setdefault(entries[i].stop, []).extend(["", *block])
+    for k, line in enumerate(lines):
+        if k in put:
+            out.extend(put[k])
+        if k in drop:
+            continue
+        # Assertions after the damage would fail (a removed transfer touches a third
+        # account): a clean ledger keeps the grading about the reconciler alone.
+        if line[:4].isdigit() and line[:10] >= src.start.isoformat() and (
+                " balance " in line or " pad " in line):
+            continue
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+# ------------------------------------------------------------------------ grading
+
+
+@dataclasses.dataclass
+class Score:
+    proposed: int = 0
+    true_positive: int = 0
+    to_propose: int = 0
+    counter_right: int = 0
+    counter_seen: int = 0
+    novel_flagged: int = 0
+    novel: int = 0
+    duplicates_flagged: int = 0
+    duplicates: int = 0
+    typos_kept_out: int = 0
+    typos: int = 0
+    balance_expected: str = ""
+    balance_reported: str = ""
+    culprit_named: bool = False
+    false: list[str] = dataclasses.field(default_factory=list)
+    missed: list[str] = dataclasses.field(default_factory=list)
+    wrong_counter: list[str] = dataclasses.field(default_factory=list)
+
+    def add(self, other: Score) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(other, f.name)
+            if isinstance(value, (int, list)) and not isinstance(value, bool):
+                setattr(self, f.name, getattr(self, f.name) + value)
+
+    @property
+    def recall(self) -> float:
+        return self.true_positive / self.to_propose if self.to_propose else 1.0
+
+    @property
+    def precision(self) -> float:
+        return self.true_positive / self.proposed if self.proposed else 1.0
+
+    @property
+    def counter_accuracy(self) -> float:
+        return self.counter_right / self.counter_seen if self.counter_seen else 1.0
+
+
+def _evidence_key(ref: dict[str, Any]) -> str:
+    return ref["id"] or f"{Path(ref['file']).name}:{ref['line']}"
+
+
+def _main_counter(text: str, own: str) -> str | None:
+    from beancount.parser import parser
+
+    entries, _, _ = parser.parse_string(text)
+    legs = [p for p in entries[0].postings if p.account != own and p.units is not None]
+    if not legs:
+        return None
+    return max(legs, key=lambda p: abs(p.units.number or 0)).account
+
+
+def score(truth: dict[str, Any], report: dict[str, Any]) -> Score:
+    s = Score()
+    events = truth["events"]
+    where: dict[str, tuple[str, str]] = {}  # row key -> (event, statement account)
+    for st in truth["statements"]:
+        for row in st["rows"]:
+            where[row["key"]] = (row["event"], st["account"])
+    credited: set[str] = set()
+    flagged: set[str] = set()
+    for p in report["proposals"]:
+        if p["kind"] != "transaction":
+            continue
+        s.proposed += 1
+        hits = [where[k] for k in map(_evidence_key, p["evidence"]) if k in where]
+        fresh = [(e, a) for e, a in hits if events[e]["propose"] and e not in credited]
+        if not fresh:
+            s.false.append(p["text"].splitlines()[0])
+            continue
+        event, account = fresh[0]
+        credited.add(event)
+        s.true_positive += 1
+        if p["text"][11] == "!":
+            flagged.add(event)
+        ev = events[event]
+        if ev["seen"] and ev["kind"] != "novel":
+            s.counter_seen += 1
+            got = _main_counter(p["text"], account)
+            want = ev["counter"]
+            if ev["kind"] == "transfer":  # either side may propose it
+                want = next(st["account"] for st in truth["statements"]
+                            if st["account"] != account)
+            if got == want:
+                s.counter_right += 1
+            else:
+                s.wrong_counter.append(f"{p['text'].splitlines()[0]}: {got} ≠ {want}")
+    for ev in events.values():
+        if ev["propose"]:
+            s.to_propose += 1
+            if ev["id"] not in credited:
+                s.missed.append(f"{ev['id']} ({ev['kind']})")
+        if ev["kind"] == "novel":
+            s.novel += 1
+            s.novel_flagged += ev["id"] in flagged
+    for dup in truth["duplicates"]:
+        s.duplicates += 1
+        s.duplicates_flagged += any(
+            u["date"] == dup["date"] and u["amount"].split()[0] == dup["amount"]
+            and "likely duplicate" in u["reason"] for u in report["unmatched_ledger"])
+    typo_events = {e for e, ev in events.items() if ev["kind"] == "typo"}
+    s.typos = len(typo_events)
+    s.typos_kept_out = s.typos - sum(
+        1 for p in report["proposals"] for ref in p["evidence"]
+        if where.get(_evidence_key(ref), ("", ""))[0] in typo_events)
+    bal = report.get("balance")
+    if bal:
+        expected = Decimal(0)
+        for typo in truth["typos"]:
+            if typo["account"] == bal["account"]:
+                expected += Decimal(typo["statement"]) - Decimal(typo["ledger"])
+        for dup in truth["duplicates"]:
+            if dup["account"] == bal["account"]:
+                expected -= Decimal(dup["amount"])
+        s.balance_expected = str(expected)
+        s.balance_reported = bal["difference"].split()[0]
+        s.culprit_named = expected == 0 or bool(bal["culprits"])
+    return s
+
+
+def scenarios(sources: Sequence[str], seeds: Sequence[int]) -> Iterator[tuple[str, int, str, str]]:
+    """The grid: every checking format and every card format appear for each source."""
+    for source in sources:
+        for seed in seeds:
+            for k, fmt in enumerate(CHECKING_FORMATS):
+                yield source, seed, fmt, CARD_FORMATS[(k + seed) % len(CARD_FORMATS)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--source", choices=sorted(SOURCES), default="sample")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--checking-format", choices=CHECKING_FORMATS, default="bofa-csv")
+    ap.add_argument("--card-format", choices=CARD_FORMATS, default="chase-csv")
+    args = ap.parse_args()
+    truth = build(args.source, args.seed, args.out, args.checking_format, args.card_format)
+    todo = sum(ev["propose"] for ev in truth["events"].values())
+    print(f"{args.out}: {len(truth['events'])} events, {todo} to propose")
+
+
+if __name__ == "__main__":
+    main()
