@@ -125,25 +125,31 @@ def _match_typos(st: Statement, near: list[Txn], used: set[int],
     """A line that agrees with a leftover entry on date and description but is a cent off,
     or has two digits swapped, is that entry with a typo in the ledger: proposing the line
     would book it twice. It is matched, with the discrepancy, so the user fixes the typo."""
-    free = [t for t in near if id(t) not in used]
-    if not free:
+    by_amount: dict[Decimal, list[Txn]] = defaultdict(list)
+    for t in near:
+        if id(t) not in used:
+            by_amount[t.amount(st.account, st.currency)].append(t)
+    if not by_amount:
         return
     candidates: list[tuple[int, float, int, int, Txn, Decimal]] = []
     for i, line in enumerate(st.lines):
-        if i in matched_line:
+        if i in matched_line or line.amount == 0:
             continue
-        grams = trigrams(normalize(line.description))
-        for t in free:
-            amount = t.amount(st.account, st.currency)
-            gap = abs((t.date - line.date).days)
-            if gap > window_days or amount == line.amount or (amount > 0) != (line.amount > 0):
+        grams = None
+        # Swapping two digits back is the same swap, so the entry's amount is one of these.
+        for amount in {line.amount + CENT, line.amount - CENT} | transpositions(line.amount):
+            if amount == 0 or (amount > 0) != (line.amount > 0):
                 continue
             cent = abs(amount - line.amount) == CENT
-            if not cent and line.amount not in transpositions(amount):
-                continue
-            sim = similarity(grams, trigrams(_text(t)))
-            if sim >= TYPO_SIMILARITY or (cent and gap == 0):
-                candidates.append((gap, -sim, i, t.line, t, amount))
+            for t in by_amount.get(amount, ()):
+                gap = abs((t.date - line.date).days)
+                if gap > window_days:
+                    continue
+                if grams is None:
+                    grams = trigrams(normalize(line.description))
+                sim = similarity(grams, trigrams(_text(t)))
+                if sim >= TYPO_SIMILARITY or (cent and gap == 0):
+                    candidates.append((gap, -sim, i, t.line, t, amount))
     candidates.sort(key=lambda c: c[:4])
     for _gap, _sim, i, _ln, t, amount in candidates:
         if i in matched_line or id(t) in used:
