@@ -64,6 +64,7 @@ class Outcome:
     written: list[Path] = dataclasses.field(default_factory=list)
     diff: str = ""
     notes: list[str] = dataclasses.field(default_factory=list)
+    dropped: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # failed the gate
     exit_code: int = 0
 
 
@@ -126,7 +127,8 @@ def build_report(outcome: Outcome) -> dict[str, Any]:
     check = {"passed": gate.passed if gate else True,
              "errors": [{"file": display_path(e.file), "line": e.line,
                          "message": e.message + (f" (proposal {e.proposal})" if e.proposal else "")}
-                        for e in (gate.errors if gate else ())]}
+                        for e in (gate.errors if gate else ())],
+             "dropped": [{"id": pid, "reason": why} for pid, why in outcome.dropped]}
     agent = outcome.agent
     return {
         "version": REPORT_VERSION,

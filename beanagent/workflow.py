@@ -26,6 +26,7 @@ from beanagent.ledger import AccountInfo, LedgerView
 from beanagent.load import Ledger, complete, parse_ledger
 from beanagent.reconcile.culprits import find_culprits
 from beanagent.reconcile.match import MatchResult, match_statement
+from beanagent.repair import settle
 from beanagent.report import BalanceCheck, Outcome, display_path
 from beanagent.review import format_diff
 from beanagent.sandbox.runner import Sandbox, StepResult
@@ -274,6 +275,17 @@ def _run_agent_and_gate(ledger: Ledger, parsed_view: LedgerView, statements: lis
             ui.outcome(outcome)
             return outcome
         outcome.gate = _gate(stage, full, sandbox, check_started)
+        if not outcome.gate.passed:
+            settled = settle(stage, outcome.gate, items,
+                             lambda chosen: _restage(ledger, full, chosen, sandbox, ui), ui.warn)
+            stage, outcome.gate, items = settled.stage, settled.gate, settled.items
+            outcome.items, outcome.dropped = items, settled.dropped
+            outcome.balance = _balance(statements, view, items, matches)
+            if not items:  # every proposal failed the check: exit 3, errors reported
+                stage.cleanup()
+                outcome.exit_code = ExitCode.CHECK_FAILED
+                ui.outcome(outcome)
+                return outcome
         outcome.diff = format_diff(ledger, stage)
     except BaseException:
         if stage is not None:

@@ -63,7 +63,7 @@ def test_dry_run_json_report_contract(books: Path) -> None:
                               "difference": "4.50 USD"}
     assert [(c["kind"], c["amount"], c["where"]) for c in culprits] == [
         ("ledger-only", "-4.50 USD", ["books.beancount:41"])]
-    assert rep["check"] == {"passed": True, "errors": []}
+    assert rep["check"] == {"passed": True, "errors": [], "dropped": []}
     assert rep["agent"]["name"] == "offline" and rep["agent"]["steps"] == 1
     assert "+2024-03-08 ! \"KALE & CO, OAKLAND\"" in proc.stderr  # the diff
     assert tree_hashes(books) == before
@@ -188,8 +188,30 @@ def test_run_script_gate_failure_exit_3(books: Path) -> None:
     assert rep["check"]["passed"] is False
     assert "Balance failed" in rep["check"]["errors"][0]["message"]
     assert "(proposal P1)" in rep["check"]["errors"][0]["message"]
-    assert rep["committed"] is False
+    assert [d["id"] for d in rep["check"]["dropped"]] == ["P1"]
+    assert rep["proposals"] == [] and rep["committed"] is False
     assert tree_hashes(books) == before
+
+
+def test_gate_drops_failing_proposals_and_commits_the_rest(books: Path) -> None:
+    """Self-correction: the wrong balance fails the check and is dropped with its error;
+    the good entry is reviewed and written alone."""
+    (books / "mixed.py").write_text(
+        "propose.transaction(date(2024, 3, 9), 'Corner Deli', 'Lunch', "
+        "[('Assets:Bank:Checking', '-7.00 USD'), ('Expenses:Food:Groceries',)])\n"
+        "propose.balance('Assets:Bank:Checking', date(2024, 3, 10), '1.00 USD')\n")
+    proc = run_cli("run", "books.beancount", "mixed.py", "--yes", "--json", cwd=books)
+    assert proc.returncode == 0, proc.stderr
+    rep = report(proc)
+    assert rep["check"]["passed"] is True
+    assert [d["id"] for d in rep["check"]["dropped"]] == ["P2"]
+    assert "Balance failed" in rep["check"]["dropped"][0]["reason"]
+    assert [p["id"] for p in rep["proposals"]] == ["P1"] and rep["committed"] is True
+    assert "P2 dropped: it fails bean-check" in proc.stderr
+    text = (books / "books.beancount").read_text()
+    assert '2024-03-09 * "Corner Deli" "Lunch"' in text and "balance" not in text.split(
+        "Corner Deli")[1]
+    assert bean_check(books / "books.beancount") == []
 
 
 def test_run_script_that_raises_exit_5(books: Path) -> None:
