@@ -43,6 +43,9 @@ YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Accept every proposal
                                       "the check (for scripts).")]
 ClosingOpt = Annotated[str | None, typer.Option(
     help="Closing balance 'AMOUNT CUR' for statements that carry none.")]
+OutputOpt = Annotated[Path | None, typer.Option(
+    "--output", "-o", help="Write new entries into this file (one the ledger includes) "
+    "instead of the file holding each account's recent entries.", show_default=False)]
 WeakOpt = Annotated[bool, typer.Option(
     "--allow-weak-sandbox", help="Run scripts even where Landlock or seccomp is missing "
     "(macOS, old kernels, some containers); every script is shown first.")]
@@ -154,6 +157,7 @@ def reconcile(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show what the agent's "
                                           "scripts print.")] = False,
     allow_weak_sandbox: WeakOpt = False,
+    output: OutputOpt = None,
     csv_delimiter: Annotated[str | None, typer.Option(help="CSV: , ; or \\t")] = None,
     csv_encoding: Annotated[str | None, typer.Option(help="CSV: file encoding")] = None,
     csv_header_line: Annotated[int | None, typer.Option(help="CSV: line of the header")] = None,
@@ -185,7 +189,7 @@ def reconcile(
 
         config = load_config(ledger) if ledger.is_file() else None
         agent_impl = _make_agent(agent, model or (config.model if config else None))
-        opts = Options(account=account, dry_run=dry_run, yes=yes,
+        opts = Options(account=account, dry_run=dry_run, yes=yes, output=output,
                        closing_balance=_closing(closing_balance), importers=importers,
                        csv=_csv_options(delimiter=csv_delimiter, encoding=csv_encoding,
                                         header_line=csv_header_line, date_col=csv_date_col,
@@ -218,6 +222,7 @@ def run(
     as_json: JsonOpt = False,
     closing_balance: ClosingOpt = None,
     allow_weak_sandbox: WeakOpt = False,
+    output: OutputOpt = None,
 ) -> None:
     """Run a hand-written (or saved) script through the same sandbox, check and review."""
     _require_approval_channel(dry_run, yes)
@@ -231,7 +236,7 @@ def run(
         code = script.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise BadInputError(f"cannot read script: {exc}", file=str(script)) from None
-    opts = Options(account=account, dry_run=dry_run, yes=yes,
+    opts = Options(account=account, dry_run=dry_run, yes=yes, output=output,
                    closing_balance=_closing(closing_balance),
                    allow_weak_sandbox=allow_weak_sandbox)
     ui = ConsoleUI()

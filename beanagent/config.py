@@ -48,6 +48,9 @@ class Config:
     step_timeout: float = 60.0
     # Model for the LLM agent (flag --model, env BEANAGENT_MODEL, or this).
     model: str | None = None
+    # The file new entries go into (relative to the ledger's folder; it must be one the
+    # ledger includes). Default: the file holding the account's most recent entries.
+    target_file: str | None = None
     # Per-statement settings, first match wins.
     statements: tuple[StatementRule, ...] = ()
     source: Path | None = None  # the file these came from, if any

@@ -50,6 +50,7 @@ class Ledger:
     options: dict[str, Any]
     files: dict[Path, LedgerFile]  # every file the ledger includes, absolute paths
     complete: bool = True  # False: parsed only (entries unbooked, errors from parsing)
+    target: Path | None = None  # where new entries go, when the user chose a file
 
     def opens(self) -> dict[str, Any]:
         from beancount.core import data

@@ -12,8 +12,10 @@ import dataclasses
 import datetime
 import itertools
 import os
+import re
 import shutil
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 from beanagent.load import Ledger
@@ -40,6 +42,7 @@ class Stage:
     line_maps: dict[Path, list[int | str]]
     targets: dict[str, Path]  # proposal id -> original file it goes into
     source_root: Path  # the original folder the stage root mirrors
+    texts: dict[str, str] = dataclasses.field(default_factory=dict)  # id -> text as written
 
     def original_of(self, staged_file: Path) -> Path | None:
         for orig, staged in self.staged.items():
@@ -139,16 +142,91 @@ def _insert_index(lines: list[str], dated: list[tuple[int, datetime.date]],
     return index
 
 
-def _render_file(text: str, inserts: dict[int, list[Item]]) -> tuple[str, list[int | str]]:
+# A posting (or a balance directive) with an amount: where its currency starts tells the
+# column the file aligns amounts to. Hand-written: bean-format has no API that reports the
+# alignment it would use, and re-formatting the user's file would change unrelated lines.
+_AMOUNT_LINE = re.compile(
+    r"^(?P<indent>[ \t]+)[!*]?\s*(?P<account>[A-Z][^\s]*)[ \t]+(?P<number>-?[\d,]*\.?\d+)"
+    r"[ \t]+(?P<currency>[A-Z][A-Z0-9'._-]*)")
+_BALANCE_LINE = re.compile(
+    r"^\d{4}-\d\d-\d\d[ \t]+balance[ \t]+[A-Z][^\s]*[ \t]+(?P<number>-?[\d,]*\.?\d+)"
+    r"[ \t]+(?P<currency>[A-Z][A-Z0-9'._-]*)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Style:
+    """How a file writes its entries: posting indentation and the column its currencies
+    start at (None when the file doesn't align them)."""
+
+    indent: str = "  "
+    currency_column: int | None = None
+
+
+def detect_style(lines: list[str]) -> Style:
+    indents: Counter[str] = Counter()
+    columns: Counter[int] = Counter()
+    for line in lines:
+        m = _AMOUNT_LINE.match(line)
+        if m is not None:
+            indents[m.group("indent")] += 1
+            columns[m.start("currency")] += 1
+            continue
+        m = _BALANCE_LINE.match(line)
+        if m is not None:
+            columns[m.start("currency")] += 1
+    if not indents:
+        return Style()
+    indent = indents.most_common(1)[0][0]
+    column, count = columns.most_common(1)[0] if columns else (0, 0)
+    # Aligned when most amounts share one column (bean-format's output, or a careful hand).
+    aligned = count >= 3 and count * 2 >= sum(columns.values())
+    return Style(indent, column if aligned else None)
+
+
+def restyle(text: str, style: Style) -> str:
+    """Beancount's printer output, re-indented and re-aligned to the file's own style.
+    Only whitespace changes: the entry parses to the same directive."""
+    out = []
+    for line in text.split("\n"):
+        m = _AMOUNT_LINE.match(line)
+        if m is not None:
+            head = style.indent + line[m.start("account"):m.end("account")]
+            if line[m.start("indent"):m.start("account")].strip():  # a posting flag
+                head = style.indent + line[m.end("indent"):m.end("account")]
+            number, rest = m.group("number"), line[m.start("currency"):]
+            gap = 2
+            if style.currency_column is not None:
+                gap = max(2, style.currency_column - 1 - len(number) - len(head))
+            out.append(f"{head}{' ' * gap}{number} {rest}")
+            continue
+        m = _BALANCE_LINE.match(line)
+        if m is not None and style.currency_column is not None:
+            head = line[:m.start("number")].rstrip()
+            number = m.group("number")
+            gap = max(1, style.currency_column - 1 - len(number) - len(head))
+            out.append(f"{head}{' ' * gap}{number} {line[m.start('currency'):]}")
+            continue
+        if line.startswith("    "):  # posting metadata
+            out.append(style.indent * 2 + line.lstrip())
+        elif line.startswith("  "):  # a posting without an amount, or entry metadata
+            out.append(style.indent + line.lstrip())
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+def _render_file(text: str, inserts: dict[int, list[Item]],
+                 texts: dict[str, str]) -> tuple[str, list[int | str]]:
     newline = "\r\n" if "\r\n" in text else "\n"
     lines = split_lines(text)
-    if lines and not lines[-1].endswith("\n"):
+    # The last line gets a newline only when something is appended after it.
+    if lines and not lines[-1].endswith("\n") and inserts.get(len(lines)):
         lines[-1] += newline
     out: list[str] = []
     line_map: list[int | str] = []
     for index in range(len(lines) + 1):
         for item in inserts.get(index, []):
-            block = item.text.rstrip("\n").split("\n")
+            block = texts[item.id].rstrip("\n").split("\n")
             if out and out[-1].strip():
                 out.append(newline)
                 line_map.append(item.id)
@@ -188,18 +266,25 @@ def stage_items(ledger: Ledger, items: list[Item],
             group.sort(key=lambda it: (it.spec.date, rank[it.spec.kind]))
     new_bytes: dict[Path, bytes] = {}
     line_maps: dict[Path, list[int | str]] = {}
+    texts: dict[str, str] = {}
+    for path, inserts in by_file.items():
+        style = detect_style(lines_of[path])
+        for group in inserts.values():
+            for item in group:
+                texts[item.id] = restyle(item.text, style)
     for path, info in ledger.files.items():
         target = staged[path]
         target.parent.mkdir(parents=True, exist_ok=True)
         if path in by_file:
-            text, line_map = _render_file(info.data.decode("utf-8"), by_file[path])
+            text, line_map = _render_file(info.data.decode("utf-8"), by_file[path], texts)
             new_bytes[path] = text.encode("utf-8")
             line_maps[target] = line_map
             target.write_bytes(new_bytes[path])
         else:
             target.write_bytes(info.data)
     _link_siblings(root, common, {p.parent for p in staged.values()})
-    return Stage(root, staged[ledger.path], staged, new_bytes, line_maps, chosen, common)
+    return Stage(root, staged[ledger.path], staged, new_bytes, line_maps, chosen, common,
+                 texts)
 
 
 def _link_siblings(root: Path, common: Path, staged_dirs: set[Path]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import os
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -55,6 +56,7 @@ class Options:
     csv: tuple[tuple[str, Any], ...] = ()  # CsvOptions overrides from flags
     save_script: Path | None = None
     allow_weak_sandbox: bool = False  # run scripts even without Landlock/seccomp
+    output: Path | None = None  # the file new entries go into (one the ledger includes)
 
 
 def load_statements(paths: Sequence[Path], view: LedgerView, config: Config, opts: Options,
@@ -184,9 +186,28 @@ def _readable(ledger: Ledger, stage: Stage) -> tuple[Path, ...]:
     return (stage.root, stage.source_root, *sorted({p.parent for p in ledger.files}))
 
 
+def _with_target(ledger: Ledger, opts: Options, config: Config) -> Ledger:
+    """--output FILE, else the configured target_file: one of the files the ledger includes
+    (a new file would need an `include` the user should write themselves)."""
+    if opts.output is not None:
+        chosen, origin = opts.output.resolve(), "--output"
+    elif config.target_file:
+        chosen, origin = (ledger.path.parent / config.target_file).resolve(), "target_file"
+    else:
+        return ledger
+    if chosen not in ledger.files:
+        raise BadInputError(f"{origin} {chosen} is not part of the ledger; add "
+                            f"`include \"{os.path.relpath(chosen, ledger.path.parent)}\"` to "
+                            f"{ledger.path.name} first, or choose a file it includes",
+                            file=str(ledger.path))
+    return dataclasses.replace(ledger, target=chosen)
+
+
 def _stage(ledger: Ledger, items: list[Item]) -> tuple[Stage, list[Item]]:
-    stage = stage_items(ledger, items)
-    return stage, [dataclasses.replace(i, target=stage.targets[i.id]) for i in items]
+    stage = stage_items(ledger, items, {i.id: ledger.target for i in items} if ledger.target
+                        else None)
+    return stage, [dataclasses.replace(i, target=stage.targets[i.id], text=stage.texts[i.id])
+                   for i in items]
 
 
 def _gate(stage: Stage, full: Ledger, sandbox: Sandbox, started: float) -> GateResult:
@@ -218,7 +239,7 @@ def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent, 
     sandbox.allow_weak = opts.allow_weak_sandbox
     with sandbox:
         ui.status(f"reading {display_path(ledger_path)}")
-        ledger = parse_ledger(ledger_path, str(ledger_path))
+        ledger = _with_target(parse_ledger(ledger_path, str(ledger_path)), opts, config)
         parsed_view = LedgerView(ledger.entries, ledger.options)
         statements = load_statements(statement_paths, parsed_view, config, opts, ui)
         with ThreadPoolExecutor(1, thread_name_prefix="beanagent-load") as pool:

@@ -285,7 +285,8 @@ def test_file_without_trailing_newline_crlf(tmp_path: Path, stages: list[Stage])
     ledger = load_ledger(path)
     p1 = item("P1", txn("2024-01-20", "Assets:Bank:Checking", "-3.00"), ledger)
     stage = stage_of(stages, ledger, [p1])
-    expected = HEAD + p1.text + "\n" + TAIL
+    # Inserted in the middle: the unterminated last line is left exactly as it was.
+    expected = (HEAD + p1.text + "\n" + TAIL).rstrip("\n")
     assert stage.main.read_bytes() == expected.replace("\n", "\r\n").encode()
 
 

@@ -1,0 +1,184 @@
+"""New entries look like the file they go into: its indentation, its currency column, its
+line endings; nothing else in the file changes. And where they go: --output, target_file,
+glob includes."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import pytest
+
+from beanagent.ledger import LedgerView
+from beanagent.load import load_ledger
+from beanagent.proposals import format_directive, validate
+from beanagent.stage import Item, Style, detect_style, restyle, split_lines, stage_items
+from tests.helpers import bean_check, report, run_cli, tree_hashes
+
+ALIGNED = """\
+option "operating_currency" "USD"
+
+2024-01-01 open Assets:Bank:Checking    USD
+2024-01-01 open Expenses:Food
+2024-01-01 open Expenses:Household:Cleaning-Supplies
+2024-01-01 open Equity:Opening
+
+2024-01-02 * "Opening"
+    Assets:Bank:Checking                                1000.00 USD
+    Equity:Opening                                     -1000.00 USD
+
+2024-01-05 * "Corner Deli" "Lunch"
+    Expenses:Food                                          7.50 USD
+    Assets:Bank:Checking                                  -7.50 USD
+
+2024-01-09 * "Hardware" "Soap"
+    Expenses:Household:Cleaning-Supplies                   3.25 USD
+    Assets:Bank:Checking                                  -3.25 USD
+
+2024-02-01 balance Assets:Bank:Checking                  989.25 USD
+"""
+
+
+def make_item(path: Path, raw: dict, pid: str = "P1") -> Item:
+    ledger = load_ledger(path)
+    spec = validate(raw, LedgerView(ledger.entries, ledger.options).accounts, {})
+    return Item(pid, spec, format_directive(spec))
+
+
+def posting(account: str, number: str | None = None) -> dict:
+    return {"account": account} if number is None else \
+        {"account": account, "number": number, "currency": "USD"}
+
+
+def added_lines(before: str, after: str) -> list[str]:
+    diff = list(difflib.ndiff(before.splitlines(), after.splitlines()))
+    assert not [d for d in diff if d.startswith("- ")], "an existing line changed"
+    return [d[2:] for d in diff if d.startswith("+ ")]
+
+
+def test_detect_style() -> None:
+    assert detect_style(split_lines(ALIGNED)) == Style("    ", 64)
+    tabbed = ALIGNED.replace("    ", "\t")
+    assert detect_style(split_lines(tabbed)).indent == "\t"
+    assert detect_style([]) == Style()
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_entry_takes_the_files_indent_and_currency_column(tmp_path: Path, newline: str) -> None:
+    path = tmp_path / "books.beancount"
+    path.write_bytes(ALIGNED.replace("\n", newline).encode())
+    item = make_item(path, {"kind": "transaction", "date": "2024-01-07", "payee": "Grocer",
+                            "narration": "Weekly", "meta": {"bank_ref": "h:1"},
+                            "postings": [posting("Equity:Opening", "-42.10"),
+                                         posting("Expenses:Food", "42.10")]})
+    stage = stage_items(load_ledger(path), [item])
+    try:
+        after = stage.main.read_bytes().decode()
+        assert after.count("\r\n") == (after.count("\n") if newline == "\r\n" else 0)
+        new = added_lines(ALIGNED, after.replace("\r\n", "\n"))
+        postings = [ln for ln in new if ln.startswith("    ") and "USD" in ln]
+        assert [ln.split() for ln in postings] == [["Equity:Opening", "-42.10", "USD"],
+                                                   ["Expenses:Food", "42.10", "USD"]]
+        assert all(ln.index("USD") == 64 for ln in postings)
+        assert '    bank_ref: "h:1"' in new
+        # the new lines sit between the 01-05 and the 01-09 entries
+        text = after.replace("\r\n", "\n")
+        assert text.index("Corner Deli") < text.index("Grocer") < text.index("Hardware")
+        assert stage.texts["P1"] in text
+        assert bean_check(stage.main) == []
+    finally:
+        stage.cleanup()
+
+
+def test_long_account_keeps_two_spaces_and_balance_aligns(tmp_path: Path) -> None:
+    path = tmp_path / "books.beancount"
+    path.write_text(ALIGNED)
+    style = detect_style(split_lines(ALIGNED))
+    long = make_item(path, {"kind": "transaction", "date": "2024-01-20", "payee": "X",
+                            "narration": "", "postings": [
+                                posting("Expenses:Household:Cleaning-Supplies", "123456.78"),
+                                posting("Assets:Bank:Checking")]})
+    text = restyle(long.text, style)
+    assert text.splitlines()[1].index("USD") == 64
+    assert "\n    Assets:Bank:Checking\n" in text + "\n"
+    narrow = restyle(long.text, Style("  ", 20))  # the column is too close: two spaces
+    assert "\n  Expenses:Household:Cleaning-Supplies  123456.78 USD\n" in narrow
+    bal = make_item(path, {"kind": "balance", "date": "2024-03-01",
+                           "account": "Assets:Bank:Checking", "number": "1.00",
+                           "currency": "USD"})
+    line = restyle(bal.text, style).splitlines()[0]
+    assert line.index("USD") == 64 and line.startswith("2024-03-01 balance Assets:Bank:Checking ")
+
+
+def test_unaligned_file_gets_the_printer_layout_with_its_indent(tmp_path: Path) -> None:
+    text = ("2024-01-01 open Assets:Cash\n2024-01-01 open Expenses:Food\n\n"
+            "2024-01-02 * \"A\"\n\tExpenses:Food 1.00 USD\n\tAssets:Cash -1.00 USD\n")
+    path = tmp_path / "books.beancount"
+    path.write_text(text)
+    item = make_item(path, {"kind": "transaction", "date": "2024-01-03", "payee": "B",
+                            "narration": "", "postings": [posting("Assets:Cash", "-2.00"),
+                                                          posting("Expenses:Food")]})
+    stage = stage_items(load_ledger(path), [item])
+    try:
+        new = added_lines(text, stage.main.read_text())
+        assert "\tAssets:Cash  -2.00 USD" in new and "\tExpenses:Food" in new
+        assert bean_check(stage.main) == []
+    finally:
+        stage.cleanup()
+
+
+# Where entries go.
+
+SCRIPT = ("propose.transaction(date(2024, 3, 9), 'Corner Deli', 'Lunch', "
+          "[('Assets:Bank:Checking', '-7.00 USD'), ('Expenses:Food:Groceries',)])\n")
+
+
+def test_output_puts_entries_into_the_chosen_included_file(books: Path) -> None:
+    main = books / "books.beancount"
+    (books / "inbox.beancount").write_text("; new entries land here\n")
+    main.write_text(main.read_text() + '\ninclude "inbox.beancount"\n')
+    (books / "s.py").write_text(SCRIPT)
+    before = main.read_bytes()
+    proc = run_cli("run", "books.beancount", "s.py", "--yes", "--json", "-o", "inbox.beancount",
+                   cwd=books)
+    assert proc.returncode == 0, proc.stderr
+    assert report(proc)["proposals"][0]["file"] == "inbox.beancount"
+    assert main.read_bytes() == before
+    assert "Corner Deli" in (books / "inbox.beancount").read_text()
+    assert bean_check(main) == []
+
+
+@pytest.mark.parametrize("how", ["flag", "config"])
+def test_output_outside_the_ledger_is_refused(books: Path, how: str) -> None:
+    (books / "s.py").write_text(SCRIPT)
+    (books / "elsewhere.beancount").write_text("")
+    args = ["-o", "elsewhere.beancount"] if how == "flag" else []
+    if how == "config":
+        (books / "beanagent.toml").write_text('target_file = "elsewhere.beancount"\n')
+    before = tree_hashes(books)
+    proc = run_cli("run", "books.beancount", "s.py", "--yes", *args, cwd=books)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    errors = [ln for ln in proc.stderr.splitlines() if "error" in ln]
+    assert len(errors) == 1 and "not part of the ledger" in errors[0]
+    assert 'include "elsewhere.beancount"' in errors[0]
+    assert tree_hashes(books) == before
+
+
+def test_glob_includes_are_staged_as_a_whole_tree(books: Path) -> None:
+    main = books / "books.beancount"
+    years = books / "years"
+    years.mkdir()
+    (years / "2023.beancount").write_text(
+        '2023-06-01 * "Old"\n  Expenses:Food:Coffee  1.00 USD\n  Assets:Bank:Checking\n')
+    (years / "2022.beancount").write_text(
+        '2022-06-01 * "Older"\n  Expenses:Food:Coffee  1.00 USD\n  Assets:Bank:Checking\n')
+    text = main.read_text().replace("2024-01-01 open", "2022-01-01 open")
+    main.write_text(text + '\ninclude "years/*.beancount"\n')
+    assert bean_check(main) == []
+    (books / "s.py").write_text(SCRIPT)
+    before = tree_hashes(books)
+    proc = run_cli("run", "books.beancount", "s.py", "-n", "--json", cwd=books)
+    assert proc.returncode == 0, proc.stderr
+    rep = report(proc)
+    assert rep["check"]["passed"] is True and len(rep["proposals"]) == 1
+    assert tree_hashes(books) == before
