@@ -193,10 +193,11 @@ def restyle(text: str, style: Style) -> str:
             head = style.indent + line[m.start("account"):m.end("account")]
             if line[m.start("indent"):m.start("account")].strip():  # a posting flag
                 head = style.indent + line[m.end("indent"):m.end("account")]
+            if style.currency_column is None:  # the printer's own alignment, re-indented
+                out.append(style.indent + line[len(m.group("indent")):])
+                continue
             number, rest = m.group("number"), line[m.start("currency"):]
-            gap = 2
-            if style.currency_column is not None:
-                gap = max(2, style.currency_column - 1 - len(number) - len(head))
+            gap = max(2, style.currency_column - 1 - len(number) - len(head))
             out.append(f"{head}{' ' * gap}{number} {rest}")
             continue
         m = _BALANCE_LINE.match(line)
