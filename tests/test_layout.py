@@ -121,7 +121,7 @@ def test_unaligned_file_gets_the_printer_layout_with_its_indent(tmp_path: Path) 
     stage = stage_items(load_ledger(path), [item])
     try:
         new = added_lines(text, stage.main.read_text())
-        assert "\tAssets:Cash  -2.00 USD" in new and "\tExpenses:Food" in new
+        assert "\tExpenses:Food" in new and any(ln.startswith("\tAssets:Cash ") for ln in new)
         assert stage.texts["P1"] == item.text.replace("\n  ", "\n\t")  # only the indent
         assert bean_check(stage.main) == []
     finally:
