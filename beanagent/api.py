@@ -23,7 +23,7 @@ from beanagent.reconcile.categorise import CONFIDENT, Categoriser, Suggestion
 from beanagent.reconcile.match import DEFAULT_WINDOW_DAYS, MatchResult, match_statement
 from beanagent.statements.model import Ref, Statement, StatementLine
 
-MAX_PROPOSALS = 5000
+MAX_PROPOSALS = 11_000  # every line of the largest statement run, plus opens and balances
 DEFAULT_REVIEW_ACCOUNT = "Expenses:FIXME"
 
 
@@ -144,6 +144,7 @@ class Engine:
         self.window_days = window_days
         self.confident = confident  # below this, suggestions are not `confident`
         self._categorisers: dict[str, Categoriser] = {}
+        self._occurrences: dict[int, dict[int, int]] = {}  # statement -> line -> occurrence
 
     def match(self, statement: Statement) -> MatchResult:
         """Matched lines, missing lines, and ledger entries the bank never saw."""
@@ -194,9 +195,16 @@ class Engine:
         if line.ref.id:
             return {"bank_ref": line.ref.id}
         key = f"{line.date}|{line.amount}|{line.description}"
-        same = [ln for ln in statement.lines
-                if f"{ln.date}|{ln.amount}|{ln.description}" == key]
-        occurrence = next(i for i, ln in enumerate(same) if ln is line) + 1
+        occurrences = self._occurrences.get(id(statement))
+        if occurrences is None:  # once per statement: rows are numbered among identical ones
+            counts: dict[str, int] = {}
+            occurrences = {}
+            for ln in statement.lines:
+                k = f"{ln.date}|{ln.amount}|{ln.description}"
+                counts[k] = counts.get(k, 0) + 1
+                occurrences[id(ln)] = counts[k]
+            self._occurrences[id(statement)] = occurrences
+        occurrence = occurrences[id(line)]
         digest = hashlib.sha256(key.encode()).hexdigest()[:12]
         return {"bank_ref": f"h:{digest}:{occurrence}"}
 

@@ -152,6 +152,24 @@ def _require_entries(entries: list[Any], errors: list[LedgerError], display: str
         raise BadInputError(f"no Beancount directives found{first}", file=display)
 
 
+# Errors that mean part of a file was not read: entries after them may be lost or
+# swallowed, and text inserted after them may be too. Other errors (a failing balance,
+# an unknown option) leave the file's structure intact and only warn.
+_UNPARSABLE = ("LexerError", "ParserSyntaxError")
+
+
+def _refuse_unparsable(raw: list[Any], errors: list[LedgerError], main: Path,
+                       display: str) -> None:
+    for err, located in zip(raw, errors, strict=True):
+        if type(err).__name__ in _UNPARSABLE:
+            where = display if Path(located.file) == main else located.file
+            with contextlib.suppress(ValueError):
+                where = os.path.relpath(located.file) if where != display else where
+            raise BadInputError(f"the ledger does not parse here: {located.message}; fix it "
+                                "(bean-check lists every error) and run again",
+                                file=where, line=located.line or None)
+
+
 def parse_ledger(path: Path, display: str | None = None) -> Ledger:
     """Parse only (no booking, plugins or validation): enough to know the accounts, the
     files and where entries sit, in a fraction of a full load. `complete()` finishes it."""
@@ -166,6 +184,7 @@ def parse_ledger(path: Path, display: str | None = None) -> Ledger:
         entries.sort(key=data.entry_sortkey)
     parse_errors = to_ledger_errors(errors)
     _require_entries(entries, parse_errors, display)
+    _refuse_unparsable(errors, parse_errors, path, display)
     return Ledger(path, entries, parse_errors, options,
                   _read_files(options.get("include") or [], path), complete=False)
 

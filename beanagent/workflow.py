@@ -62,7 +62,7 @@ class Options:
 def load_statements(paths: Sequence[Path], view: LedgerView, config: Config, opts: Options,
                     ui: UI) -> list[Statement]:
     from beanagent.statements.csv import CsvOptions
-    from beanagent.statements.parse import parse_statement_file
+    from beanagent.statements.parse import check_size, parse_statement_file
     from beanagent.statements.resolve import resolve_statement
 
     importers = None
@@ -85,6 +85,7 @@ def load_statements(paths: Sequence[Path], view: LedgerView, config: Config, opt
             for note in notes:
                 ui.warn(note)
             out.append(st)
+    check_size(out)
     return out
 
 

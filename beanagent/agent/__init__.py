@@ -8,6 +8,7 @@ agent and the LLM agents share this path, so the review never depends on who wro
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -45,14 +46,22 @@ class AgentRun:
         step = Step(len(self.steps) + 1, code, result)
         self.steps.append(step)
         if result.ok:
+            seen = {_key(raw) for raw in self.proposals}
             for raw in result.proposals:
-                if raw not in self.proposals:
+                key = _key(raw)
+                if key not in seen:
+                    seen.add(key)
                     self.proposals.append(raw)
         return step
 
     @property
     def scripts(self) -> list[str]:
         return [s.code for s in self.steps if s.result.ok]
+
+
+def _key(raw: Any) -> str:
+    """Proposals are plain JSON values: equal values have equal canonical text."""
+    return json.dumps(raw, sort_keys=True, default=str)
 
 
 Execute = Callable[[str], StepResult]

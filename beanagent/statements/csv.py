@@ -101,7 +101,8 @@ def parse_csv(path: pathlib.Path, display: str, options: CsvOptions = CsvOptions
     ]
     decimal = options.decimal or det.choose_decimal(money_cells, default)
     to_date, expected = _date_reader(body, cols, options, display)
-    lines, currencies = _build_lines(body, cols, decimal, to_date, expected, options, display)
+    lines, currencies, skipped = _build_lines(body, cols, decimal, to_date, expected, options,
+                                              display)
     if not lines:
         raise BadInputError("no statement lines (no dated row with an amount)", file=display)
     lines = _chronological(lines)
@@ -113,6 +114,7 @@ def parse_csv(path: pathlib.Path, display: str, options: CsvOptions = CsvOptions
         currency=_currency(currencies, cols),
         closing_balance=last.balance,
         closing_date=last.date if last.balance is not None else None,
+        notes=tuple(skipped),
     )
 
 
@@ -385,12 +387,20 @@ def _build_lines(
     subtract_debits = "debit" in ix and any(_lenient(r.get(ix["debit"]), decimal) > 0 for r in body)
     dated = [i for i, r in enumerate(body) if r.filled and to_date(r.get(ix["date"]))]
     last_dated = max(dated, default=-1)
+    first_dated = min(dated, default=-1)
+    skipped: list[str] = []
 
     lines: list[StatementLine] = []
     currencies: list[str | None] = []
     for n, row in enumerate(body):
         if not any(row.get(ix[r]) for r in money_roles):
-            continue  # blank rows, notes, "Beginning balance" rows without an amount
+            # blank rows, notes, "Beginning balance" rows without an amount; one among the
+            # transactions is worth a word (an error page pasted in, a broken export)
+            if first_dated < n < last_dated and row.filled:
+                text = " ".join(" ".join(row.cells).split())
+                skipped.append(f"{display}:{row.line}: skipped a row with no amount: "
+                               f"{text[:60]!r}")
+            continue
         date_text = row.get(ix["date"])
         date = to_date(date_text) if date_text else None
         if date is None:
@@ -428,7 +438,7 @@ def _build_lines(
                 payee=payee,
             )
         )
-    return lines, currencies
+    return lines, currencies, skipped
 
 
 def _lenient(text: str, decimal: str) -> Decimal:

@@ -131,4 +131,5 @@ class RawStatement:
     account_id: str | None = None
     closing_balance: Decimal | None = None
     closing_date: datetime.date | None = None
+    notes: tuple[str, ...] = ()  # what the importer skipped or doubted, for the user
     account: str | None = None  # set by formats that know it (beangulp importers)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from beanagent.errors import BadInputError
-from beanagent.statements.model import RawStatement
+from beanagent.statements.model import RawStatement, Statement
 from beanagent.statements.ofx import OFX_SUFFIXES, looks_like_ofx, parse_ofx
 
 if TYPE_CHECKING:
@@ -16,6 +17,10 @@ if TYPE_CHECKING:
 
 # Enough to see past the OFX 1.x header (and the blank lines some banks put first).
 _SNIFF_BYTES = 4096
+
+
+MAX_STATEMENT_BYTES = 64 * 2**20
+MAX_STATEMENT_LINES = 10_000
 
 
 def parse_statement_file(
@@ -59,4 +64,20 @@ def _head(path: pathlib.Path, display: str) -> bytes:
         raise BadInputError(f"cannot read file: {err.strerror or err}", file=display) from err
     if not head:
         raise BadInputError("statement file is empty", file=display)
+    size = path.stat().st_size
+    if size > MAX_STATEMENT_BYTES:
+        raise BadInputError(f"statement file is {size / 2**20:.0f} MiB; beanagent reads "
+                            f"statements up to {MAX_STATEMENT_BYTES // 2**20} MiB: export a "
+                            "shorter period", file=display)
     return head
+
+
+def check_size(statements: Sequence[Statement]) -> None:
+    """One run reconciles a bounded number of lines: matching and review stay quick, and
+    the sandbox's limits (proposals, time per script) hold with room to spare."""
+    total = sum(len(st.lines) for st in statements)
+    if total > MAX_STATEMENT_LINES:
+        biggest = max(statements, key=lambda st: len(st.lines))
+        raise BadInputError(f"{total:,} statement lines in this run; beanagent reconciles up "
+                            f"to {MAX_STATEMENT_LINES:,} at a time: split the statement by "
+                            "date (a few months per run)", file=biggest.file)

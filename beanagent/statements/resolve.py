@@ -78,7 +78,7 @@ def resolve_statement(raw: RawStatement, view: LedgerView, *, account: str | Non
                       closing_balance: tuple[Decimal, str] | None = None,
                       ) -> tuple[Statement, list[str]]:
     """Returns the statement and warnings for the user."""
-    notes: list[str] = []
+    notes: list[str] = list(raw.notes)
     chosen = account or raw.account
     if chosen is None and raw.account_id:
         chosen = account_by_id(view, raw.account_id)

@@ -3,7 +3,7 @@
 # Save it with `beanagent reconcile --save-script FILE`, edit it, rerun with `beanagent run`.
 # ruff: noqa: F821
 
-proposed = []  # (statement no., account, amount, date) of every proposed leg
+proposed = {}  # (account, amount) -> [(statement no., date)] of every proposed leg
 opened = set()
 
 for number, st in enumerate(statements):
@@ -17,11 +17,11 @@ for number, st in enumerate(statements):
     for line in result.missing:
         # The same money seen on an earlier statement (a transfer between two of the
         # user's accounts, or the same account in two formats) is booked once.
-        twin = next((p for p in proposed if p[0] != number and p[1] == st.account
-                     and p[2] == line.amount
-                     and abs((p[3] - line.date).days) <= engine.window_days), None)
+        legs = proposed.get((st.account, line.amount), [])
+        twin = next((p for p in legs if p[0] != number
+                     and abs((p[1] - line.date).days) <= engine.window_days), None)
         if twin is not None:
-            proposed.remove(twin)
+            legs.remove(twin)
             print(f"  {line.ref}: already proposed from another statement")
             continue
         guess = engine.suggest(st, line)
@@ -50,8 +50,8 @@ for number, st in enumerate(statements):
             reason=guess.reason,
         )
         added += line.amount
-        proposed.append((number, st.account, line.amount, line.date))
-        proposed.append((number, guess.account, -line.amount, line.date))
+        proposed.setdefault((st.account, line.amount), []).append((number, line.date))
+        proposed.setdefault((guess.account, -line.amount), []).append((number, line.date))
 
     if st.closing_balance is None:
         continue
