@@ -224,6 +224,13 @@ def load_for_view(path: Path) -> tuple[list[Any], dict[str, Any]]:
     Used by the sandbox server, whose load sits on the critical path of every run; the
     host's own full load (with validation) runs in parallel and owns the error list.
     """
+    entries, options, _ = load_for_server(path)
+    return entries, options
+
+
+def load_for_server(path: Path) -> tuple[list[Any], dict[str, Any], list[Any]]:
+    """`load_for_view`, also returning the booked entries as they were before the plugins
+    ran: what the gate's incremental check reuses (sandbox/incremental.py)."""
     from beancount import loader
     from beancount.core import data
     from beancount.parser import booking
@@ -231,6 +238,6 @@ def load_for_view(path: Path) -> tuple[list[Any], dict[str, Any]]:
     with _no_gc():
         entries, errors, options = loader._parse_recursive([(str(path), True)], None, None)
         entries.sort(key=data.entry_sortkey)
-        entries, _ = booking.book(entries, options)
-        entries, _ = loader.run_transformations(entries, errors, options, None)
-    return entries, options
+        booked, _ = booking.book(entries, options)
+        entries, _ = loader.run_transformations(list(booked), errors, options, None)
+    return entries, options, booked

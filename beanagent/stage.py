@@ -17,6 +17,7 @@ import shutil
 import tempfile
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from beanagent.load import Ledger
 from beanagent.proposals import Spec
@@ -303,3 +304,15 @@ def _link_siblings(root: Path, common: Path, staged_dirs: set[Path]) -> None:
             target = directory / name
             if not os.path.lexists(target):
                 os.symlink(original / name, target)
+
+
+def incremental_request(ledger: Ledger, stage: Stage) -> dict[str, dict[str, Any]]:
+    """What the sandbox needs to check the stage without re-reading what didn't change:
+    every file's sha256 as loaded, and for changed files the staged copy and its line map."""
+    out: dict[str, dict[str, Any]] = {}
+    for path, info in ledger.files.items():
+        staged = stage.staged[path]
+        changed = path in stage.new_bytes
+        out[str(path)] = {"sha256": info.sha256, "staged": str(staged) if changed else None,
+                          "line_map": stage.line_maps.get(staged) if changed else None}
+    return out

@@ -31,7 +31,7 @@ from beanagent.repair import settle
 from beanagent.report import BalanceCheck, Outcome, display_path
 from beanagent.review import format_diff
 from beanagent.sandbox.runner import Sandbox, StepResult
-from beanagent.stage import Item, Stage, stage_items
+from beanagent.stage import Item, Stage, incremental_request, stage_items
 from beanagent.statements.model import Statement
 
 
@@ -221,7 +221,8 @@ def _restage(ledger: Ledger, full: Ledger, items: list[Item], sandbox: Sandbox,
     stage, items = _stage(ledger, items)
     ui.status("checking the staged ledger again (bean-check)")
     started = time.monotonic()
-    sandbox.begin_check(stage.main, _readable(ledger, stage))
+    sandbox.begin_check(stage.main, _readable(ledger, stage),
+                        incremental_request(ledger, stage))
     return stage, _gate(stage, full, sandbox, started), items
 
 
@@ -282,7 +283,8 @@ def _run_agent_and_gate(ledger: Ledger, parsed_view: LedgerView, statements: lis
         stage, items = _stage(ledger, items)
         ui.status("checking the staged ledger (bean-check)")
         check_started = time.monotonic()
-        sandbox.begin_check(stage.main, _readable(ledger, stage))
+        sandbox.begin_check(stage.main, _readable(ledger, stage),
+                            incremental_request(ledger, stage))
     try:
         full = full_load.result()
         if full.errors:

@@ -53,6 +53,7 @@ class Sandbox:
         # unless the user explicitly accepts a weaker sandbox.
         self.allow_weak = allow_weak
         self.reply_margin = 30.0  # how long past a step's own limit a silent server may take
+        self.last_check: dict[str, Any] = {}  # the last check's seconds, and if incremental
         self.missing_layers: list[str] = []
         self.layers: dict[str, Any] = {}
         self.step_timeout = step_timeout
@@ -224,10 +225,14 @@ class Sandbox:
         self.begin_check(main_file, read)
         return self.end_check()
 
-    def begin_check(self, main_file: Path, read: tuple[Path, ...] = ()) -> None:
-        """Start the check and return at once, so the host can work while it runs."""
+    def begin_check(self, main_file: Path, read: tuple[Path, ...] = (),
+                    incremental: dict[str, Any] | None = None) -> None:
+        """Start the check and return at once, so the host can work while it runs.
+        `incremental` (original file -> sha256, staged path, line map) lets the server
+        reuse its own parse and booking of the files the proposals didn't change."""
         self._send({"op": "check", "path": str(main_file), "timeout": self.check_timeout,
-                    "read": [str(p) for p in (main_file.parent, *read)]})
+                    "read": [str(p) for p in (main_file.parent, *read)],
+                    "incremental": incremental})
 
     def end_check(self) -> list[LedgerError]:
         reply = self._read_reply(self.check_timeout + 30)
@@ -238,6 +243,9 @@ class Sandbox:
             result = loads_strict(reply["result"], RESULT_CAP)
             if isinstance(result, dict) and isinstance(result.get("sandbox_error"), str):
                 raise SandboxError(f"sandbox: {result['sandbox_error']}")
+            self.last_check = {"seconds": result.get("seconds"),
+                               "incremental": result.get("incremental") is True,
+                               "failure": result.get("incremental_failure")}
             return [LedgerError(str(e["file"]), int(e["line"]), str(e["message"]))
                     for e in result["errors"]]
         except (ProtocolError, KeyError, TypeError, ValueError) as exc:

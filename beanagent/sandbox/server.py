@@ -26,6 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from beanagent.sandbox.incremental import Booked
+from beanagent.sandbox.incremental import check as incremental_check
 from beanagent.sandbox.layers import LayerError, Layers, Plan, python_read_paths, set_death_signal
 
 OUTPUT_KEEP = 64 * 1024  # what goes back to the caller
@@ -111,13 +113,23 @@ def _run_script(view: Any, request: dict[str, Any]) -> dict[str, Any]:
     return {"ok": error is None, "error": error, "proposals": env["propose"].to_json()}
 
 
-def _run_check(request: dict[str, Any]) -> dict[str, Any]:
+def _run_check(request: dict[str, Any], state: Booked | None) -> dict[str, Any]:
     from beanagent.load import load_entries, to_ledger_errors
 
     start = time.monotonic()
-    _, errors, _ = load_entries(Path(request["path"]))
+    files = request.get("incremental")
+    errors, failure = None, None
+    if state is not None and files:
+        try:
+            errors = incremental_check(state, files)
+        except Exception as exc:  # the shortcut is an optimisation: the full load decides
+            failure = f"{type(exc).__name__}: {exc}"[:300]
+    shortcut = errors is not None
+    if errors is None:
+        _, errors, _ = load_entries(Path(request["path"]))
     return {"errors": [e.__dict__ for e in to_ledger_errors(errors)],
-            "seconds": round(time.monotonic() - start, 3)}
+            "seconds": round(time.monotonic() - start, 3), "incremental": shortcut,
+            "incremental_failure": failure}
 
 
 def _over_quota(workdir: str) -> bool:
@@ -270,7 +282,7 @@ def main() -> None:
         resp.flush()
 
     from beanagent.ledger import LedgerView
-    from beanagent.load import load_for_view
+    from beanagent.load import load_for_server
 
     set_death_signal()
     start = time.monotonic()
@@ -279,8 +291,9 @@ def main() -> None:
     try:
         if not Path(sys.argv[1]).is_file():
             raise FileNotFoundError(sys.argv[1])
-        entries, options = load_for_view(Path(sys.argv[1]))
+        entries, options, booked = load_for_server(Path(sys.argv[1]))
         view = LedgerView(entries, options)
+        state = Booked(booked, options)
         import beanagent.api  # noqa: F401  (children find it loaded: no reads after Landlock)
     except Exception as exc:  # the host reports it; a half-loaded server must not serve
         send({"ready": False, "error": f"{type(exc).__name__}: {exc}"})
@@ -300,7 +313,8 @@ def main() -> None:
                               request["timeout"], 2 * 1024**3, layers,
                               python_paths + ledger_files, strict)
         elif request["op"] == "check":
-            reply = serve_one(lambda r=request: _run_check(r), request["timeout"], 0, layers,
+            reply = serve_one(lambda r=request: _run_check(r, state), request["timeout"], 0,
+                              layers,
                               python_paths + tuple(request.get("read") or ()), strict)
         else:
             reply = {"status": "error", "error": f"unknown op {request['op']!r}"}

@@ -1,0 +1,166 @@
+"""The gate's incremental check gives exactly the errors a full load of the staged copy
+gives, on real ledgers and real sandboxes, and falls back to the full load when it can't
+be sure."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from beanagent.check import check_stage
+from beanagent.ledger import LedgerView
+from beanagent.load import Ledger, load_ledger
+from beanagent.proposals import format_directive, validate
+from beanagent.sandbox.runner import Sandbox
+from beanagent.stage import Item, incremental_request, stage_items
+from tests.helpers import REPO_ROOT
+
+D = datetime.date
+
+
+@pytest.fixture
+def box_for() -> Iterator[Any]:
+    boxes: list[Sandbox] = []
+
+    def start(path: Path) -> Sandbox:
+        box = Sandbox(path).start()
+        boxes.append(box)
+        return box
+
+    yield start
+    for box in boxes:
+        box.close()
+
+
+def items_for(ledger: Ledger, raws: list[dict[str, Any]]) -> list[Item]:
+    accounts = LedgerView(ledger.entries, ledger.options).accounts
+    opened: dict[str, datetime.date] = {}
+    out = []
+    for n, raw in enumerate(raws, 1):
+        spec = validate(raw, accounts, opened)
+        if spec.kind == "open" and spec.account:
+            opened[spec.account] = spec.date
+        out.append(Item(f"P{n}", spec, format_directive(spec)))
+    return out
+
+
+def both_ways(box: Sandbox, ledger: Ledger, items: list[Item]) -> tuple[Any, Any, bool]:
+    stage = stage_items(ledger, items)
+    try:
+        readable = (stage.root, stage.source_root, *{p.parent for p in ledger.files})
+        box.begin_check(stage.main, readable)
+        full = check_stage(stage, ledger.errors, box.end_check())
+        box.begin_check(stage.main, readable, incremental_request(ledger, stage))
+        fast = check_stage(stage, ledger.errors, box.end_check())
+        return full, fast, box.last_check["incremental"]
+    finally:
+        stage.cleanup()
+
+
+def txn(date: str, account: str, number: str, other: str) -> dict[str, Any]:
+    return {"kind": "transaction", "date": date, "payee": "P", "narration": "n",
+            "postings": [{"account": account, "number": number, "currency": "USD"},
+                         {"account": other}]}
+
+
+def bal(date: str, account: str, number: str) -> dict[str, Any]:
+    return {"kind": "balance", "date": date, "account": account, "number": number,
+            "currency": "USD"}
+
+
+SAMPLE = REPO_ROOT / "ledgers" / "sample.beancount"
+CHK = "Assets:US:BofA:Checking"
+CARD = "Liabilities:US:Chase:Sapphire"
+
+CASES = {
+    "clean": [txn("2025-11-03", CHK, "-12.00", "Expenses:Bank:Fees"),
+              txn("2025-11-29", CARD, "-5.00", "Expenses:Food:Coffee")],
+    "balance that fails": [bal("2025-11-02", CHK, "1.00")],
+    # An entry in the middle of the year breaks every later assertion on the account.
+    "breaks the ledger's own assertions": [txn("2025-03-03", CHK, "-100.00",
+                                               "Expenses:Bank:Fees")],
+    "open then use": [{"kind": "open", "date": "2025-11-01", "account": "Expenses:FIXME"},
+                      txn("2025-11-04", CARD, "-18.75", "Expenses:FIXME")],
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_same_errors_as_a_full_load(box_for: Any, case: str) -> None:
+    ledger = load_ledger(SAMPLE)
+    full, fast, shortcut = both_ways(box_for(SAMPLE), ledger, items_for(ledger, CASES[case]))
+    assert shortcut, "the incremental check was not taken"
+    assert fast == full
+    if case in ("clean", "open then use"):
+        assert full.passed
+    else:
+        assert not full.passed
+
+
+MAIN = """\
+option "operating_currency" "USD"
+include "accounts/*.beancount"
+2024-01-01 open Expenses:Food
+2024-01-01 open Equity:Opening
+"""
+CHECKING = """\
+2024-01-01 open Assets:Checking USD
+2024-01-02 * "Opening"
+  Assets:Checking   100.00 USD
+  Equity:Opening
+2024-02-01 balance Assets:Checking 100.00 USD
+"""
+CARDFILE = """\
+2024-01-01 open Liabilities:Card USD
+2024-01-05 * "Deli"
+  Liabilities:Card  -7.00 USD
+  Expenses:Food
+"""
+
+
+def multi(tmp_path: Path, checking: str = CHECKING) -> Path:
+    (tmp_path / "accounts").mkdir()
+    (tmp_path / "accounts" / "checking.beancount").write_text(checking)
+    (tmp_path / "accounts" / "card.beancount").write_text(CARDFILE)
+    main = tmp_path / "main.beancount"
+    main.write_text(MAIN)
+    return main
+
+
+@pytest.mark.parametrize("raws, passes", [
+    ([txn("2024-01-10", "Liabilities:Card", "-3.00", "Expenses:Food")], True),
+    ([txn("2024-01-10", "Assets:Checking", "-3.00", "Expenses:Food")], False),  # 02-01 fails
+    ([txn("2024-01-10", "Liabilities:Card", "-3.00", "Expenses:Food"),
+      txn("2024-02-10", "Liabilities:Card", "10.00", "Assets:Checking")], True),
+])
+def test_multi_file_ledger(box_for: Any, tmp_path: Path, raws: list[dict[str, Any]],
+                           passes: bool) -> None:
+    main = multi(tmp_path)
+    ledger = load_ledger(main)
+    full, fast, shortcut = both_ways(box_for(main), ledger, items_for(ledger, raws))
+    assert shortcut and fast == full and full.passed is passes
+
+
+def test_pushtag_falls_back_to_the_full_load(box_for: Any, tmp_path: Path) -> None:
+    main = multi(tmp_path, "pushtag #trip\n" + CHECKING + "poptag #trip\n")
+    ledger = load_ledger(main)
+    raws = [txn("2024-01-10", "Assets:Checking", "0.00", "Expenses:Food")]
+    full, fast, shortcut = both_ways(box_for(main), ledger, items_for(ledger, raws))
+    assert not shortcut and fast == full
+
+
+def test_a_file_changed_since_the_server_read_it_falls_back(box_for: Any,
+                                                            tmp_path: Path) -> None:
+    main = multi(tmp_path)
+    box = box_for(main)
+    assert box.run("x = 1", [], {}).ok  # the server has read the files
+    card = tmp_path / "accounts" / "card.beancount"
+    card.write_text(CARDFILE + '2024-01-06 * "Deli"\n  Liabilities:Card  -1.00 USD\n'
+                    "  Expenses:Food\n")
+    ledger = load_ledger(main)
+    raws = [txn("2024-01-10", "Liabilities:Card", "-3.00", "Expenses:Food")]
+    full, fast, shortcut = both_ways(box, ledger, items_for(ledger, raws))
+    assert not shortcut and fast == full
