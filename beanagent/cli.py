@@ -26,7 +26,8 @@ app = typer.Typer(
          "without a passing bean-check of a staged copy and your approval.\n\n"
          "Exit codes: 0 done (or nothing to do), 1 you declined everything, 2 bad input or "
          "usage, 3 the staged ledger failed the check, 4 the ledger changed on disk during "
-         "the run, 5 sandbox or agent failure.",
+         "the run (or another run is writing it), 5 sandbox or agent failure, 6 a file "
+         "could not be written (disk full, permissions; nothing changed).",
 )
 
 LedgerArg = Annotated[Path, typer.Argument(help="The main Beancount file.", show_default=False)]
@@ -103,10 +104,16 @@ def _require_approval_channel(dry_run: bool, yes: bool) -> None:
 
 def _early_sandbox(ledger: Path) -> Any:
     """Start the sandbox server (which loads the ledger) before our own heavier imports:
-    its load is on the critical path of the run."""
+    its load is on the critical path of the run. A write a crash interrupted is made
+    whole first, so that the server loads the files as they will stay."""
+    from beanagent.commit import recover
     from beanagent.sandbox.runner import Sandbox
 
-    return Sandbox(ledger.resolve()).start() if ledger.is_file() else None
+    if not ledger.is_file():
+        return None
+    for note in recover(ledger):
+        sys.stderr.write(f"warning: {note}\n")
+    return Sandbox(ledger.resolve()).start()
 
 
 def _finish(outcome: Any, ui: Any, as_json: bool) -> None:
@@ -131,6 +138,34 @@ def _make_agent(name: str, model: str | None) -> Any:
 
         return AnthropicAgent.from_env(model)
     raise BadInputError(f"unknown agent {name!r}: use offline or anthropic")
+
+
+def _audited(command: str, ledger: Path, statements: list[Path], agent: Any, opts: Any,
+             ui: Any, sandbox: Any = None, **extra: Any) -> Any:
+    """The workflow with its audit record, appended whatever happens (a log that can't be
+    written costs a warning, never the run)."""
+    from beanagent.audit import Trail
+    from beanagent.workflow import reconcile as run_reconcile
+
+    try:
+        with Trail(command, ledger, statements, opts, ui, agent, **extra) as trail:
+            outcome = run_reconcile(ledger, statements, agent, opts, trail.ui, sandbox,
+                                    on_load=trail.loaded)
+            trail.done(outcome)
+    finally:
+        ui.close()  # a progress spinner never outlives the run (hidden cursor, stray line)
+    return outcome
+
+
+def _replay(ledger: Path, run_id: str, given: list[Path], opts: Any,
+            ui: Any) -> tuple[Any, list[Path], Any]:
+    from beanagent.agent.script import ReplayAgent
+    from beanagent.history import find_run, load_log, plan_replay, replay_options
+
+    plan = plan_replay(find_run(load_log(ledger), run_id, replay=True), given)
+    for note in plan.notes:
+        ui.warn(note)
+    return ReplayAgent(plan.scripts, plan.run_id), plan.statements, replay_options(plan, opts)
 
 
 @app.command(epilog="Examples:\n\n"
@@ -185,7 +220,6 @@ def reconcile(
         from beanagent.config import load_config
         from beanagent.render import ConsoleUI
         from beanagent.workflow import Options
-        from beanagent.workflow import reconcile as run_reconcile
 
         config = load_config(ledger) if ledger.is_file() else None
         agent_impl = _make_agent(agent, model or (config.model if config else None))
@@ -204,17 +238,20 @@ def reconcile(
         if sandbox is not None:
             sandbox.close()
         raise
-    outcome = run_reconcile(ledger, statements, agent_impl, opts, ui, sandbox)
+    outcome = _audited("reconcile", ledger, statements, agent_impl, opts, ui, sandbox,
+                       json=as_json, verbose=verbose)
     _finish(outcome, ui, as_json)
 
 
 @app.command(epilog="Example:\n\n  beanagent reconcile books.beancount stmt.csv -n "
-             "--save-script fix.py\n\n  beanagent run books.beancount fix.py stmt.csv --dry-run")
+             "--save-script fix.py\n\n  beanagent run books.beancount fix.py stmt.csv --dry-run"
+             "\n\n  beanagent run books.beancount --from-log last --dry-run")
 @_handled
 def run(
     ledger: LedgerArg,
-    script: Annotated[Path, typer.Argument(help="A reconciliation script (Python) using the "
-                                           "script API.", show_default=False)],
+    script: Annotated[Path | None, typer.Argument(
+        help="A reconciliation script (Python) using the script API. With --from-log there "
+        "is none: every path after LEDGER is a statement.", show_default=False)] = None,
     statements: StatementsArg = None,
     account: AccountOpt = None,
     dry_run: DryOpt = False,
@@ -223,24 +260,38 @@ def run(
     closing_balance: ClosingOpt = None,
     allow_weak_sandbox: WeakOpt = False,
     output: OutputOpt = None,
+    from_log: Annotated[str | None, typer.Option(
+        "--from-log", help="Replay the scripts of a logged run (its id from `beanagent log`, "
+        "or `last`) without its agent or model; statements and their settings default to "
+        "that run's.", show_default=False)] = None,
 ) -> None:
-    """Run a hand-written (or saved) script through the same sandbox, check and review."""
+    """Run a hand-written (or saved) script, or a logged run's scripts, through the same
+    sandbox, check and review."""
     _require_approval_channel(dry_run, yes)
     from beanagent.agent.script import ScriptAgent
     from beanagent.errors import BadInputError
     from beanagent.render import ConsoleUI
     from beanagent.workflow import Options
-    from beanagent.workflow import reconcile as run_reconcile
 
-    try:
-        code = script.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInputError(f"cannot read script: {exc}", file=str(script)) from None
     opts = Options(account=account, dry_run=dry_run, yes=yes, output=output,
                    closing_balance=_closing(closing_balance),
                    allow_weak_sandbox=allow_weak_sandbox)
     ui = ConsoleUI()
-    outcome = run_reconcile(ledger, statements or [], ScriptAgent(code, str(script)), opts, ui)
+    paths = list(statements or [])
+    if from_log is not None:
+        agent_impl, paths, opts = _replay(ledger, from_log, ([script] if script else []) + paths,
+                                          opts, ui)
+    elif script is None:
+        raise BadInputError("pass a script file after the ledger (or --from-log RUN_ID to "
+                            "replay a logged run)")
+    else:
+        try:
+            code = script.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInputError(f"cannot read script: {exc}", file=str(script)) from None
+        agent_impl = ScriptAgent(code, str(script))
+    outcome = _audited("run", ledger, paths, agent_impl, opts, ui, json=as_json,
+                       script=script if from_log is None else None, from_log=from_log)
     _finish(outcome, ui, as_json)
 
 
@@ -257,6 +308,40 @@ def query(
     from beanagent.commands import run_query
 
     run_query(ledger, bql, as_json)
+
+
+@app.command(name="log", epilog="Examples:\n\n  beanagent log books.beancount\n\n"
+             "  beanagent log books.beancount last --json")
+@_handled
+def log_runs(
+    ledger: LedgerArg,
+    run_id: Annotated[str | None, typer.Argument(
+        help="Show this run in detail (an id, a unique prefix of one, or `last`).",
+        show_default=False)] = None,
+    as_json: JsonOpt = False,
+    limit: Annotated[int, typer.Option("--limit", "-l", min=1,
+                                       help="How many runs to list, newest first.")] = 20,
+) -> None:
+    """The audit log: every reconcile and run, with its scripts, proposals, decisions and
+    the files' sha256 before and after."""
+    from beanagent.commands import run_log
+
+    run_log(ledger, run_id, as_json, limit)
+
+
+@app.command(epilog="Examples:\n\n  beanagent undo books.beancount\n\n"
+             "  beanagent undo books.beancount --steps 2")
+@_handled
+def undo(
+    ledger: LedgerArg,
+    steps: Annotated[int, typer.Option("--steps", "-s", min=1, help="How many commits to "
+                                       "take back, latest first.")] = 1,
+) -> None:
+    """Restore the files of the last beanagent commit byte-identical (refused, naming the
+    file, if one changed since); run again to step further back."""
+    from beanagent.undo import format_undone, undo_commits
+
+    sys.stderr.write(format_undone(undo_commits(ledger, steps)))
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""The small commands: `query` and `doctor` (output via render helpers)."""
+"""The small commands: `query`, `doctor` and `log` (output via render helpers)."""
 
 from __future__ import annotations
 
@@ -49,3 +49,23 @@ def run_doctor() -> int:
     render_doctor(doctor_facts(), layers, canaries)
     ok = all(c.blocked for c in canaries) and not layers.get("missing")
     return 0 if ok else 5
+
+
+def run_log(ledger_path: Path, run_id: str | None, as_json: bool, limit: int) -> None:
+    """`beanagent log`: the runs of this ledger, newest first, or one run in full."""
+    from beanagent.history import find_run, format_log, format_run, load_log, summary
+
+    log = load_log(ledger_path)
+    if run_id is not None:
+        record = find_run(log, run_id)
+        sys.stdout.write(json.dumps(record, indent=2, ensure_ascii=False) + "\n" if as_json
+                         else format_run(record))
+        return
+    records = log.records[::-1][:limit]
+    if as_json:
+        sys.stdout.write(json.dumps(records, indent=2, ensure_ascii=False) + "\n")
+        return
+    sys.stdout.write(format_log([summary(r) for r in records]))
+    shown = f"{len(records)} of {len(log.records)} run(s)" if records else "no runs yet"
+    skipped = f"; {log.skipped} unreadable line(s) skipped" if log.skipped else ""
+    sys.stderr.write(f"{shown} in {log.path}{skipped}\n")

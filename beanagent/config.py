@@ -51,6 +51,10 @@ class Config:
     # The file new entries go into (relative to the ledger's folder; it must be one the
     # ledger includes). Default: the file holding the account's most recent entries.
     target_file: str | None = None
+    # Where each run's audit record goes: "ledger" (.beanagent/log/ beside the ledger),
+    # "state" ($XDG_STATE_HOME/beanagent/log/), "off", or a file path (env
+    # BEANAGENT_AUDIT_LOG, or this).
+    audit_log: str = "ledger"
     # Per-statement settings, first match wins.
     statements: tuple[StatementRule, ...] = ()
     source: Path | None = None  # the file these came from, if any
@@ -72,6 +76,9 @@ def load_config(ledger: Path) -> Config:
     env_model = os.environ.get("BEANAGENT_MODEL")
     if env_model:
         values["model"] = env_model
+    env_log = os.environ.get("BEANAGENT_AUDIT_LOG")
+    if env_log:
+        values["audit_log"] = env_log
     return Config(**values, source=path if path.is_file() else None)
 
 

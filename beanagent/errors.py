@@ -18,6 +18,7 @@ class ExitCode(enum.IntEnum):
     CHECK_FAILED = 3  # the staged ledger failed bean-check
     LEDGER_CHANGED = 4  # a ledger file changed on disk during the run
     SANDBOX = 5  # sandbox or agent failure
+    WRITE_FAILED = 6  # a file could not be written (disk full, permissions); nothing changed
 
 
 class BeanagentError(Exception):
@@ -48,6 +49,14 @@ class CheckFailedError(BeanagentError):
 
 class LedgerChangedError(BeanagentError):
     exit_code = ExitCode.LEDGER_CHANGED
+
+
+class LedgerBusyError(LedgerChangedError):
+    """Another beanagent run holds the ledger's write lock."""
+
+
+class WriteFailedError(BeanagentError):
+    exit_code = ExitCode.WRITE_FAILED
 
 
 class SandboxError(BeanagentError):

@@ -60,6 +60,9 @@ class Outcome:
     gate: GateResult | None = None
     balance: BalanceCheck | None = None
     accepted: list[str] | None = None
+    # the user's answers (review.Decision), one per proposal, in order; [] before review
+    decisions: list[Any] = dataclasses.field(default_factory=list)
+    edited: list[str] = dataclasses.field(default_factory=list)  # ids the user edited
     committed: bool = False
     written: list[Path] = dataclasses.field(default_factory=list)
     diff: str = ""

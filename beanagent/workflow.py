@@ -10,7 +10,7 @@ import dataclasses
 import datetime
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +20,7 @@ from beanagent import proposals
 from beanagent.agent import Agent, AgentRun, Step, Task
 from beanagent.agent.facts import ledger_facts
 from beanagent.check import GateResult, check_stage
-from beanagent.commit import commit_files
+from beanagent.commit import commit_files, recover
 from beanagent.config import Config, load_config
 from beanagent.errors import BadInputError, ExitCode, SandboxError
 from beanagent.ledger import AccountInfo, LedgerView
@@ -29,7 +29,7 @@ from beanagent.reconcile.culprits import find_culprits
 from beanagent.reconcile.match import MatchResult, match_statement
 from beanagent.repair import settle
 from beanagent.report import BalanceCheck, Outcome, display_path
-from beanagent.review import format_diff
+from beanagent.review import Decision, Reviser, apply_decisions, decide_all, format_diff
 from beanagent.sandbox.runner import Sandbox, StepResult
 from beanagent.stage import Item, Stage, incremental_request, stage_items
 from beanagent.statements.model import Statement
@@ -41,7 +41,9 @@ class UI(Protocol):
     def step(self, step: Step) -> None: ...
     def outcome(self, outcome: Outcome) -> None: ...
     def diff(self, text: str) -> None: ...
-    def approve(self, items: list[Item], statements: list[Statement]) -> list[str]: ...
+    def approve(self, items: list[Item], statements: list[Statement],
+                revise: Callable[[Item, str], Item]) -> list[Decision]: ...
+    def summary(self, outcome: Outcome) -> None: ...
     def weak_sandbox(self, missing: list[str]) -> None: ...
     def script(self, code: str) -> None: ...
 
@@ -227,13 +229,17 @@ def _restage(ledger: Ledger, full: Ledger, items: list[Item], sandbox: Sandbox,
 
 
 def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent, opts: Options,
-              ui: UI, sandbox: Sandbox | None = None) -> Outcome:
+              ui: UI, sandbox: Sandbox | None = None,
+              on_load: Callable[[Ledger, list[Statement]], None] | None = None) -> Outcome:
     """The whole run. The loads overlap: the sandbox server loads the ledger for scripts
     while the host parses it; the host's full load (for the baseline errors and the report)
     runs in a thread from then on, mostly while the server runs the agent's script and,
-    in a child, bean-checks the staged copy."""
+    in a child, bean-checks the staged copy. `on_load` sees the files as loaded and the
+    statements as parsed (the audit log records their sha256)."""
     if not ledger_path.is_file():
         raise BadInputError("ledger file not found", file=str(ledger_path))
+    for note in recover(ledger_path):  # a commit a crash interrupted: all old or all new
+        ui.warn(note)
     config = load_config(ledger_path)
     # The CLI may have started the sandbox already, before its own imports; we own it now.
     sandbox = sandbox or Sandbox(ledger_path.resolve())
@@ -244,6 +250,8 @@ def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent, 
         ledger = _with_target(parse_ledger(ledger_path, str(ledger_path)), opts, config)
         parsed_view = LedgerView(ledger.entries, ledger.options)
         statements = load_statements(statement_paths, parsed_view, config, opts, ui)
+        if on_load is not None:
+            on_load(ledger, statements)
         with ThreadPoolExecutor(1, thread_name_prefix="beanagent-load") as pool:
             full_load = pool.submit(complete, ledger)
             return _run_agent_and_gate(ledger, parsed_view, statements, full_load, agent,
@@ -329,34 +337,43 @@ def _review_and_commit(outcome: Outcome, ledger: Ledger, full: Ledger, view: Led
         ui.diff(outcome.diff)
         if opts.dry_run:
             return outcome
-        accepted = [i.id for i in items] if opts.yes else \
-            ui.approve(items, outcome.statements)
+        # an edit is held to the agent's rules (review.Reviser), then re-checked below
+        revise = Reviser(lambda: _known_accounts(view, ledger), items)
+        outcome.decisions = decide_all(items) if opts.yes else \
+            ui.approve(items, outcome.statements, revise)
+        chosen, outcome.edited = apply_decisions(items, outcome.decisions, revise)
+        accepted = [i.id for i in chosen]
         outcome.accepted = accepted
         if not accepted:
             outcome.exit_code = ExitCode.DECLINED
             return outcome
-        if len(accepted) < len(items):
+        if len(accepted) < len(items) or outcome.edited:
             stage.cleanup()
-            chosen = [i for i in items if i.id in accepted]
             stage, gate, chosen = _restage(ledger, full, chosen, sandbox, ui)
             if not gate.passed and any(e.proposal for e in gate.errors):
                 dropped = {e.proposal for e in gate.errors if e.proposal}
                 if all(i.spec.kind == "balance" for i in chosen if i.id in dropped):
-                    ui.warn("without the rejected entries the balance assertion no longer "
-                            f"holds; dropping {', '.join(sorted(dropped))}")
+                    ui.warn("with the entries as you accepted them the balance assertion no "
+                            f"longer holds; dropping {', '.join(sorted(dropped))}")
                     stage.cleanup()
                     chosen = [i for i in chosen if i.id not in dropped]
                     stage, gate, chosen = _restage(ledger, full, chosen, sandbox, ui)
             outcome.accepted = [i.id for i in chosen]
+            by_id = {i.id: i for i in chosen}  # the report shows the entries as written
+            outcome.items = [by_id.get(i.id, i) for i in items]
             outcome.gate = gate
             outcome.balance = _balance(outcome.statements, view, chosen, outcome.matches)
             if not gate.passed:
+                ui.summary(outcome)
                 outcome.exit_code = ExitCode.CHECK_FAILED
                 return outcome
             if not chosen:
                 outcome.exit_code = ExitCode.DECLINED
                 return outcome
-        outcome.written = commit_files(ledger, stage.new_bytes)
+        ui.summary(outcome)
+        outcome.written = commit_files(  # the real ledger is checked again once written
+            ledger, stage.new_bytes, lambda: sandbox.check(ledger.path, _readable(ledger, stage)),
+            full.errors)
         outcome.committed = True
         return outcome
     finally:

@@ -14,15 +14,20 @@ from typing import Any
 
 from beanagent.agent import Step
 from beanagent.report import Outcome
+from beanagent.review import Decision
 from beanagent.stage import Item
 from beanagent.statements.model import Statement
 
+Answer = Callable[[list[Item]], list[str] | list[Decision]]
+
 
 class RecordingUI:
-    """Records what the workflow shows; `answer` decides approvals (default: accept all)."""
+    """Records what the workflow shows; `answer` decides approvals (default: accept all):
+    the ids it accepts, or full Decisions (to edit an entry: `Decision(id, True, text)`)."""
 
-    def __init__(self, answer: Callable[[list[Item]], list[str]] | None = None):
+    def __init__(self, answer: Answer | None = None):
         self.answer = answer
+        self.summaries: list[Outcome] = []
         self.messages: list[str] = []
         self.warnings: list[str] = []
         self.steps: list[Step] = []
@@ -51,9 +56,16 @@ class RecordingUI:
     def script(self, code: str) -> None:
         self.messages.append("SCRIPT:\n" + code)
 
-    def approve(self, items: list[Item], statements: list[Statement]) -> list[str]:
+    def approve(self, items: list[Item], statements: list[Statement],
+                revise: Callable[[Item, str], Item]) -> list[Decision]:
         self.asked.append(items)
-        return self.answer(items) if self.answer else [i.id for i in items]
+        answer = self.answer(items) if self.answer else [i.id for i in items]
+        if answer and all(isinstance(a, Decision) for a in answer):
+            return [a for a in answer if isinstance(a, Decision)]
+        return [Decision(i.id, i.id in answer) for i in items]
+
+    def summary(self, outcome: Outcome) -> None:
+        self.summaries.append(outcome)
 
 
 def run_cli(*args: str | Path, cwd: Path, env: dict[str, str] | None = None,
@@ -71,10 +83,21 @@ def report(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     return json.loads(proc.stdout)
 
 
+STATE_DIR = ".beanagent"  # beanagent's own state beside a ledger (the audit log, ...)
+
+
+def users_files(root: Path) -> list[Path]:
+    """Every entry below root but beanagent's own state, which the host (never a script:
+    the ledger's folder is read-only to them) writes on every run."""
+    return [p for p in sorted(root.rglob("*"))
+            if STATE_DIR not in p.relative_to(root).parts]
+
+
 def tree_hashes(root: Path) -> dict[str, str]:
-    """sha256 of every file below root: to prove nothing was touched."""
+    """sha256 of every file below root (beanagent's own state aside): to prove nothing
+    was touched."""
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+            for p in users_files(root) if p.is_file()}
 
 
 def bean_check(path: Path) -> list[str]:

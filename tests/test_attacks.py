@@ -51,7 +51,7 @@ from typing import Any
 import pytest
 
 import beanagent
-from tests.helpers import report, run_cli, tree_hashes
+from tests.helpers import report, run_cli, tree_hashes, users_files
 
 E2E = Path(__file__).parent / "data" / "e2e"
 STEP_TIMEOUT = 5
@@ -860,7 +860,8 @@ ATTACKS: list[Attack] = [
         propose._items.extend({"kind": "plugin", "date": "2024-01-01"} for _ in range(10 ** 6))
         """, says=r"result was too large|" + INVALID_RESULT),
     _a("api-too-many-proposals", """
-        for i in range(6000):
+        from beanagent.api import MAX_PROPOSALS
+        for i in range(MAX_PROPOSALS + 1):
             propose.open(f"Assets:Junk:A{i}", "2024-03-01")
         """, says=r"ProposalError"),
     _a("non-finite-and-huge-amounts", """
@@ -927,7 +928,7 @@ class Run:
 
 def _snapshot(root: Path) -> tuple[dict[str, str], dict[str, int]]:
     """Content hashes of every file, and the mode of every entry (chmod shows here)."""
-    modes = {str(p.relative_to(root)): os.lstat(p).st_mode for p in sorted(root.rglob("*"))}
+    modes = {str(p.relative_to(root)): os.lstat(p).st_mode for p in users_files(root)}
     return tree_hashes(root), modes
 
 

@@ -1,4 +1,5 @@
-"""`beanagent run`: a script written by hand (or saved from an agent run) as the agent."""
+"""`beanagent run`: a script written by hand (or saved from an agent run), or the scripts
+of a logged run, as the agent."""
 
 from __future__ import annotations
 
@@ -15,4 +16,19 @@ class ScriptAgent:
     def run(self, task: Task, execute: Execute, on_step: OnStep) -> AgentRun:
         run = AgentRun(f"script:{self.source}")
         on_step(run.add_step(self.code, execute(self.code)))
+        return run
+
+
+class ReplayAgent:
+    """`beanagent run --from-log RUN_ID`: the scripts of a logged run, in their order, with
+    no model. Each runs in a fresh sandboxed child, as it did then."""
+
+    def __init__(self, scripts: list[str], run_id: str):
+        self.scripts = scripts
+        self.name = f"replay:{run_id}"
+
+    def run(self, task: Task, execute: Execute, on_step: OnStep) -> AgentRun:
+        run = AgentRun(self.name)
+        for code in self.scripts:
+            on_step(run.add_step(code, execute(code)))
         return run

@@ -1,0 +1,471 @@
+"""The audit log: one JSON line per `reconcile` / `run`, appended and fsynced.
+
+A `Trail` is opened by the CLI just before the workflow starts. It watches the run through
+the UI the workflow already talks to (steps, the outcome, the approval answers, warnings)
+and through the workflow's `on_load` hook (the ledger's files with their sha256, the parsed
+statements), and on the way out, whatever happened, appends one record to the log. A run
+never fails because of its log: a log that can't be written costs one warning.
+
+Where the log lives (`audit_log` in beanagent.toml, or `BEANAGENT_AUDIT_LOG`):
+`"ledger"` (default: `.beanagent/log/audit.jsonl` beside the ledger), `"state"`
+(`$XDG_STATE_HOME/beanagent/log/`, else `~/.local/state/beanagent/log/`, one file per
+ledger), `"off"`, or a file path (relative to the ledger's folder).
+
+The record's fields are listed in the README ("The audit log"). The model's messages, for
+agents that keep them (`AgentRun.messages`, or `Trail.messages` as they happen), go in
+`agent.messages`, every string capped like outputs. Reading the log back is `history`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from beanagent import __version__
+from beanagent.errors import BadInputError, BeanagentError
+
+if TYPE_CHECKING:
+    from beanagent.agent import Step
+    from beanagent.config import Config
+    from beanagent.load import Ledger
+    from beanagent.report import Outcome
+    from beanagent.stage import Item
+    from beanagent.statements.model import Statement
+
+RECORD_VERSION = 1
+OUTPUT_CAP = 16 * 1024  # a script's output, as logged (head and tail kept)
+ERROR_CAP = 8 * 1024  # a traceback or an error message
+CODE_CAP = 256 * 1024  # a script: logged whole below this (replay needs all of it)
+MESSAGE_CAP = 16 * 1024  # any one string inside a model message
+WARNINGS_KEPT = 200
+# Environment variables whose values must never reach the log, even by accident (a script
+# or an error message quoting one): replaced by "[redacted]" in the line as written.
+SECRET_NAMES = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+
+
+def cap(text: str | None, limit: int) -> str | None:
+    """Keep the head and (mostly) the tail of a long text, saying how much was cut."""
+    if text is None or len(text) <= limit:
+        return text
+    head = limit // 4
+    return (f"{text[:head]}\n… [{len(text) - limit} characters cut] …\n"
+            f"{text[len(text) - (limit - head):]}")
+
+
+def cap_json(value: Any, limit: int = MESSAGE_CAP) -> Any:
+    """A JSON-able copy of `value` with every string capped (model messages, tool inputs)."""
+    if isinstance(value, str):
+        return cap(value, limit)
+    if isinstance(value, dict):
+        return {str(k): cap_json(v, limit) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [cap_json(v, limit) for v in value]
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return cap(str(value), limit)
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Path):
+        return str(value.expanduser().resolve())
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return str(value)
+
+
+def sha256_file(path: Path) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+# Where the log lives.
+
+
+def state_home() -> Path:
+    xdg = os.environ.get("XDG_STATE_HOME", "")
+    return Path(xdg) if os.path.isabs(xdg) else Path.home() / ".local" / "state"
+
+
+def log_path(ledger: Path, setting: Any) -> Path | None:
+    """The JSONL file for this ledger under `setting`; None when the log is off."""
+    if not isinstance(setting, str) or not setting.strip():
+        raise BadInputError(f"audit_log must be \"ledger\", \"state\", \"off\" or a file path, "
+                            f"not {setting!r}")
+    ledger = ledger.resolve()
+    if setting == "off":
+        return None
+    if setting == "ledger":
+        return ledger.parent / ".beanagent" / "log" / "audit.jsonl"
+    if setting == "state":
+        key = hashlib.sha256(str(ledger).encode()).hexdigest()[:12]
+        return state_home() / "beanagent" / "log" / f"{ledger.stem}-{key}.jsonl"
+    path = Path(setting).expanduser()
+    return path if path.is_absolute() else ledger.parent / path
+
+
+def configured_log(ledger: Path) -> tuple[Path | None, Any]:
+    """(the log file, the setting that chose it) from beanagent.toml and the environment."""
+    from beanagent.config import load_config
+
+    setting = load_config(ledger).audit_log
+    return log_path(ledger, setting), setting
+
+
+# Writing.
+
+
+def _secret_values() -> list[str]:
+    return [v for k, v in os.environ.items()
+            if any(word in k.upper() for word in SECRET_NAMES) and len(v) >= 8]
+
+
+def _scrub(line: str) -> str:
+    for value in _secret_values():
+        for form in {value, json.dumps(value, ensure_ascii=False)[1:-1]}:
+            line = line.replace(form, "[redacted]")
+    return line
+
+
+def append_record(path: Path, record: dict[str, Any]) -> None:
+    """Append one line, under an exclusive lock, and fsync it. A line left torn by a crash
+    (no final newline) is closed first, so it spoils only itself."""
+    data = (_scrub(json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str))
+            + "\n").encode("utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    created = not path.exists()
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if created:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def read_log(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """Every record in the file, oldest first, and how many lines were not records (a line
+    torn by a crash, say)."""
+    records: list[dict[str, Any]] = []
+    bad = 0
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return [], 0
+    except OSError as exc:
+        raise BadInputError(f"cannot read the audit log: {exc.strerror}", file=str(path)) from None
+    for raw in data.splitlines():
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            bad += 1
+            continue
+        if isinstance(record, dict) and isinstance(record.get("run"), str):
+            records.append(record)
+        else:
+            bad += 1
+    return records, bad
+
+
+# Recording a run.
+
+
+def new_run_id(now: datetime.datetime) -> str:
+    return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def _exit_code_of(exc: BaseException) -> int:
+    if isinstance(exc, BeanagentError):
+        return int(exc.exit_code)
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
+    return 1  # a bug: Python's own status for an uncaught exception
+
+
+class Trail:
+    """One run's record in the making. Use as a context manager around the workflow."""
+
+    def __init__(self, command: str, ledger: Path, statements: Sequence[Path], opts: Any,
+                 ui: Any, agent: Any, **extra: Any):
+        self.started = datetime.datetime.now(datetime.UTC)
+        self.run_id = new_run_id(self.started)
+        self._t0 = time.monotonic()
+        self.command = command
+        self.ledger = ledger
+        self.statement_paths = list(statements)
+        self.opts = opts
+        self.agent_name = str(getattr(agent, "name", agent))
+        self.model = getattr(agent, "model", None)
+        self.extra = extra
+        self.ui = AuditedUI(ui, self)
+        self._warn = ui.warn  # the log's own trouble goes to the user, not into the record
+        self.files: list[dict[str, Any]] | None = None
+        self.statements: list[Statement] | None = None
+        self.statement_hashes: dict[str, str | None] = {}
+        self.steps: list[Step] = []
+        self.messages: list[Any] = []  # model messages, for agents that report them here
+        self.outcome: Outcome | None = None
+        self.answers: list[dict[str, Any]] | None = None  # the user's, when asked
+        self.warnings: list[str] = []
+        self.weak_layers: list[str] | None = None
+        self.path: Path | None = None  # where the record went, once written
+        self._report_cache: dict[str, Any] | None = None
+
+    def loaded(self, ledger: Ledger, statements: list[Statement]) -> None:
+        """The workflow's `on_load` hook: the files as loaded, the statements as parsed."""
+        self.files = [{"path": str(p), "sha256": f.sha256} for p, f in sorted(ledger.files.items())]
+        self.statements = list(statements)
+        self.statement_hashes = {str(p): sha256_file(p) for p in self.statement_paths}
+
+    def done(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+
+    def __enter__(self) -> Trail:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close(exc)
+
+    def close(self, error: BaseException | None = None) -> None:
+        """Append the record. Never raises: a log that can't be written is one warning.
+        Without a ledger or a readable beanagent.toml there is nothing to record and no
+        telling where (the run's own error already says why)."""
+        from beanagent.config import load_config
+
+        try:
+            if not self.ledger.is_file():
+                return
+            config = load_config(self.ledger)
+        except Exception:  # a broken beanagent.toml: the run says so itself
+            return
+        try:
+            self.path = log_path(self.ledger, config.audit_log)
+            if self.path is not None:
+                append_record(self.path, self.record(error, config))
+        except Exception as exc:  # the run must not fail because of its log
+            where = f" {self.path}" if self.path else ""
+            with contextlib.suppress(Exception):
+                self._warn(f"could not write the audit log{where}: {exc}; the run itself is "
+                           "not affected")
+
+    def record(self, error: BaseException | None, config: Config) -> dict[str, Any]:
+        o = self.outcome
+        exit_code = _exit_code_of(error) if error is not None else int(o.exit_code) if o else 0
+        return {
+            "version": RECORD_VERSION,
+            "run": self.run_id,
+            "time": self.started.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "seconds": round(time.monotonic() - self._t0, 3),
+            "beanagent": __version__,
+            "command": self.command,
+            "options": self._options(),
+            "ledger": str(self.ledger.resolve()),
+            "files": self._files(),
+            "config": {"source": _plain(config.source),
+                       "review_account": config.review_account,
+                       "window_days": config.window_days, "confident": config.confident,
+                       "step_timeout": config.step_timeout},
+            "statements": self._statements(),
+            "agent": self._agent(),
+            **self._results(),
+            "review": self._review(),
+            "committed": bool(o and o.committed),
+            "written": [str(p) for p in (o.written if o else [])],
+            "weak_sandbox": self.weak_layers,
+            "warnings": [cap(w, ERROR_CAP) for w in self.warnings[:WARNINGS_KEPT]],
+            "error": None if error is None else {
+                "type": type(error).__name__,
+                "message": cap(str(error), ERROR_CAP) or type(error).__name__},
+            "exit_code": exit_code,
+        }
+
+    def _options(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if dataclasses.is_dataclass(self.opts):
+            for field in dataclasses.fields(self.opts):
+                value = getattr(self.opts, field.name)
+                if field.name == "closing_balance" and value is not None:
+                    value = f"{value[0]} {value[1]}"
+                elif field.name == "csv":
+                    value = dict(value)
+                out[field.name] = _plain(value)
+        out["agent"] = self.agent_name
+        if self.model:
+            out["model"] = str(self.model)
+        out.update({k: _plain(v) for k, v in self.extra.items()})
+        return out
+
+    def _files(self) -> list[dict[str, Any]] | None:
+        if self.files is None:
+            return None
+        written = {str(p) for p in (self.outcome.written if self.outcome else [])}
+        committed = bool(self.outcome and self.outcome.committed)
+        out = []
+        for f in self.files:
+            after = None
+            if committed:
+                after = sha256_file(Path(f["path"])) if f["path"] in written else f["sha256"]
+            out.append({**f, "sha256_after": after})
+        return out
+
+    def _statements(self) -> list[dict[str, Any]]:
+        """Each statement file with its sha256, and, once parsed, what the report says of it
+        and how it matched (one file may hold several statements)."""
+        hashes = self.statement_hashes  # as parsed; else (never parsed) as they are now
+        given = {str(p): {"file": str(p), "path": str(p.resolve()),
+                          "sha256": hashes[str(p)] if str(p) in hashes else sha256_file(p)}
+                 for p in self.statement_paths}
+        if self.statements is None:
+            return list(given.values())
+        report = self._report()
+        out = []
+        for i, st in enumerate(self.statements):
+            entry = dict(report["statements"][i]) if report else {
+                "file": st.file, "format": st.format, "account": st.account,
+                "currency": st.currency, "lines": len(st.lines)}
+            entry.update(given.get(st.file) or {"path": str(Path(st.file).resolve()),
+                                                "sha256": sha256_file(Path(st.file))})
+            if self.outcome is not None:
+                m = self.outcome.matches[i]
+                entry.update(matched=len(m.matches), missing=len(m.missing),
+                             ledger_only=len(m.ledger_only))
+            out.append(entry)
+        return out
+
+    def _report(self) -> dict[str, Any] | None:
+        """The JSON report's view of the outcome, with every proposal (not only the
+        accepted ones): proposals, balance and check are logged in the report's shapes."""
+        if self.outcome is None:
+            return None
+        if self._report_cache is None:
+            from beanagent.report import build_report
+
+            self._report_cache = build_report(dataclasses.replace(self.outcome, accepted=None))
+        return self._report_cache
+
+    def _agent(self) -> dict[str, Any]:
+        run = self.outcome.agent if self.outcome is not None else None
+        steps = list(run.steps) if run is not None else self.steps
+        messages = list(getattr(run, "messages", None) or self.messages)
+        out: dict[str, Any] = {
+            "name": run.name if run is not None else self.agent_name,
+            "model": self.model,
+            "summary": cap(run.summary, ERROR_CAP) if run is not None else None,
+            "usage": _plain(run.usage) if run is not None else None,
+            "seconds": round(self.outcome.agent_seconds, 3) if self.outcome else None,
+            "steps": [_step(s) for s in steps],
+        }
+        if messages:
+            out["messages"] = cap_json(messages)
+        return out
+
+    def _results(self) -> dict[str, Any]:
+        report = self._report()
+        if report is None:
+            return {"proposals": [], "balance": None, "check": None}
+        items = self.outcome.items
+        proposals = [{**p, "flag": i.spec.flag, "file": str(i.target) if i.target else None}
+                     for p, i in zip(report["proposals"], items, strict=True)]
+        gate = self.outcome.gate
+        check = None if gate is None else {**report["check"], "seconds": round(gate.seconds, 3)}
+        return {"proposals": proposals, "balance": report["balance"], "check": check}
+
+    def _review(self) -> dict[str, Any]:
+        o = self.outcome
+        mode = "dry-run" if getattr(self.opts, "dry_run", False) else \
+            "yes" if getattr(self.opts, "yes", False) else "interactive"
+        decisions = self.answers
+        if o is not None and getattr(o, "decisions", None):  # the workflow's own record
+            decisions = [_decision(d) for d in o.decisions]
+        elif decisions is None and o is not None and mode == "yes" and o.accepted:
+            decisions = [{"id": pid, "accepted": True, "text": None} for pid in o.accepted]
+        return {"mode": mode, "decisions": decisions,
+                "accepted": None if o is None or o.accepted is None else list(o.accepted)}
+
+
+def _decision(answer: Any) -> dict[str, Any]:
+    """A review.Decision: id, accepted, text (the entry as the user edited it, or None)."""
+    text = getattr(answer, "text", None)
+    return {"id": str(answer.id), "accepted": bool(answer.accepted),
+            "text": None if text is None else cap(str(text), OUTPUT_CAP)}
+
+
+def _step(step: Step) -> dict[str, Any]:
+    r = step.result
+    return {"index": step.index, "ok": r.ok, "code": cap(step.code, CODE_CAP),
+            "code_truncated": len(step.code) > CODE_CAP,
+            "output": cap(r.output, OUTPUT_CAP),
+            "output_truncated": r.output_truncated or len(r.output) > OUTPUT_CAP,
+            "error": cap(r.error, ERROR_CAP), "seconds": round(r.seconds, 3),
+            "proposals": len(r.proposals)}
+
+
+class AuditedUI:
+    """The run's UI, unchanged for the user, with the trail listening in."""
+
+    def __init__(self, ui: Any, trail: Trail):
+        self._ui = ui
+        self._trail = trail
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ui, name)
+
+    def warn(self, message: str) -> None:
+        self._trail.warnings.append(message)
+        self._ui.warn(message)
+
+    def step(self, step: Step) -> None:
+        self._trail.steps.append(step)
+        self._ui.step(step)
+
+    def outcome(self, outcome: Outcome) -> None:
+        self._trail.outcome = outcome
+        self._ui.outcome(outcome)
+
+    def weak_sandbox(self, missing: list[str]) -> None:
+        self._trail.weak_layers = list(missing)
+        self._ui.weak_sandbox(missing)
+
+    def approve(self, items: list[Item], *args: Any, **kwargs: Any) -> Any:
+        answer = self._ui.approve(items, *args, **kwargs)
+        if all(isinstance(a, str) for a in answer or ()):  # a UI that answers with ids
+            said = set(answer or ())
+            self._trail.answers = [{"id": i.id, "accepted": i.id in said, "text": None}
+                                   for i in items]
+        else:
+            self._trail.answers = [_decision(a) for a in answer]
+        return answer
