@@ -30,9 +30,11 @@ test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check --no-cache beanagent tests ledgers benchmarks
 	$(PY) -m pytest -q
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed-test
 	$(PY) -m benchmarks.bench_help
 	$(PY) -m benchmarks.bench_reconcile
+	$(PY) -m benchmarks.bench_review
+	$(PY) -m benchmarks.stress_commit
 	$(PY) -m benchmarks.bench_sandbox
 	$(PY) -m benchmarks.bench_engine
 	$(PY) -m benchmarks.bench_accuracy

@@ -26,7 +26,8 @@ class GateError:
 class GateResult:
     passed: bool
     errors: tuple[GateError, ...]  # new errors only
-    seconds: float = 0.0
+    seconds: float = 0.0  # how long the check itself ran
+    waited: float = 0.0  # how long the run stood still for it (the rest was hidden)
 
 
 def _locate(stage: Stage, err: LedgerError) -> tuple[str, int, str | None]:

@@ -68,6 +68,7 @@ class Outcome:
     diff: str = ""
     notes: list[str] = dataclasses.field(default_factory=list)
     dropped: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # failed the gate
+    shown: bool = False  # the proposals and diff are on screen (shown while the gate ran)
     exit_code: int = 0
 
 
@@ -131,7 +132,10 @@ def build_report(outcome: Outcome) -> dict[str, Any]:
              "errors": [{"file": display_path(e.file), "line": e.line,
                          "message": e.message + (f" (proposal {e.proposal})" if e.proposal else "")}
                         for e in (gate.errors if gate else ())],
-             "dropped": [{"id": pid, "reason": why} for pid, why in outcome.dropped]}
+             "dropped": [{"id": pid, "reason": why} for pid, why in outcome.dropped],
+             "seconds": round(gate.seconds, 3) if gate else None,
+             "hidden_seconds": (round(max(0.0, gate.seconds - gate.waited), 3)
+                                if gate else None)}
     agent = outcome.agent
     return {
         "version": REPORT_VERSION,

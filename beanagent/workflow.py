@@ -214,8 +214,14 @@ def _stage(ledger: Ledger, items: list[Item]) -> tuple[Stage, list[Item]]:
 
 
 def _gate(stage: Stage, full: Ledger, sandbox: Sandbox, started: float) -> GateResult:
+    """The check's result. It ran since `started`, behind the host's own full load and,
+    in a review, behind the proposals on screen: `waited` is what was left to wait for."""
+    blocked = time.monotonic()
     gate = check_stage(stage, full.errors, sandbox.end_check())
-    return dataclasses.replace(gate, seconds=time.monotonic() - started)
+    now = time.monotonic()
+    ran = sandbox.last_check.get("seconds")
+    return dataclasses.replace(gate, seconds=float(ran) if ran is not None else now - started,
+                               waited=now - blocked)
 
 
 def _restage(ledger: Ledger, full: Ledger, items: list[Item], sandbox: Sandbox,
@@ -306,6 +312,12 @@ def _run_agent_and_gate(ledger: Ledger, parsed_view: LedgerView, statements: lis
         if stage is None:
             ui.outcome(outcome)
             return outcome
+        if not opts.dry_run and not opts.yes:
+            # Someone is going to read this: show it while the check runs behind it.
+            outcome.diff = format_diff(ledger, stage)
+            ui.outcome(outcome)
+            ui.diff(outcome.diff)
+            outcome.shown = True
         outcome.gate = _gate(stage, full, sandbox, check_started)
         if not outcome.gate.passed:
             settled = settle(stage, outcome.gate, items,
@@ -313,6 +325,7 @@ def _run_agent_and_gate(ledger: Ledger, parsed_view: LedgerView, statements: lis
             stage, outcome.gate, items = settled.stage, settled.gate, settled.items
             outcome.items, outcome.dropped = items, settled.dropped
             outcome.balance = _balance(statements, view, items, matches)
+            outcome.shown = False  # what was shown changed: show it again
             if not items:  # every proposal failed the check: exit 3, errors reported
                 stage.cleanup()
                 outcome.exit_code = ExitCode.CHECK_FAILED
@@ -330,11 +343,13 @@ def _review_and_commit(outcome: Outcome, ledger: Ledger, full: Ledger, view: Led
                        stage: Stage, sandbox: Sandbox, opts: Options, ui: UI) -> Outcome:
     items = outcome.items
     try:
-        ui.outcome(outcome)
+        if not outcome.shown:
+            ui.outcome(outcome)
         if outcome.gate is None or not outcome.gate.passed:
             outcome.exit_code = ExitCode.CHECK_FAILED
             return outcome
-        ui.diff(outcome.diff)
+        if not outcome.shown:
+            ui.diff(outcome.diff)
         if opts.dry_run:
             return outcome
         # an edit is held to the agent's rules (review.Reviser), then re-checked below

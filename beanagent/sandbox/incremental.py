@@ -1,20 +1,20 @@
 """The gate's check without re-doing what the server already did.
 
 A full check of the staged copy parses every file and books every transaction again,
-although the proposals only added entries to one or two files. The sandbox server already
-holds the ledger parsed and booked (before plugins ran). So the check child:
+although the proposals only added entries. The sandbox server already holds the ledger
+parsed and booked (before plugins ran). So the check child takes the server's booked
+entries of every file as they are, parses only the blocks the stage inserted (numbered as
+in the staged file, so errors point at the proposal), books only those, then runs the
+plugins and the validations on the whole, exactly as beancount's loader does.
 
-- takes the booked entries of every file the proposals didn't touch, as they are;
-- parses each changed file for real (the bytes that would be written are what is checked)
-  and, through the stage's line map, swaps every entry that came from an original line for
-  the booked entry the server made from that very line;
-- books only the new entries, then runs the plugins and the validations on the whole,
-  exactly as beancount's loader does.
-
-Whenever that shortcut could differ from a full load, it is not taken and the caller runs
-the full check: a file changed since the server read it, a changed file that uses
-pushtag/pushmeta (the new entries' meaning would depend on where they sit), a new posting
-held at cost (booking it needs the lots before it), or an entry that can't be paired.
+This equals a full load of the staged copy because the stage only inserts whole entries,
+rendered by beancount's printer, between entries of files that parse cleanly (a ledger
+with a syntax error is refused at load). Where the meaning of an inserted entry could
+depend on its surroundings, or the server's copy could be stale, the shortcut is not taken
+and the caller runs the full check: a file changed since the server read it, a changed file
+that uses pushtag/pushmeta, a new posting held at cost (booking it needs the lots before
+it), a `pythonpath` option. And after a commit the real files are checked again in full
+(commit.py), so the written bytes are always parsed whole.
 """
 
 from __future__ import annotations
@@ -29,26 +29,34 @@ _CONTEXT = re.compile(rb"^[ \t]*(pushtag|poptag|pushmeta|popmeta)\b", re.MULTILI
 
 
 class Booked:
-    """What the server keeps for incremental checks: booked entries by file and line."""
+    """What the server keeps for incremental checks: booked entries by file."""
 
     def __init__(self, booked: list[Any], options: dict[str, Any]):
         self.options = options
         self.by_file: dict[str, list[Any]] = {}
-        self.by_line: dict[tuple[str, int], Any] = {}
         for entry in booked:
-            meta = entry.meta or {}
-            name, line = meta.get("filename"), meta.get("lineno")
-            if not isinstance(name, str) or not isinstance(line, int):
-                continue
-            self.by_file.setdefault(name, []).append(entry)
-            # Two entries from one line can't be told apart by the line map: no shortcut.
-            self.by_line[(name, line)] = None if (name, line) in self.by_line else entry
+            name = (entry.meta or {}).get("filename")
+            if isinstance(name, str):
+                self.by_file.setdefault(name, []).append(entry)
         self.sha256: dict[str, str] = {}
         for name in options.get("include") or ():
             try:
                 self.sha256[name] = hashlib.sha256(Path(name).read_bytes()).hexdigest()
             except OSError:
                 continue
+
+
+def _runs(line_map: list[Any]) -> list[tuple[int, int]]:
+    """[first, last) line indexes of each run of lines that belong to proposals."""
+    out: list[tuple[int, int]] = []
+    start = None
+    for i, where in enumerate([*line_map, 0]):
+        if isinstance(where, str) and start is None:
+            start = i
+        elif not isinstance(where, str) and start is not None:
+            out.append((start, i))
+            start = None
+    return out
 
 
 def check(state: Booked, files: Mapping[str, Mapping[str, Any]]) -> list[Any] | None:
@@ -74,24 +82,21 @@ def check(state: Booked, files: Mapping[str, Mapping[str, Any]]) -> list[Any] | 
             entries.extend(state.by_file.get(name, ()))
             continue
         line_map = info.get("line_map") or []
-        if _CONTEXT.search(Path(staged).read_bytes()):
+        raw = Path(staged).read_bytes()
+        if _CONTEXT.search(raw):
             return None
-        parsed, parse_errors, _ = parser.parse_file(staged)
-        errors.extend(parse_errors)
-        reused = 0
-        for entry in parsed:
-            lineno = entry.meta.get("lineno", 0)
-            where = line_map[lineno - 1] if 0 < lineno <= len(line_map) else None
-            if isinstance(where, str):
-                new.append(entry)
-                continue
-            booked = state.by_line.get((name, where)) if isinstance(where, int) else None
-            if booked is None or type(booked) is not type(entry):
-                return None
-            entries.append(booked)
-            reused += 1
-        if reused != len(state.by_file.get(name, ())):
+        lines = raw.decode("utf-8").split("\n")
+        if len(lines) < len(line_map):
             return None
+        # Each run of inserted lines is parsed on its own, numbered as in the staged file;
+        # the original entries are the server's own (same bytes, same parse).
+        for first, last in _runs(line_map):
+            block = "\n".join(lines[first:last]) + "\n"
+            parsed, parse_errors, _ = parser.parse_string(
+                block, report_filename=staged, report_firstline=first + 1)
+            errors.extend(parse_errors)
+            new.extend(parsed)
+        entries.extend(state.by_file.get(name, ()))
     for entry in new:
         if isinstance(entry, data.Transaction) and any(p.cost is not None
                                                         for p in entry.postings):
