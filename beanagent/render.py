@@ -227,11 +227,14 @@ class ConsoleUI:
 
     def diff(self, text: str) -> None:
         self._settle()
+        out = Text()  # one print: rich's per-call cost dominated long diffs (10k entries)
         for line in text.splitlines():
             style = ("bold" if line.startswith(("+++", "---")) else "green"
                      if line.startswith("+") else "red" if line.startswith("-")
                      else "cyan" if line.startswith("@@") else "")
-            self.console.print(Text(line, style=style))
+            out.append(line + "\n", style=style)
+        out.rstrip()
+        self.console.print(out)
 
     # --- the review ---------------------------------------------------------------------
 

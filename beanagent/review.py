@@ -18,7 +18,7 @@ from beanagent.load import Ledger
 from beanagent.proposals import ProposalError
 from beanagent.report import display_path
 from beanagent.stage import Item, Stage, split_lines
-from beanagent.statements.model import Statement, StatementLine
+from beanagent.statements.model import Ref, Statement, StatementLine
 
 
 def _range(start: int, length: int) -> str:
@@ -278,9 +278,20 @@ def _counter(item: Item, statements: list[Statement]) -> str:
     return ", ".join(others) or spec.postings[-1].account
 
 
+_BY_REF: list[tuple[list[Statement], dict[Ref, list[StatementLine]]]] = []
+
+
 def evidence_lines(item: Item, statements: list[Statement]) -> list[StatementLine]:
-    refs = set(item.spec.evidence)
-    return [ln for st in statements for ln in st.lines if ln.ref in refs]
+    # An index per statements list (the last one asked about): a table of 10k proposals
+    # otherwise scans every line for every row.
+    if not _BY_REF or _BY_REF[0][0] is not statements:
+        index: dict[Ref, list[StatementLine]] = {}
+        for st in statements:
+            for ln in st.lines:
+                index.setdefault(ln.ref, []).append(ln)
+        _BY_REF[:] = [(statements, index)]
+    index = _BY_REF[0][1]
+    return [ln for ref in dict.fromkeys(item.spec.evidence) for ln in index.get(ref, ())]
 
 
 def is_low(item: Item) -> bool:
