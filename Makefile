@@ -38,6 +38,7 @@ bench: $(VENV)/.installed-test
 	$(PY) -m benchmarks.bench_sandbox
 	$(PY) -m benchmarks.bench_engine
 	$(PY) -m benchmarks.bench_accuracy
+	$(PY) -m benchmarks.bench_eval
 	$(PY) -m benchmarks.bench_categorise
 
 clean:

@@ -15,31 +15,13 @@ Usage: python -m benchmarks.bench_accuracy [--seeds 1 2 3] [--sources sample exa
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
-import time
-from pathlib import Path
 
-from benchmarks.common import BIN, DATA, ENV
-from benchmarks.scenarios import SOURCES, Score, build, scenarios, score
+from benchmarks.common import DATA
+from benchmarks.scenario_run import grid, prepare, run_agent
+from benchmarks.scenarios import SOURCES, Score
 
 TARGETS = {"recall": 0.97, "precision": 0.99, "counter-account": 0.90}
-
-
-def run_one(source: str, seed: int, checking: str, card: str, agent: str,
-            root: Path) -> tuple[Score, float]:
-    out = root / f"{source}-{seed}-{checking}-{card}"
-    truth = build(source, seed, out, checking, card)
-    files = [st["file"] for st in truth["statements"]]
-    start = time.perf_counter()
-    proc = subprocess.run([BIN / "beanagent", "reconcile", "ledger.beancount", *files,
-                           "--dry-run", "--json", "--agent", agent],
-                          cwd=out, env=ENV, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"{out}: exit {proc.returncode}\n{proc.stderr[-3000:]}")
-    return score(truth, json.loads(proc.stdout)), elapsed
 
 
 def line(name: str, s: Score, elapsed: float | None = None) -> str:
@@ -65,9 +47,13 @@ def main() -> None:
     root = DATA / "scenarios"
     total = Score()
     balances = explained = 0
-    for source, seed, checking, card in scenarios(args.sources, args.seeds):
-        s, elapsed = run_one(source, seed, checking, card, args.agent, root)
-        print(line(f"{source} seed {seed} {checking}+{card}", s, elapsed))
+    for scenario in grid(args.sources, args.seeds):
+        out, truth = prepare(scenario, root)
+        run = run_agent(out, truth, scenario, args.agent)
+        if run.failed:
+            raise SystemExit(f"{out}: exit {run.exit_code}\n{run.error}")
+        s = run.score
+        print(line(scenario.name, s, run.wall_seconds))
         if args.verbose:
             for what in ("false", "missed", "wrong_counter"):
                 for item in getattr(s, what):

@@ -16,7 +16,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 DATA = HERE / ".data"
 BIN = Path(sys.executable).parent
-ENV = {**os.environ, "BEANCOUNT_DISABLE_LOAD_CACHE": "1", "NO_COLOR": "1"}
+
+
+def bench_env() -> dict[str, str]:
+    """The environment benchmarks run the CLI in, read now (tests change it at run time)."""
+    return {**os.environ, "BEANCOUNT_DISABLE_LOAD_CACHE": "1", "NO_COLOR": "1"}
+
+
+ENV = bench_env()
 ACCOUNT = "Assets:US:BofA:Checking"
 
 

@@ -24,11 +24,8 @@ truth file; benchmarks/bench_accuracy.py runs the grid.
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import datetime
-import hashlib
-import io
 import json
 import random
 import subprocess
@@ -37,6 +34,12 @@ from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from benchmarks.bank_formats import WRITERS, Row
+from benchmarks.grading import Score, score
+
+__all__ = ["CARD_FORMATS", "CHECKING_FORMATS", "SOURCES", "Score", "build", "scenarios",
+           "score"]
 
 REPO = Path(__file__).resolve().parent.parent
 CENT = Decimal("0.01")
@@ -61,18 +64,6 @@ SOURCES = {
     "example": Source("example", "Assets:US:BofA:Checking", "Liabilities:US:Chase:Slate",
                       datetime.date(2024, 10, 1), datetime.date(2024, 12, 31)),
 }
-
-
-@dataclasses.dataclass
-class Row:
-    """One statement line and the real-world event it belongs to."""
-
-    date: datetime.date
-    amount: Decimal
-    name: str  # the merchant as the bank names it
-    description: str
-    event: str
-    key: str = ""  # how a report's evidence names it: FITID, or "file:line"
 
 
 @dataclasses.dataclass
@@ -165,110 +156,6 @@ def bank_description(entry: Entry, account: str, rng: random.Random) -> str:
         shapes = ("SQ *{n}", "TST* {n}", "{n} #{s}", "{n} {s} NEW YORK NY", "POS {n}", "{n}")
     md = f"{entry.date:%m%d}"
     return rng.choice(shapes).format(n=name, s=store, md=md)
-
-
-# ------------------------------------------------------------------------ formats
-
-
-def _csv(rows: Sequence[Sequence[str]], delimiter: str = ",") -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, delimiter=delimiter, lineterminator="\n")
-    writer.writerows(rows)
-    return buf.getvalue()
-
-
-def _fitid(row: Row, seq: int) -> str:
-    digest = hashlib.sha256(f"{row.date}|{row.amount}|{row.description}|{seq}".encode())
-    return f"{row.date:%Y%m%d}{int(digest.hexdigest()[:10], 16) % 10**10:010d}"
-
-
-def write_bofa(rows: list[Row], opening: Decimal, name: str, _acct: str) -> str:
-    closing = opening + sum((r.amount for r in rows), Decimal(0))
-    first, last = rows[0].date, rows[-1].date
-    table = [["Description", "", "Summary Amt."],
-             [f"Beginning balance as of {first:%m/%d/%Y}", "", f"{opening:,.2f}"],
-             [f"Ending balance as of {last:%m/%d/%Y}", "", f"{closing:,.2f}"], [],
-             ["Date", "Description", "Amount", "Running Bal."]]
-    running = opening
-    for r in rows:
-        running += r.amount
-        table.append([f"{r.date:%m/%d/%Y}", r.description, f"{r.amount:.2f}", f"{running:,.2f}"])
-        r.key = f"{name}:{len(table)}"
-    return _csv(table)
-
-
-def write_de(rows: list[Row], opening: Decimal, name: str, _acct: str) -> str:
-    def de(n: Decimal) -> str:
-        return f"{n:,.2f}".replace(",", "_").replace(".", ",").replace("_", ".")
-
-    table = [["Buchungstag", "Valuta", "Umsatztext", "Betrag", "Saldo", "Waehrung"]]
-    running = opening
-    for r in rows:
-        running += r.amount
-        table.append([f"{r.date:%d.%m.%Y}", f"{r.date:%d.%m.%Y}", r.description, de(r.amount),
-                      de(running), "USD"])
-        r.key = f"{name}:{len(table)}"
-    return _csv(table, ";")
-
-
-def write_chase(rows: list[Row], _opening: Decimal, name: str, _acct: str) -> str:
-    table = [["Transaction Date", "Post Date", "Description", "Category", "Type", "Amount",
-              "Memo"]]
-    for r in reversed(rows):  # newest first, as Chase exports
-        kind = "Payment" if r.amount > 0 else "Sale"
-        table.append([f"{r.date:%m/%d/%Y}", f"{r.date:%m/%d/%Y}", r.description, "", kind,
-                      f"{r.amount:.2f}", ""])
-        r.key = f"{name}:{len(table)}"
-    return _csv(table)
-
-
-def write_debit_credit(rows: list[Row], _opening: Decimal, name: str, _acct: str) -> str:
-    table = [["Date", "Description", "Debit", "Credit"]]
-    for r in rows:
-        debit, credit = (f"{-r.amount:.2f}", "") if r.amount < 0 else ("", f"{r.amount:.2f}")
-        table.append([r.date.isoformat(), r.description, debit, credit])
-        r.key = f"{name}:{len(table)}"
-    return _csv(table)
-
-
-def write_ofx(rows: list[Row], opening: Decimal, _name: str, acct: str) -> str:
-    card = acct.startswith("Liabilities")
-    closing = opening + sum((r.amount for r in rows), Decimal(0))
-
-    def when(day: datetime.date) -> str:
-        return f"{day:%Y%m%d}120000"
-
-    def esc(text: str) -> str:
-        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-    msgs, rs = ("CREDITCARDMSGSRSV1", "CCSTMTRS") if card else ("BANKMSGSRSV1", "STMTRS")
-    acct_from = (["<CCACCTFROM>", "<ACCTID>4417000012345678", "</CCACCTFROM>"] if card else
-                 ["<BANKACCTFROM>", "<BANKID>026009593", "<ACCTID>00234-48574897",
-                  "<ACCTTYPE>CHECKING", "</BANKACCTFROM>"])
-    out = ["OFXHEADER:100", "DATA:OFXSGML", "VERSION:102", "SECURITY:NONE", "ENCODING:USASCII",
-           "CHARSET:1252", "COMPRESSION:NONE", "OLDFILEUID:NONE", "NEWFILEUID:NONE", "",
-           "<OFX>", "<SIGNONMSGSRSV1>", "<SONRS>", "<STATUS>", "<CODE>0", "<SEVERITY>INFO",
-           "</STATUS>", f"<DTSERVER>{when(rows[-1].date)}", "<LANGUAGE>ENG", "</SONRS>",
-           "</SIGNONMSGSRSV1>", f"<{msgs}>", f"<{rs[:-2]}TRNRS>" if card else "<STMTTRNRS>",
-           "<TRNUID>0", "<STATUS>", "<CODE>0", "<SEVERITY>INFO", "</STATUS>", f"<{rs}>",
-           "<CURDEF>USD", *acct_from, "<BANKTRANLIST>", f"<DTSTART>{when(rows[0].date)}",
-           f"<DTEND>{when(rows[-1].date)}"]
-    for seq, r in enumerate(rows):
-        r.key = _fitid(r, seq)
-        out += ["<STMTTRN>", f"<TRNTYPE>{'CREDIT' if r.amount > 0 else 'DEBIT'}",
-                f"<DTPOSTED>{when(r.date)}", f"<TRNAMT>{r.amount:.2f}", f"<FITID>{r.key}",
-                f"<NAME>{esc(r.name[:32])}", f"<MEMO>{esc(r.description)}", "</STMTTRN>"]
-    out += ["</BANKTRANLIST>", "<LEDGERBAL>", f"<BALAMT>{closing:.2f}",
-            f"<DTASOF>{when(rows[-1].date)}", "</LEDGERBAL>", f"</{rs}>",
-            f"</{rs[:-2]}TRNRS>" if card else "</STMTTRNRS>", f"</{msgs}>", "</OFX>"]
-    return "\n".join(out) + "\n"
-
-
-WRITERS: dict[str, tuple[str, Callable[[list[Row], Decimal, str, str], str]]] = {
-    "bofa-csv": ("csv", write_bofa), "de-csv": ("csv", write_de),
-    "chase-csv": ("csv", write_chase), "debit-credit-csv": ("csv", write_debit_credit),
-    "ofx": ("ofx", write_ofx),
-}
 
 
 # ---------------------------------------------------------------------- the damage
@@ -473,130 +360,6 @@ def _damaged(lines: list[str], entries: list[Entry], damage: Damage, src: Source
             continue
         out.append(line)
     return "\n".join(out) + "\n"
-
-
-# ------------------------------------------------------------------------ grading
-
-
-@dataclasses.dataclass
-class Score:
-    proposed: int = 0
-    true_positive: int = 0
-    to_propose: int = 0
-    counter_right: int = 0
-    counter_seen: int = 0
-    novel_flagged: int = 0
-    novel: int = 0
-    duplicates_flagged: int = 0
-    duplicates: int = 0
-    typos_kept_out: int = 0
-    typos: int = 0
-    balance_expected: str = ""
-    balance_reported: str = ""
-    culprit_named: bool = False
-    false: list[str] = dataclasses.field(default_factory=list)
-    missed: list[str] = dataclasses.field(default_factory=list)
-    wrong_counter: list[str] = dataclasses.field(default_factory=list)
-
-    def add(self, other: Score) -> None:
-        for f in dataclasses.fields(self):
-            value = getattr(other, f.name)
-            if isinstance(value, (int, list)) and not isinstance(value, bool):
-                setattr(self, f.name, getattr(self, f.name) + value)
-
-    @property
-    def recall(self) -> float:
-        return self.true_positive / self.to_propose if self.to_propose else 1.0
-
-    @property
-    def precision(self) -> float:
-        return self.true_positive / self.proposed if self.proposed else 1.0
-
-    @property
-    def counter_accuracy(self) -> float:
-        return self.counter_right / self.counter_seen if self.counter_seen else 1.0
-
-
-def _evidence_key(ref: dict[str, Any]) -> str:
-    return ref["id"] or f"{Path(ref['file']).name}:{ref['line']}"
-
-
-def _main_counter(text: str, own: str) -> str | None:
-    from beancount.parser import parser
-
-    entries, _, _ = parser.parse_string(text)
-    legs = [p for p in entries[0].postings if p.account != own and p.units is not None]
-    if not legs:
-        return None
-    return max(legs, key=lambda p: abs(p.units.number or 0)).account
-
-
-def score(truth: dict[str, Any], report: dict[str, Any]) -> Score:
-    s = Score()
-    events = truth["events"]
-    where: dict[str, tuple[str, str]] = {}  # row key -> (event, statement account)
-    for st in truth["statements"]:
-        for row in st["rows"]:
-            where[row["key"]] = (row["event"], st["account"])
-    credited: set[str] = set()
-    flagged: set[str] = set()
-    for p in report["proposals"]:
-        if p["kind"] != "transaction":
-            continue
-        s.proposed += 1
-        hits = [where[k] for k in map(_evidence_key, p["evidence"]) if k in where]
-        fresh = [(e, a) for e, a in hits if events[e]["propose"] and e not in credited]
-        if not fresh:
-            s.false.append(p["text"].splitlines()[0])
-            continue
-        event, account = fresh[0]
-        credited.add(event)
-        s.true_positive += 1
-        if p["text"][11] == "!":
-            flagged.add(event)
-        ev = events[event]
-        if ev["seen"] and ev["kind"] != "novel":
-            s.counter_seen += 1
-            got = _main_counter(p["text"], account)
-            want = ev["counter"]
-            if ev["kind"] == "transfer":  # either side may propose it
-                want = next(st["account"] for st in truth["statements"]
-                            if st["account"] != account)
-            if got == want:
-                s.counter_right += 1
-            else:
-                s.wrong_counter.append(f"{p['text'].splitlines()[0]}: {got} ≠ {want}")
-    for ev in events.values():
-        if ev["propose"]:
-            s.to_propose += 1
-            if ev["id"] not in credited:
-                s.missed.append(f"{ev['id']} ({ev['kind']})")
-        if ev["kind"] == "novel":
-            s.novel += 1
-            s.novel_flagged += ev["id"] in flagged
-    for dup in truth["duplicates"]:
-        s.duplicates += 1
-        s.duplicates_flagged += any(
-            u["date"] == dup["date"] and u["amount"].split()[0] == dup["amount"]
-            and "likely duplicate" in u["reason"] for u in report["unmatched_ledger"])
-    typo_events = {e for e, ev in events.items() if ev["kind"] == "typo"}
-    s.typos = len(typo_events)
-    s.typos_kept_out = s.typos - sum(
-        1 for p in report["proposals"] for ref in p["evidence"]
-        if where.get(_evidence_key(ref), ("", ""))[0] in typo_events)
-    bal = report.get("balance")
-    if bal:
-        expected = Decimal(0)
-        for typo in truth["typos"]:
-            if typo["account"] == bal["account"]:
-                expected += Decimal(typo["statement"]) - Decimal(typo["ledger"])
-        for dup in truth["duplicates"]:
-            if dup["account"] == bal["account"]:
-                expected -= Decimal(dup["amount"])
-        s.balance_expected = str(expected)
-        s.balance_reported = bal["difference"].split()[0]
-        s.culprit_named = expected == 0 or bool(bal["culprits"])
-    return s
 
 
 def scenarios(sources: Sequence[str], seeds: Sequence[int]) -> Iterator[tuple[str, int, str, str]]:
