@@ -126,18 +126,39 @@ def _finish(outcome: Any, ui: Any, as_json: bool) -> None:
     raise typer.Exit(int(outcome.exit_code))
 
 
-def _make_agent(name: str, model: str | None) -> Any:
+def _make_agent(name: str, model: str | None, base_url: str | None, actions: str,
+                max_steps: int | None, max_tokens: int | None, config: Any) -> Any:
     from beanagent.errors import BadInputError
 
+    if name not in ("offline", "anthropic", "openai"):
+        raise BadInputError(f"unknown agent {name!r}: use offline, anthropic or openai")
+    if actions not in ("code", "json"):
+        raise BadInputError(f"--actions must be code or json, not {actions!r}")
     if name == "offline":
+        if base_url or actions != "code":
+            raise BadInputError("--base-url and --actions apply to the LLM agents "
+                                "(--agent anthropic or openai)")
         from beanagent.agent.offline import OfflineAgent
 
         return OfflineAgent()
+    steps = max_steps if max_steps is not None else getattr(config, "max_steps", None)
+    tokens = max_tokens if max_tokens is not None else getattr(config, "max_tokens_total",
+                                                               500_000)
+    seconds = getattr(config, "agent_timeout", 600.0)
+    for label, value in (("max_steps", steps), ("max_tokens_total", tokens),
+                         ("agent_timeout", seconds)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or value <= 0):
+            raise BadInputError(f"{label} must be a positive number, not {value!r}")
+    options = {"actions": actions, "max_steps": steps, "max_tokens_total": tokens,
+               "max_seconds": float(seconds)}
     if name == "anthropic":
         from beanagent.agent.anthropic import AnthropicAgent
 
-        return AnthropicAgent.from_env(model)
-    raise BadInputError(f"unknown agent {name!r}: use offline or anthropic")
+        return AnthropicAgent.from_env(model, base_url=base_url, **options)
+    from beanagent.agent.openai import OpenAIAgent
+
+    return OpenAIAgent.from_env(model, base_url, **options)
 
 
 def _audited(command: str, ledger: Path, statements: list[Path], agent: Any, opts: Any,
@@ -178,9 +199,22 @@ def reconcile(
     ledger: LedgerArg,
     statements: StatementsArg = None,
     account: AccountOpt = None,
-    agent: Annotated[str, typer.Option(help="offline (default: no key, no network) or "
-                                       "anthropic.")] = "offline",
-    model: Annotated[str | None, typer.Option(help="Model for the LLM agent.")] = None,
+    agent: Annotated[str, typer.Option(help="offline (default: no key, no network), "
+                                       "anthropic (ANTHROPIC_API_KEY), or openai (any "
+                                       "OpenAI-compatible server: --base-url).")] = "offline",
+    model: Annotated[str | None, typer.Option(help="Model for the LLM agent (else "
+                                              "BEANAGENT_MODEL, else beanagent.toml).")] = None,
+    base_url: Annotated[str | None, typer.Option(
+        help="LLM agents: the API's URL, e.g. http://localhost:11434/v1 (Ollama) for "
+        "--agent openai.")] = None,
+    actions: Annotated[str, typer.Option(help="LLM agents: code (the model writes Python "
+                                         "scripts) or json (plain tool calls).")] = "code",
+    max_steps: Annotated[int | None, typer.Option(
+        min=1, help="LLM agents: at most this many actions (default 12; 40 with "
+        "--actions json).")] = None,
+    max_tokens: Annotated[int | None, typer.Option(
+        min=1, help="LLM agents: at most this many tokens in the run (default 500000).")
+    ] = None,
     dry_run: DryOpt = False,
     yes: YesOpt = False,
     as_json: JsonOpt = False,
@@ -222,7 +256,8 @@ def reconcile(
         from beanagent.workflow import Options
 
         config = load_config(ledger) if ledger.is_file() else None
-        agent_impl = _make_agent(agent, model or (config.model if config else None))
+        agent_impl = _make_agent(agent, model or (config.model if config else None),
+                                 base_url, actions, max_steps, max_tokens, config)
         opts = Options(account=account, dry_run=dry_run, yes=yes, output=output,
                        closing_balance=_closing(closing_balance), importers=importers,
                        csv=_csv_options(delimiter=csv_delimiter, encoding=csv_encoding,

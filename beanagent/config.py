@@ -48,6 +48,14 @@ class Config:
     step_timeout: float = 60.0
     # Model for the LLM agent (flag --model, env BEANAGENT_MODEL, or this).
     model: str | None = None
+    # LLM agents: at most this many actions (scripts run, or tool calls) in a run, gate
+    # rounds included (flag --max-steps). Default: 12 with --actions code, 40 with json.
+    max_steps: int | None = None
+    # LLM agents: at most this many tokens in a run (input, output and cached, every
+    # request, gate rounds included; flag --max-tokens).
+    max_tokens_total: int = 500_000
+    # LLM agents: wall-clock limit for the agent's whole run (model and scripts), seconds.
+    agent_timeout: float = 600.0
     # The file new entries go into (relative to the ledger's folder; it must be one the
     # ledger includes). Default: the file holding the account's most recent entries.
     target_file: str | None = None

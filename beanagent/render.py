@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from beanagent.agent import Step
+from beanagent.agent import AgentRun, Step
 from beanagent.proposals import ProposalError
 from beanagent.report import BalanceCheck, Outcome, display_path
 from beanagent.review import (
@@ -70,6 +70,22 @@ def format_proposals_table(items: list[Item], statements: list[Statement],
         table.add_row(*cells[:6], fit_evidence(where, rest, widths[6]),
                       style="yellow" if is_low(item) else None)
     return table
+
+
+def format_usage(run: AgentRun, seconds: float) -> str:
+    """The LLM agent's bill: steps, gate rounds, tokens and the estimated cost."""
+    u = run.usage or {}
+    cached, written = int(u.get("cache_read_input_tokens") or 0), \
+        int(u.get("cache_creation_input_tokens") or 0)
+    tokens_in = int(u.get("input_tokens") or 0) + cached + written
+    cost = u.get("cost_usd")
+    rounds = f", {run.rounds} gate round{'s' * (run.rounds != 1)}" if run.rounds else ""
+    return (f"{run.name} agent" + (f" ({run.model})" if run.model else "")
+            + f": {len(run.steps)} step{'s' * (len(run.steps) != 1)}{rounds}, {seconds:.1f} s, "
+            f"{tokens_in:,} tokens in ({cached:,} read from cache, {written:,} written to it), "
+            f"{int(u.get('output_tokens') or 0):,} out; "
+            + (f"about ${cost:.4f} (estimated from list prices)" if cost is not None
+               else "cost unknown for this model"))
 
 
 def format_balance(b: BalanceCheck) -> Text:
@@ -393,6 +409,8 @@ class ConsoleUI:
     def finish(self, o: Outcome) -> None:
         self._settle()
         c = self.console
+        if o.agent is not None and o.agent.usage is not None:
+            c.print(Text(format_usage(o.agent, o.agent_seconds), style="dim"))
         if o.committed:
             n = len(o.accepted or [])
             files = ", ".join(display_path(p) for p in o.written)

@@ -149,5 +149,9 @@ def build_report(outcome: Outcome) -> dict[str, Any]:
         "committed": outcome.committed,
         "agent": {"name": agent.name if agent else "none",
                   "steps": len(agent.steps) if agent else 0,
-                  "seconds": round(outcome.agent_seconds, 3)},
+                  "seconds": round(outcome.agent_seconds, 3),
+                  "model": agent.model if agent else None,
+                  "usage": dict(agent.usage) if agent and agent.usage is not None else None,
+                  "rounds": agent.rounds if agent else 0,
+                  "stopped": agent.stopped if agent else None},
     }

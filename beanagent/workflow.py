@@ -17,17 +17,17 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from beanagent import proposals
-from beanagent.agent import Agent, AgentRun, Step, Task
+from beanagent.agent import Agent, Repairing, Step, Task
 from beanagent.agent.facts import ledger_facts
-from beanagent.check import GateResult, check_stage
+from beanagent.check import GateError, GateResult, check_stage
 from beanagent.commit import commit_files, recover
 from beanagent.config import Config, load_config
-from beanagent.errors import BadInputError, ExitCode, SandboxError
+from beanagent.errors import BadInputError, BeanagentError, ExitCode, SandboxError
 from beanagent.ledger import AccountInfo, LedgerView
 from beanagent.load import Ledger, complete, parse_ledger
 from beanagent.reconcile.culprits import find_culprits
 from beanagent.reconcile.match import MatchResult, match_statement
-from beanagent.repair import settle
+from beanagent.repair import Fix, settle
 from beanagent.report import BalanceCheck, Outcome, display_path
 from beanagent.review import Decision, Reviser, apply_decisions, decide_all, format_diff
 from beanagent.sandbox.runner import Sandbox, StepResult
@@ -121,13 +121,18 @@ def _padded(spec: proposals.Spec, places: dict[str, int]) -> proposals.Spec:
         for p in spec.postings))
 
 
-def _validate(run: AgentRun, accounts: Mapping[str, AccountInfo], statements: list[Statement],
-              ui: UI, places: dict[str, int]) -> list[Item]:
-    """Re-check everything the agent proposed: the child's word is untrusted."""
+def _validate(raws: list[Any], accounts: Mapping[str, AccountInfo],
+              statements: list[Statement], ui: UI, places: dict[str, int],
+              earlier: Sequence[Item] = ()) -> list[Item]:
+    """Re-check everything the agent proposed: the child's word is untrusted. Evidence
+    that names no line of the parsed statements is dropped, and a transaction left with
+    none says so in its reason. `earlier`: proposals already validated (a repair round's
+    come after them: the accounts they open count)."""
     known = {(ln.ref.file, ln.ref.line, ln.ref.id) for st in statements for ln in st.lines}
     items: list[Item] = []
-    opened: dict[str, datetime.date] = {}
-    for raw in run.proposals:
+    opened = {i.spec.account: i.spec.date for i in earlier
+              if i.spec.kind == "open" and i.spec.account}
+    for raw in raws:
         try:
             spec = proposals.validate(raw, accounts, opened)
         except proposals.ProposalError as exc:
@@ -264,11 +269,48 @@ def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent, 
                                        sandbox, config, opts, ui)
 
 
+def format_gate_error(e: GateError) -> str:
+    """`file:line: message (proposal P3)`, as the agent is told it."""
+    where = display_path(e.file) + (f":{e.line}" if e.line else "")
+    return f"{where}: {e.message}" + (f" (proposal {e.proposal})" if e.proposal else "")
+
+
+def _agent_fix(agent: Repairing, outcome: Outcome, execute: Callable[[str], StepResult],
+               ui: UI, validate: Callable[[list[Any], list[Item]], list[Item]]) -> Fix:
+    """The gate's errors go back to the agent. Its answer, validated like any proposal,
+    replaces what the errors point into (and what it withdraws), numbered after the rest;
+    what the errors don't touch stays. None (the deterministic drop) when it has no answer.
+    The time it takes is the agent's."""
+
+    def fix(errors: Sequence[GateError], items: list[Item]) -> list[Item] | None:
+        ui.status(f"the {agent.name} agent is fixing {len(errors)} bean-check error(s)")
+        started = time.monotonic()
+        try:
+            answer = agent.repair([format_gate_error(e) for e in errors],
+                                  [(i.id, i.text) for i in items], execute, ui.step)
+        except BeanagentError as exc:  # the model's API failed: what passed still stands
+            ui.warn(f"the agent could not repair its proposals ({exc}); dropping what fails")
+            return None
+        finally:
+            outcome.agent_seconds += time.monotonic() - started
+        if answer is None:
+            return None
+        out = {e.proposal for e in errors if e.proposal} | set(answer.withdrawn)
+        kept = [i for i in items if i.id not in out]
+        specs = {i.spec for i in kept}
+        new = [i for i in validate(answer.proposals, items) if i.spec not in specs]
+        first = 1 + max((int(i.id[1:]) for i in items if i.id[1:].isdigit()), default=0)
+        return kept + [dataclasses.replace(i, id=f"P{first + n}") for n, i in enumerate(new)]
+
+    return fix
+
+
 def _run_agent_and_gate(ledger: Ledger, parsed_view: LedgerView, statements: list[Statement],
                         full_load: Future[Ledger], agent: Agent, sandbox: Sandbox,
                         config: Config, opts: Options, ui: UI) -> Outcome:
     task = Task(tuple(statements), config.review_account,
-                ledger_facts(parsed_view, statements) if agent.name == "anthropic" else "")
+                ledger_facts(parsed_view, statements)
+                if getattr(agent, "needs_facts", False) else "")
     ui.status(f"running the {agent.name} agent")
     start = time.monotonic()
     if sandbox.weak:
@@ -283,6 +325,8 @@ def _run_agent_and_gate(ledger: Ledger, parsed_view: LedgerView, statements: lis
 
     run = agent.run(task, execute, ui.step)
     agent_seconds = time.monotonic() - start
+    if run.stopped is not None:
+        ui.warn(f"the {agent.name} agent {run.summary}")
     if not any(s.result.ok for s in run.steps):
         last = run.steps[-1].result if run.steps else None
         raise SandboxError(f"the {agent.name} agent's script failed: "
@@ -290,7 +334,7 @@ def _run_agent_and_gate(ledger: Ledger, parsed_view: LedgerView, statements: lis
     if opts.save_script is not None:
         opts.save_script.write_text(
             "\n\n# --- next step ---\n\n".join(run.scripts), encoding="utf-8")
-    items = _validate(run, _known_accounts(parsed_view, ledger), statements, ui,
+    items = _validate(run.proposals, _known_accounts(parsed_view, ledger), statements, ui,
                       _ledger_places(ledger))
     stage = None
     if items:
@@ -320,8 +364,14 @@ def _run_agent_and_gate(ledger: Ledger, parsed_view: LedgerView, statements: lis
             outcome.shown = True
         outcome.gate = _gate(stage, full, sandbox, check_started)
         if not outcome.gate.passed:
+            fix = None
+            if isinstance(agent, Repairing):  # the LLM agents: errors go back to the model
+                fix = _agent_fix(agent, outcome, execute, ui, lambda raws, earlier: _validate(
+                    raws, _known_accounts(parsed_view, ledger), statements, ui,
+                    _ledger_places(ledger), earlier))
             settled = settle(stage, outcome.gate, items,
-                             lambda chosen: _restage(ledger, full, chosen, sandbox, ui), ui.warn)
+                             lambda chosen: _restage(ledger, full, chosen, sandbox, ui), ui.warn,
+                             fix)
             stage, outcome.gate, items = settled.stage, settled.gate, settled.items
             outcome.items, outcome.dropped = items, settled.dropped
             outcome.balance = _balance(statements, view, items, matches)

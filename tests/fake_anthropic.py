@@ -1,4 +1,8 @@
-"""A fake Messages API on 127.0.0.1 that replays a scripted conversation to the real SDK."""
+"""A fake Messages API on 127.0.0.1 that replays a scripted conversation to the real SDK.
+
+`FakeAPI` and `serve` are protocol-neutral (tests/fake_openai.py uses them for the Chat
+Completions API); the reply builders here speak the Messages API.
+"""
 
 from __future__ import annotations
 
@@ -10,29 +14,45 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-
-def tool_use(name: str, args: dict[str, Any], n: int = 1) -> dict[str, Any]:
-    return message([{"type": "tool_use", "id": f"toolu_{n}", "name": name, "input": args}],
-                   "tool_use")
+USAGE = {"input_tokens": 100, "output_tokens": 20}
 
 
-def text(content: str) -> dict[str, Any]:
-    return message([{"type": "text", "text": content}], "end_turn")
+def tool_use(name: str, args: dict[str, Any], n: int = 1,
+             usage: dict[str, int] | None = None) -> dict[str, Any]:
+    return tool_uses([(name, args)], n, usage)
 
 
-def message(content: list[dict[str, Any]], stop: str) -> dict[str, Any]:
+def tool_uses(calls: list[tuple[str, Any]], n: int = 1,
+              usage: dict[str, int] | None = None) -> dict[str, Any]:
+    """One reply with several tool calls (ids toolu_N, toolu_N+1, ...)."""
+    return message([{"type": "tool_use", "id": f"toolu_{n + i}", "name": name, "input": args}
+                    for i, (name, args) in enumerate(calls)], "tool_use", usage)
+
+
+def text(content: str, usage: dict[str, int] | None = None) -> dict[str, Any]:
+    return message([{"type": "text", "text": content}], "end_turn", usage)
+
+
+def message(content: list[dict[str, Any]], stop: str,
+            usage: dict[str, int] | None = None) -> dict[str, Any]:
     return {"id": "msg_fake", "type": "message", "role": "assistant", "model": "fake-model",
             "content": content, "stop_reason": stop, "stop_sequence": None,
-            "usage": {"input_tokens": 100, "output_tokens": 20}}
+            "usage": usage or USAGE}
 
 
-class FakeAnthropic:
-    """Each reply is (status, body) or a dict body (200), or ("sleep", seconds, body)."""
+def error(status: int, kind: str, text: str) -> tuple[int, dict[str, Any]]:
+    return status, {"type": "error", "error": {"type": kind, "message": text}}
+
+
+class FakeAPI:
+    """Each reply is a dict body (200), (status, body), or ("sleep", seconds, body)."""
 
     def __init__(self, replies: list[Any]):
         self.replies = list(replies)
         self.requests: list[dict[str, Any]] = []
+        self.raw: list[bytes] = []  # the request bodies as sent
         self.headers: list[dict[str, str]] = []
+        self.paths: list[str] = []
         self.url = ""
 
     def next_reply(self) -> tuple[int, Any, float]:
@@ -47,17 +67,27 @@ class FakeAnthropic:
         return reply[0], reply[1], 0.0
 
 
+FakeAnthropic = FakeAPI
+
+
 @contextmanager
-def serve(fake: FakeAnthropic) -> Iterator[FakeAnthropic]:
+def serve(fake: FakeAPI) -> Iterator[FakeAPI]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: Any) -> None:
             pass
 
+        def do_GET(self) -> None:  # only where a followed redirect would lead
+            fake.paths.append(self.path)
+            fake.headers.append({k.lower(): v for k, v in self.headers.items()})
+            self.send_error(404)
+
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length", 0))
-            body = json.loads(self.rfile.read(length) or b"{}")
-            fake.requests.append(body)
+            raw = self.rfile.read(length)
+            fake.raw.append(raw)
+            fake.requests.append(json.loads(raw or b"{}"))
             fake.headers.append({k.lower(): v for k, v in self.headers.items()})
+            fake.paths.append(self.path)
             status, payload, delay = fake.next_reply()
             if delay:
                 time.sleep(delay)
@@ -68,6 +98,8 @@ def serve(fake: FakeAnthropic) -> Iterator[FakeAnthropic]:
                 self.send_header("content-length", str(len(data)))
                 if status == 429:
                     self.send_header("retry-after", "0")
+                if 300 <= status < 400:  # somewhere else on this server
+                    self.send_header("location", fake.url + "/stolen")
                 self.end_headers()
                 self.wfile.write(data)
             except (BrokenPipeError, ConnectionResetError):

@@ -109,6 +109,14 @@ def test_non_terminal_without_yes_refuses(books: Path) -> None:
       "--closing-balance", "10 EUR"], ["EUR"]),
     (["reconcile", "books.beancount", "march.csv", "-n", "--agent", "anthropic"],
      ["ANTHROPIC_API_KEY"]),
+    (["reconcile", "books.beancount", "march.csv", "-n", "--agent", "openai"],
+     ["--base-url", "OPENAI_API_KEY"]),
+    (["reconcile", "books.beancount", "march.csv", "-n", "--agent", "openai", "--base-url",
+      "http://127.0.0.1:9/v1"], ["--model NAME"]),
+    (["reconcile", "books.beancount", "march.csv", "-n", "--agent", "openai", "--base-url",
+      "file:///etc/passwd", "--model", "m"], ["http(s) URL"]),
+    (["reconcile", "books.beancount", "march.csv", "-n", "--actions", "json"],
+     ["--actions apply to the LLM agents"]),
     (["query", "books.beancount", "SELEKT nonsense"], ["query failed"]),
 ])
 def test_bad_input_is_one_line_exit_2(books: Path, args: list[str], needles: list[str]) -> None:

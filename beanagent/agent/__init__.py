@@ -3,6 +3,11 @@
 An agent gets a `Task` and an `execute(code) -> StepResult` callable (the sandbox) and
 returns an `AgentRun`: every step it took and the proposals its scripts made. The offline
 agent and the LLM agents share this path, so the review never depends on who wrote a script.
+
+An agent that can learn from the bean-check gate (the LLM agents) also has `repair`: after
+its run, the gate's new errors go back to it and it answers with a `Repair` (the proposals
+of that round, and the earlier ones it withdraws); one that can't is simply not `Repairing`,
+and the workflow drops what fails instead (beanagent.repair).
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from beanagent.sandbox.runner import StepResult
 from beanagent.statements.model import Statement
@@ -38,7 +43,14 @@ class AgentRun:
     steps: list[Step] = dataclasses.field(default_factory=list)
     proposals: list[Any] = dataclasses.field(default_factory=list)  # raw, unvalidated
     summary: str = ""
+    model: str | None = None  # the model behind an LLM agent
+    # tokens and estimated cost, for agents that call a model (see agent.pricing)
     usage: dict[str, Any] | None = None
+    # the whole conversation (system prompt once, then user/assistant/tool messages), for
+    # the audit log; empty for agents without a model
+    messages: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    rounds: int = 0  # gate-feedback rounds the agent took part in
+    stopped: str | None = None  # the bound that ended the run: "steps", "tokens", "time"
 
     def add_step(self, code: str, result: StepResult) -> Step:
         """Record a step; a step that failed contributes no proposals (its state is
@@ -72,3 +84,26 @@ class Agent(Protocol):
     name: str
 
     def run(self, task: Task, execute: Execute, on_step: OnStep) -> AgentRun: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Repair:
+    """An agent's answer to the gate's errors: the raw proposals its scripts made in that
+    round (validated again by the host, like any), and the ids of earlier proposals it
+    withdraws. Proposals an error points into are withdrawn anyway, unless proposed again."""
+
+    proposals: list[Any]
+    withdrawn: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class Repairing(Protocol):
+    name: str
+
+    def repair(self, errors: list[str], staged: list[tuple[str, str]], execute: Execute,
+               on_step: OnStep) -> Repair | None:
+        """`errors`: the gate's new errors as `file:line: message (proposal P3)`; `staged`:
+        (id, entry text) of every proposal as checked. None: no repair (a bound was already
+        reached, or the agent has no conversation to continue). Runs on the same run: its
+        steps and messages are added to the `AgentRun` that `run` returned."""
+        ...

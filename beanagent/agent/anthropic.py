@@ -1,140 +1,128 @@
-"""The LLM agent over Anthropic's Messages API: a CodeAct loop.
+"""The LLM agent over Anthropic's Messages API: the CodeAct loop (agent.loop) with this
+protocol's messages.
 
-The model acts through two tools: `run_python` (a script, run in a fresh sandboxed child)
-and `finish`. What a script prints, its traceback and the proposal count go back as the tool
-result: the interpreter's errors are the feedback. Bounded by steps and wall time.
-`anthropic` is imported only here (it takes seconds to import).
+The static prompt (tools, then the system prompt with the ledger's facts and statements)
+is cached; a second breakpoint on the newest message caches the conversation so far. The
+SDK retries 429s, 5xxs, timeouts and connection errors with backoff (`max_retries`); once
+they are spent the run ends with one line and exit 5. `anthropic` is imported only here
+(it takes seconds to import).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import time
-from importlib import resources
 from typing import Any
 
-from beanagent.agent import AgentRun, Execute, OnStep, Task
-from beanagent.agent.facts import api_reference, statement_summary
+from beanagent.agent.llm import LLMAgent
+from beanagent.agent.loop import Call, Reply, ToolSpec, Wire
 from beanagent.errors import BadInputError, SandboxError
 
 DEFAULT_MODEL = "claude-sonnet-4-6"
-MAX_TOOL_TEXT = 8000
-
-TOOLS = [
-    {"name": "run_python",
-     "description": "Run a Python reconciliation script in the sandbox with the globals "
-                    "ledger, statements, propose, engine. Returns its printed output, any "
-                    "traceback, and how many proposals exist so far.",
-     "input_schema": {"type": "object", "properties": {"code": {"type": "string"}},
-                      "required": ["code"]}},
-    {"name": "finish",
-     "description": "End the reconciliation; the proposals go to the bean-check gate and "
-                    "then to the human reviewer.",
-     "input_schema": {"type": "object", "properties": {"summary": {"type": "string"}},
-                      "required": ["summary"]}},
-]
+CACHE = {"type": "ephemeral"}
 
 
-@dataclasses.dataclass
-class AnthropicAgent:
-    api_key: str
+def to_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The neutral conversation as Messages API turns: tool results (and a user text after
+    them) share one user turn, as the API requires turns to alternate."""
+    out: list[dict[str, Any]] = []
+
+    def user(block: dict[str, Any]) -> None:
+        if out and out[-1]["role"] == "user":
+            out[-1]["content"].append(block)
+        else:
+            out.append({"role": "user", "content": [block]})
+
+    for m in messages:
+        if m["role"] == "user":
+            user({"type": "text", "text": m["content"]})
+        elif m["role"] == "tool":
+            block: dict[str, Any] = {"type": "tool_result", "tool_use_id": m["call_id"],
+                                     "content": m["content"]}
+            if m.get("error"):
+                block["is_error"] = True
+            user(block)
+        elif m["role"] == "assistant":
+            content: list[dict[str, Any]] = []
+            if m["content"]:
+                content.append({"type": "text", "text": m["content"]})
+            content += [{"type": "tool_use", "id": c["id"], "name": c["name"],
+                         "input": c["input"] if c["input"] is not None else {}}
+                        for c in m["calls"] if c["id"] is not None]
+            out.append({"role": "assistant",
+                        "content": content or [{"type": "text", "text": "(no reply)"}]})
+    if out:
+        out[-1]["content"][-1] = {**out[-1]["content"][-1], "cache_control": CACHE}
+    return out
+
+
+class AnthropicWire:
+    def __init__(self, api_key: str, model: str, base_url: str | None, max_retries: int,
+                 max_tokens: int):
+        import anthropic
+
+        self._anthropic = anthropic
+        # base_url None: the SDK reads ANTHROPIC_BASE_URL itself
+        self.client = anthropic.Anthropic(api_key=api_key, base_url=base_url,
+                                          max_retries=max_retries)
+        self.model = model
+        self.max_tokens = max_tokens
+
+    def send(self, system: str, messages: list[dict[str, Any]], tools: list[ToolSpec],
+             timeout: float) -> Reply:
+        try:
+            reply = self.client.messages.create(
+                model=self.model, max_tokens=self.max_tokens, timeout=timeout,
+                system=[{"type": "text", "text": system, "cache_control": CACHE}],
+                tools=[{"name": t.name, "description": t.description,
+                        "input_schema": t.parameters} for t in tools],
+                messages=to_messages(messages))  # type: ignore[arg-type]
+        except self._anthropic.APIError as exc:
+            raise SandboxError(f"the Anthropic API failed: {_api_message(exc)}") from None
+        text, calls = [], []
+        for block in reply.content:
+            if block.type == "text":
+                text.append(block.text)
+            elif block.type == "tool_use":
+                args = block.input
+                calls.append(Call(block.id, block.name, args if isinstance(args, dict) else None,
+                                  "" if isinstance(args, dict) else f"got {type(args).__name__}"))
+        u = reply.usage
+        usage = {"input_tokens": u.input_tokens or 0, "output_tokens": u.output_tokens or 0,
+                 "cache_read_input_tokens": getattr(u, "cache_read_input_tokens", 0) or 0,
+                 "cache_creation_input_tokens":
+                     getattr(u, "cache_creation_input_tokens", 0) or 0}
+        return Reply("".join(text), calls, usage)
+
+
+@dataclasses.dataclass(kw_only=True)
+class AnthropicAgent(LLMAgent):
+    api_key: str = dataclasses.field(repr=False)
     model: str = DEFAULT_MODEL
-    max_steps: int = 12
-    max_seconds: float = 600.0
-    max_tokens: int = 4096
-    request_timeout: float = 120.0  # per HTTP request; the SDK retries twice with backoff
+    base_url: str | None = None  # else ANTHROPIC_BASE_URL, else Anthropic's
+    max_retries: int = 2  # the SDK's, with exponential backoff
     name: str = "anthropic"
 
     @classmethod
-    def from_env(cls, model: str | None) -> AnthropicAgent:
+    def from_env(cls, model: str | None, **options: Any) -> AnthropicAgent:
         key = os.environ.get("ANTHROPIC_API_KEY")
         if not key:
             raise BadInputError("--agent anthropic needs an API key: export "
                                 "ANTHROPIC_API_KEY=sk-ant-... (or drop --agent to use the "
                                 "offline agent, which needs none)")
-        return cls(api_key=key, model=model or DEFAULT_MODEL)
+        return cls(api_key=key, model=model or DEFAULT_MODEL, **options)
 
-    def system_prompt(self, task: Task) -> str:
-        template = resources.files("beanagent.agent").joinpath("prompts/system.md")
-        return (template.read_text("utf-8")
-                .replace("{api}", api_reference())
-                .replace("{facts}", task.facts or "(no facts)")
-                .replace("{statements}", statement_summary(list(task.statements))))
-
-    def run(self, task: Task, execute: Execute, on_step: OnStep) -> AgentRun:
-        import anthropic
-
-        client = anthropic.Anthropic(api_key=self.api_key, max_retries=2,
-                                     timeout=self.request_timeout)
-        run = AgentRun(self.name, usage={"input_tokens": 0, "output_tokens": 0})
-        system = [{"type": "text", "text": self.system_prompt(task),
-                   "cache_control": {"type": "ephemeral"}}]
-        messages: list[dict[str, Any]] = [
-            {"role": "user", "content": "Reconcile the statements. Start by running a script."}]
-        deadline = time.monotonic() + self.max_seconds
-        while True:
-            if len(run.steps) >= self.max_steps:
-                run.summary = f"stopped after the step limit ({self.max_steps})"
-                return run
-            if time.monotonic() > deadline:
-                run.summary = f"stopped after the time limit ({self.max_seconds:g} s)"
-                return run
-            try:
-                reply = client.messages.create(model=self.model, max_tokens=self.max_tokens,
-                                               system=system, tools=TOOLS, messages=messages)
-            except anthropic.APIError as exc:
-                raise SandboxError(f"the Anthropic API failed: {_api_message(exc)}") from None
-            usage = getattr(reply, "usage", None)
-            if usage is not None and run.usage is not None:
-                run.usage["input_tokens"] += getattr(usage, "input_tokens", 0) or 0
-                run.usage["output_tokens"] += getattr(usage, "output_tokens", 0) or 0
-            messages.append({"role": "assistant",
-                             "content": [b.model_dump(exclude_none=True) for b in reply.content]})
-            results = []
-            finished = None
-            for block in reply.content:
-                if block.type != "tool_use":
-                    continue
-                args = block.input if isinstance(block.input, dict) else {}
-                if block.name == "finish":
-                    finished = str(args.get("summary", ""))
-                    results.append(_tool_result(block.id, "ok"))
-                elif block.name == "run_python" and isinstance(args.get("code"), str):
-                    step = run.add_step(args["code"], execute(args["code"]))
-                    on_step(step)
-                    results.append(_tool_result(block.id, _observation(step.result, run),
-                                                error=not step.result.ok))
-                else:
-                    results.append(_tool_result(
-                        block.id, "invalid tool call: use run_python with a 'code' string, "
-                        "or finish with a 'summary'", error=True))
-            if finished is not None:
-                run.summary = finished
-                return run
-            if not results:
-                run.summary = "".join(b.text for b in reply.content if b.type == "text")
-                return run
-            messages.append({"role": "user", "content": results})
-
-
-def _observation(result: Any, run: AgentRun) -> str:
-    payload = {"ok": result.ok, "output": result.output[-MAX_TOOL_TEXT:],
-               "output_truncated": result.output_truncated, "error": result.error,
-               "proposals_this_step": len(result.proposals),
-               "proposals_so_far": len(run.proposals)}
-    return json.dumps(payload, ensure_ascii=False)
-
-
-def _tool_result(tool_use_id: str, text: str, error: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_use_id, "content": text}
-    if error:
-        out["is_error"] = True
-    return out
+    def wire(self) -> Wire:
+        return AnthropicWire(self.api_key, self.model, self.base_url, self.max_retries,
+                             self.max_tokens)
 
 
 def _api_message(exc: Exception) -> str:
+    """`HTTP 429: the server's own message`, or the SDK's (timed out, connection error)."""
     status = getattr(exc, "status_code", None)
-    text = str(getattr(exc, "message", "") or exc).splitlines()[0][:300]
+    body = getattr(exc, "body", None)
+    error = body.get("error") if isinstance(body, dict) else None
+    text = error.get("message") if isinstance(error, dict) else None
+    text = str(text or getattr(exc, "message", "") or exc)
+    text = (text.strip().splitlines() or [type(exc).__name__])[0][:300]
     return f"HTTP {status}: {text}" if status else text

@@ -4,6 +4,7 @@ cannot drift), facts about the ledger, and the statements, quoted and capped as 
 from __future__ import annotations
 
 import inspect
+import json
 from collections import Counter
 
 from beanagent.api import Engine, Propose
@@ -34,9 +35,11 @@ def api_reference() -> str:
     return "\n".join(parts)
 
 
-def _quote(text: str) -> str:
-    text = text.replace("<", "‹").replace(">", "›")
-    return text if len(text) <= MAX_DESCRIPTION else text[:MAX_DESCRIPTION] + "…"
+def quote(text: str, limit: int = MAX_DESCRIPTION) -> str:
+    """Untrusted text as a JSON string: quoted and escaped (a quote or a newline can't end
+    it), capped, and with `<` `>` escaped too, so it can't close the data block."""
+    text = text if len(text) <= limit else text[:limit] + "…"
+    return json.dumps(text, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
 
 
 def ledger_facts(view: LedgerView, statements: list[Statement]) -> str:
@@ -48,22 +51,26 @@ def ledger_facts(view: LedgerView, statements: list[Statement]) -> str:
         lines.append(f"- {info.name}{cur} opened {info.open}{closed}")
     for st in statements:
         payees = Counter(t.payee or t.narration for t in view.transactions(st.account))
-        common = ", ".join(_quote(p) for p, _ in payees.most_common(15))
+        common = ", ".join(quote(p) for p, _ in payees.most_common(15))
         lines.append(f"Frequent payees on {st.account}: {common}")
     return "\n".join(lines)
 
 
 def statement_summary(statements: list[Statement]) -> str:
+    """Each statement's facts, then its lines inside <statement-data>, one JSON object a
+    line (`statement` and `line` are the indexes scripts and tools use); descriptions are
+    quoted and capped by `quote`."""
     out = []
     for i, st in enumerate(statements):
         closing = ("none" if st.closing_balance is None
                    else f"{st.closing_balance} {st.currency} as of {st.closing_date}")
-        out.append(f"statements[{i}]: {st.file} ({st.format}) for {st.account} in "
-                   f"{st.currency}, {len(st.lines)} lines {st.start}..{st.end}, closing "
+        out.append(f"statements[{i}]: {quote(st.file, 200)} ({st.format}) for {st.account} "
+                   f"in {st.currency}, {len(st.lines)} lines {st.start}..{st.end}, closing "
                    f"balance {closing}")
         out.append("<statement-data>")
-        for ln in st.lines[:MAX_LINES]:
-            out.append(f"{ln.date} {ln.amount} {_quote(ln.description)}")
+        for n, ln in enumerate(st.lines[:MAX_LINES]):
+            out.append(f'{{"statement": {i}, "line": {n}, "date": "{ln.date}", '
+                       f'"amount": "{ln.amount}", "description": {quote(ln.description)}}}')
         if len(st.lines) > MAX_LINES:
             out.append(f"… {len(st.lines) - MAX_LINES} more lines (read them in a script)")
         out.append("</statement-data>")

@@ -1,0 +1,73 @@
+"""What the LLM agents share: the prompt, the bounds, the loop, gate feedback. An agent for
+one API only says how to reach it (`wire`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from importlib import resources
+
+from beanagent.agent import AgentRun, Execute, OnStep, Repair, Task
+from beanagent.agent.actions import actions_for
+from beanagent.agent.facts import api_reference, statement_summary
+from beanagent.agent.loop import Limits, Session, Wire
+
+DEFAULT_STEPS = {"code": 12, "json": 40}  # JSON tools take one call per entry
+
+
+def _prompt(name: str) -> str:
+    return resources.files("beanagent.agent").joinpath(f"prompts/{name}").read_text("utf-8")
+
+
+@dataclasses.dataclass(kw_only=True)
+class LLMAgent:
+    model: str
+    actions: str = "code"  # "code": run_python (CodeAct); "json": plain JSON tools
+    max_steps: int | None = None  # default by actions: DEFAULT_STEPS
+    max_tokens_total: int = Limits.max_tokens_total
+    max_seconds: float = Limits.max_seconds
+    max_tokens: int = Limits.max_reply_tokens  # one reply
+    request_timeout: float = Limits.request_timeout
+    name: str = "llm"
+    needs_facts = True  # the workflow writes up the ledger's facts for the prompt
+
+    def __post_init__(self) -> None:
+        self._session: Session | None = None
+
+    def wire(self) -> Wire:
+        raise NotImplementedError
+
+    def limits(self) -> Limits:
+        steps = self.max_steps if self.max_steps is not None else DEFAULT_STEPS[self.actions]
+        return Limits(steps, self.max_tokens_total, self.max_seconds, self.request_timeout,
+                      self.max_tokens)
+
+    def system_prompt(self, task: Task) -> str:
+        how = _prompt(f"{self.actions}.md").replace("{api}", api_reference())
+        return (_prompt("system.md")
+                .replace("{actions}", how.strip())
+                .replace("{facts}", task.facts or "(no facts)")
+                .replace("{statements}", statement_summary(list(task.statements))))
+
+    def run(self, task: Task, execute: Execute, on_step: OnStep) -> AgentRun:
+        run = AgentRun(self.name, model=self.model)
+        self._session = Session(self.wire(), actions_for(self.actions),
+                                self.system_prompt(task), run, self.limits(), self.model)
+        run.messages.append({"role": "user", "content": "Reconcile the statements. Start by "
+                             + ("running a script." if self.actions == "code"
+                                else "matching each statement.")})
+        self._session.drive(execute, on_step)
+        return run
+
+    def repair(self, errors: list[str], staged: list[tuple[str, str]], execute: Execute,
+               on_step: OnStep) -> Repair | None:
+        if self._session is None:
+            return None
+        listed = "\n".join(f"- {e}" for e in errors)
+        entries = "\n".join(f"{pid}:\n" + "\n".join("  " + row for row in text.splitlines())
+                            for pid, text in staged)
+        feedback = (f"The bean-check of the combined ledger failed. New errors:\n{listed}\n\n"
+                    f"The proposals as staged:\n{entries}\n\n"
+                    "Proposals named by an error are withdrawn unless you propose them again. "
+                    "Propose the corrected entries, withdraw any other proposal that causes an "
+                    "error (finish's `withdraw`), then call finish.")
+        return self._session.repair(feedback, execute, on_step)
