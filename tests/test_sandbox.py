@@ -105,7 +105,13 @@ def test_proposal_error_is_actionable(sandbox: Sandbox) -> None:
 ])
 def test_runaway_scripts_fail_cleanly_and_the_next_one_runs(sandbox: Sandbox, code: str,
                                                             expect: str) -> None:
-    r = sandbox.run(code, [])
+    # The timeout cases need a short limit; the others get room on a loaded machine (a
+    # deep recursion took over 3 s once while other jobs ran).
+    sandbox.step_timeout = 3 if expect == "ran longer than" else 20
+    try:
+        r = sandbox.run(code, [])
+    finally:
+        sandbox.step_timeout = 3
     assert not r.ok
     assert expect in (r.error or "")
     after = sandbox.run("print('still fine')", [])
