@@ -191,9 +191,11 @@ class Engine:
 
     def bank_meta(self, statement: Statement, line: StatementLine) -> dict[str, str]:
         """Metadata that lets the next run recognise this line: the bank's id, else a
-        hash of date, amount and description plus the occurrence number of identical rows."""
+        hash of date, amount and description plus the occurrence number of identical rows;
+        and a paper check's number."""
+        check = {"check": line.check} if line.check else {}
         if line.ref.id:
-            return {"bank_ref": line.ref.id}
+            return {"bank_ref": line.ref.id, **check}
         key = f"{line.date}|{line.amount}|{line.description}"
         occurrences = self._occurrences.get(id(statement))
         if occurrences is None:  # once per statement: rows are numbered among identical ones
@@ -206,7 +208,7 @@ class Engine:
             self._occurrences[id(statement)] = occurrences
         occurrence = occurrences[id(line)]
         digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-        return {"bank_ref": f"h:{digest}:{occurrence}"}
+        return {"bank_ref": f"h:{digest}:{occurrence}", **check}
 
     def balance_date(self, statement: Statement) -> datetime.date | None:
         """Where the closing balance's assertion goes: the day after it is 'as of'."""

@@ -22,6 +22,7 @@ class Posting(NamedTuple):
     account: str
     amount: Decimal | None
     currency: str | None
+    meta: Mapping[str, Any] | None = None  # the posting's own metadata (`check: 1234`), if any
 
 
 @dataclasses.dataclass(frozen=True, eq=False)  # identity: two same-looking rows are two rows
@@ -81,8 +82,9 @@ def _posting(p: Any) -> Posting:
     units = p.units
     number = getattr(units, "number", None)
     currency = getattr(units, "currency", None)
+    own = _meta(p.meta) if p.meta and set(p.meta) - _HIDDEN_META else None
     return Posting(p.account, number if isinstance(number, Decimal) else None,
-                   currency if isinstance(currency, str) else None)
+                   currency if isinstance(currency, str) else None, own or None)
 
 
 def _meta(meta: Mapping[str, Any] | None) -> Mapping[str, Any]:

@@ -4,8 +4,8 @@ beancount-import merges an imported ("pending") entry with others; we ask whethe
 is already in the ledger. Each case is translated by one rule (`translate`):
 
 - the statement is the postings on `Case.account` in one case file (`Case.bank`); a posting's
-  own `date:` metadata wins over the entry date (as in beancount-import), and its `ofx_fitid`
-  or `check` metadata becomes the line's bank id (a check number has nowhere else to go);
+  own `date:` metadata wins over the entry date (as in beancount-import), its `ofx_fitid`
+  metadata becomes the line's bank id and its `check` metadata the line's check number;
 - the ledger is every other case file, loaded with an `open` for each account it uses;
 - the window is the original harness's fuzzy_match_days=3; amounts are exact (we do not copy
   its fuzzy_match_amount=0.01, by design).
@@ -38,7 +38,7 @@ CASES_DIR = Path("beancount-import") / "matching_test_inline_cases"
 FILE_CASES_DIR = Path("beancount-import") / "testdata" / "matching_test"
 FILES = ("pending_candidate", "journal_candidate", "pending", "journal")
 WINDOW_DAYS = 3  # the original harness's fuzzy_match_days
-ID_KEYS = ("ofx_fitid", "check")  # posting metadata that identifies the bank's record
+ID_KEYS = ("ofx_fitid",)  # posting metadata that identifies the bank's record
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,10 +95,6 @@ CASES: dict[str, Case] = {
 }
 
 XFAIL: dict[str, pytest.MarkDecorator] = {
-    "test_check_match": xfail(
-        "check number: beancount-import finds the journal entry 60 days earlier by `check: 5` "
-        "on the Assets:A posting; we read bank ids only from transaction metadata, `check` "
-        "is not among BANK_ID_KEYS, so beyond the window the line is missing"),
     "test_match_buy": xfail(PLACEHOLDER_LEG),
     "test_match_many_merged": xfail(
         PLACEHOLDER_LEG + "; here 3 card lines fill one Expenses:FIXME leg each and the 4th "
@@ -158,7 +154,8 @@ def translate(name: str, case: Case, files: dict[str, str]) -> tuple[LedgerView,
     lines = sorted((StatementLine(
         ref=Ref(f"{name}/{case.bank}.beancount", p.meta.get("lineno"), _id(p.meta)),
         date=p.meta.get("date", e.date), amount=p.units.number,
-        description=" ".join(x for x in (e.payee, e.narration) if x))
+        description=" ".join(x for x in (e.payee, e.narration) if x),
+        check=str(p.meta["check"]) if "check" in p.meta else None)
         for e, p in postings), key=lambda ln: ln.date)  # stable: same-day lines keep order
     currencies = {p.units.currency for _, p in postings}
     assert len(currencies) == 1, currencies

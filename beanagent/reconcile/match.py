@@ -13,6 +13,7 @@ import datetime
 import itertools
 from collections import defaultdict
 from decimal import Decimal
+from typing import Any
 
 from beanagent.ledger import LedgerView, Txn
 from beanagent.reconcile.normalize import normalize, similarity, trigrams
@@ -49,6 +50,19 @@ class MatchResult:
 
 def _bank_ids(txn: Txn) -> set[str]:
     return {str(txn.meta[k]) for k in BANK_ID_KEYS if k in txn.meta}
+
+
+def check_number(value: Any) -> str | None:
+    """A check number as banks and ledgers write it: 1234, "1234", "001234" are one."""
+    text = str(value).strip().lstrip("#").lstrip("0")
+    return text if text.isdigit() else None
+
+
+def _checks(txn: Txn, account: str) -> set[str]:
+    """Check numbers kept on the entry or on its posting to `account`."""
+    values = [txn.meta.get("check")] + [(p.meta or {}).get("check") for p in txn.postings
+                                        if p.account == account]
+    return {n for v in values if v is not None and (n := check_number(v))}
 
 
 def _text(txn: Txn) -> str:
@@ -183,6 +197,20 @@ def match_statement(view: LedgerView, st: Statement,
         if t is not None and id(t) not in used:
             used.add(id(t))
             matched_line[i] = Match(line, t, "bank id")
+
+    # A check is entered when it is written and cashed weeks later: its number (and amount)
+    # identify it at any distance, like a bank id.
+    by_check: dict[str, list[Txn]] = defaultdict(list)
+    for t in txns:
+        for number in _checks(t, st.account):
+            by_check[number].append(t)
+    for i, line in enumerate(st.lines):
+        number = check_number(line.check) if line.check and i not in matched_line else None
+        for t in by_check.get(number or "", ()):
+            if id(t) not in used and t.amount(st.account, st.currency) == line.amount:
+                used.add(id(t))
+                matched_line[i] = Match(line, t, f"check {number}")
+                break
 
     near = [t for t in txns if start - window <= t.date <= end + window and id(t) not in used]
     by_amount: dict[Decimal, list[Txn]] = defaultdict(list)

@@ -44,6 +44,7 @@ class StatementLine:
     description: str
     balance: Decimal | None = None  # running balance after this line, if the bank gives one
     payee: str | None = None  # a separate payee/name field, when the format has one
+    check: str | None = None  # the check number of a paper check (OFX CHECKNUM, "CHECK 1234")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -53,6 +54,7 @@ class StatementLine:
             "description": self.description,
             "balance": None if self.balance is None else str(self.balance),
             "payee": self.payee,
+            "check": self.check,
         }
 
     @classmethod
@@ -65,6 +67,7 @@ class StatementLine:
             description=data["description"],
             balance=None if bal is None else Decimal(bal),
             payee=data.get("payee"),
+            check=data.get("check"),
         )
 
 

@@ -279,6 +279,7 @@ def _line(trn: ET.Element, doc: _Document) -> StatementLine:
         amount=amount,
         description=_describe(name, memo) or (_text(trn, "TRNTYPE") or "").lower(),
         payee=name or None,
+        check=_text(trn, "CHECKNUM") or None,
     )
 
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from beanagent.errors import BadInputError
 from beanagent.ledger import LedgerView
-from beanagent.statements.model import RawStatement, Statement
+from beanagent.statements.model import RawStatement, Statement, StatementLine
 
 _ID_META_KEYS = ("account", "account_id", "acctid", "number", "iban")
 
@@ -122,5 +122,18 @@ def resolve_statement(raw: RawStatement, view: LedgerView, *, account: str | Non
     if first < info.open:
         raise BadInputError(f"statement starts on {first}, before {chosen} was opened "
                             f"({info.open})", file=raw.file)
-    return Statement(raw.file, raw.format, chosen, currency, raw.lines, closing,
+    return Statement(raw.file, raw.format, chosen, currency, _with_checks(raw.lines), closing,
                      closing_date), notes
+
+
+# How banks describe a paper check in a CSV export: "CHECK 1234", "Check #1234", "CHK 1234".
+_CHECK = re.compile(r"^\s*(?:check|chk|cheque)\s*(?:no\.?|#)?\s*(\d{1,10})\b", re.IGNORECASE)
+
+
+def _with_checks(lines: tuple[StatementLine, ...]) -> tuple[StatementLine, ...]:
+    """Lines whose format has no check-number field get it from their description."""
+    out = []
+    for ln in lines:
+        m = None if ln.check else _CHECK.match(ln.description)
+        out.append(dataclasses.replace(ln, check=m.group(1)) if m else ln)
+    return tuple(out)
