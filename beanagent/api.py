@@ -148,7 +148,7 @@ class Engine:
 
     def match(self, statement: Statement) -> MatchResult:
         """Matched lines, missing lines, and ledger entries the bank never saw."""
-        return match_statement(self._view, statement, self.window_days)
+        return match_statement(self._view, statement, self.window_days, self.review_account)
 
     def suggest(self, statement: Statement, line: StatementLine) -> Suggestion:
         """The likely counter-account for `line`, with a confidence and a reason."""

@@ -350,7 +350,8 @@ def _run_agent_and_gate(ledger: Ledger, parsed_view: LedgerView, statements: lis
                     f"bean-check error(s) (first: {full.errors[0]}); only new errors "
                     "will count")
         view = LedgerView(full.entries, full.options)
-        matches = [match_statement(view, st, config.window_days) for st in statements]
+        matches = [match_statement(view, st, config.window_days, config.review_account)
+                   for st in statements]
         outcome = Outcome(ledger.path, statements, matches, items, run, agent_seconds)
         outcome.balance = _balance(statements, view, items, matches)
         if stage is None:

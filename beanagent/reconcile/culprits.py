@@ -46,11 +46,13 @@ def find_culprits(difference: Decimal, ledger_only: Sequence[LedgerOnly],
     every = sum((m.discrepancy for m in typos), Decimal(0)) == d
     for m in typos:
         if m.discrepancy == d or every:
+            explanation = (f"the statement line of {m.line.amount}{cur} is booked on the "
+                           f"entry's placeholder leg ({m.note})" if m.placeholder else
+                           f"the ledger entry says {m.line.amount - m.discrepancy}{cur} "
+                           f"where the statement says {m.line.amount}{cur}: fix the amount "
+                           "in the ledger")
             out.append(Culprit("amount", m.discrepancy, (f"{m.txn.file}:{m.txn.line}",
-                                                         _where_line(m.line)),
-                               f"the ledger entry says {m.line.amount - m.discrepancy}{cur} "
-                               f"where the statement says {m.line.amount}{cur}: fix the "
-                               "amount in the ledger"))
+                                                         _where_line(m.line)), explanation))
     for item in ledger_only:
         if item.amount == -d:
             out.append(Culprit("ledger-only", item.amount, (_where_entry(item),),

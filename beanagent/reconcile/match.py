@@ -30,8 +30,9 @@ class Match:
     line: StatementLine
     txn: Txn
     note: str | None
-    # statement − ledger when the two agree on everything but a typo in the amount
+    # statement − ledger on this account: an amount typo, or a placeholder leg (below)
     discrepancy: Decimal = Decimal(0)
+    placeholder: bool = False  # the line is the entry's review-account leg, not its own
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,8 +176,38 @@ def _match_typos(st: Statement, near: list[Txn], used: set[int],
                                 line.amount - amount)
 
 
-def match_statement(view: LedgerView, st: Statement,
-                    window_days: int = DEFAULT_WINDOW_DAYS) -> MatchResult:
+def _match_placeholders(view: LedgerView, st: Statement, placeholder: str, used: set[int],
+                        matched_line: dict[int, Match], window_days: int) -> None:
+    """An entry booked before the bank's side was known carries the placeholder account
+    (the review account, Expenses:FIXME) where the bank account belongs: a buy of shares
+    paid "from somewhere". A line equal to such a leg, in the window, is that leg; proposing
+    it would book the money twice. It is matched with a note saying which leg to change."""
+    left = [i for i in range(len(st.lines)) if i not in matched_line]
+    if not left:
+        return
+    window = datetime.timedelta(days=window_days)
+    start, end = st.start, st.end
+    assert start is not None and end is not None
+    legs: dict[Decimal, list[Txn]] = defaultdict(list)
+    for t in view.transactions(placeholder, start - window, end + window):
+        if id(t) in used or any(p.account == st.account for p in t.postings):
+            continue
+        for p in t.postings:
+            if p.account == placeholder and p.currency == st.currency and p.amount:
+                legs[p.amount].append(t)
+    for i in left:
+        line = st.lines[i]
+        t = next((t for t in legs.get(line.amount, ()) if id(t) not in used
+                  and abs((t.date - line.date).days) <= window_days), None)
+        if t is not None:
+            used.add(id(t))
+            matched_line[i] = Match(line, t, f"this is the entry's {placeholder} leg: change "
+                                    f"that leg's account to {st.account}", line.amount, True)
+
+
+def match_statement(view: LedgerView, st: Statement, window_days: int = DEFAULT_WINDOW_DAYS,
+                    placeholder: str | None = None) -> MatchResult:
+    """`placeholder`: the review account, whose legs may stand for this account's."""
     if not st.lines:
         return MatchResult((), (), ())
     window = datetime.timedelta(days=window_days)
@@ -243,6 +274,8 @@ def match_statement(view: LedgerView, st: Statement,
 
     _match_groups(st, near, used, matched_line, window_days)
     _match_typos(st, near, used, matched_line, window_days)
+    if placeholder and placeholder != st.account:
+        _match_placeholders(view, st, placeholder, used, matched_line, window_days)
     matches = tuple(matched_line[i] for i in sorted(matched_line))
     missing = tuple(ln for i, ln in enumerate(st.lines) if i not in matched_line)
     ledger_only = []
