@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from beanagent import __version__
 from beanagent.errors import BadInputError, BeanagentError
+from beanagent.journal import file_sha256
 
 if TYPE_CHECKING:
     from beanagent.agent import Step
@@ -89,14 +90,11 @@ def _plain(value: Any) -> Any:
 
 
 def sha256_file(path: Path) -> str | None:
-    digest = hashlib.sha256()
+    """journal.file_sha256, but never an error: the log must not fail a run."""
     try:
-        with path.open("rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
+        return file_sha256(path)
     except OSError:
         return None
-    return digest.hexdigest()
 
 
 # Where the log lives.

@@ -151,7 +151,7 @@ def _make_agent(name: str, model: str | None, base_url: str | None, actions: str
                                   or value <= 0):
             raise BadInputError(f"{label} must be a positive number, not {value!r}")
     options = {"actions": actions, "max_steps": steps, "max_tokens_total": tokens,
-               "max_seconds": float(seconds)}
+               "max_seconds": seconds}
     if name == "anthropic":
         from beanagent.agent.anthropic import AnthropicAgent
 

@@ -29,7 +29,6 @@ import dataclasses
 import datetime
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from beanagent.errors import BadInputError, LedgerBusyError, WriteFailedError
+from beanagent.load import sha256_bytes
 
 STATE_DIR = ".beanagent"
 FORMAT = 1
@@ -61,7 +61,7 @@ def file_sha256(path: Path) -> str | None:
         data = path.read_bytes()
     except FileNotFoundError:
         return None
-    return hashlib.sha256(data).hexdigest()
+    return sha256_bytes(data)
 
 
 def fsync_dir(directory: Path) -> None:

@@ -80,6 +80,11 @@ def _amount(number: Decimal, currency: str) -> str:
     return f"{number} {currency}"
 
 
+def _usage(usage: dict[str, Any]) -> dict[str, Any]:
+    # Token counts are numbers; the cost is money, written as a decimal string like amounts.
+    return {k: str(v) if isinstance(v, Decimal) else v for k, v in usage.items()}
+
+
 def _confidence(value: Decimal | None) -> Any:
     # A JSON number, not money: three decimals are plenty.
     return None if value is None else int(value * 1000) / 1000
@@ -151,7 +156,7 @@ def build_report(outcome: Outcome) -> dict[str, Any]:
                   "steps": len(agent.steps) if agent else 0,
                   "seconds": round(outcome.agent_seconds, 3),
                   "model": agent.model if agent else None,
-                  "usage": dict(agent.usage) if agent and agent.usage is not None else None,
+                  "usage": _usage(agent.usage) if agent and agent.usage is not None else None,
                   "rounds": agent.rounds if agent else 0,
                   "stopped": agent.stopped if agent else None},
     }

@@ -225,7 +225,7 @@ def _gate(stage: Stage, full: Ledger, sandbox: Sandbox, started: float) -> GateR
     gate = check_stage(stage, full.errors, sandbox.end_check())
     now = time.monotonic()
     ran = sandbox.last_check.get("seconds")
-    return dataclasses.replace(gate, seconds=float(ran) if ran is not None else now - started,
+    return dataclasses.replace(gate, seconds=ran if ran is not None else now - started,
                                waited=now - blocked)
 
 

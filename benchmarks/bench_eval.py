@@ -23,6 +23,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,7 @@ def summarise(runs: Sequence[Run]) -> dict[str, Any]:
     for field in USAGE_FIELDS:
         out[field] = sum(r.tokens(field) or 0 for r in reported) if reported else None
     costs = [c for c in (r.cost_usd for r in runs) if c is not None]
-    out["cost_usd"] = sum(costs) if costs else None
+    out["cost_usd"] = sum(costs, Decimal(0)) if costs else None
     rounds = [r.agent["rounds"] for r in runs if isinstance(r.agent.get("rounds"), int)]
     out["rounds_per_run"] = sum(rounds) / len(rounds) if rounds else None
     return out
@@ -194,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     data = results(runs, skipped, scenarios, sys.argv[1:] if argv is None else argv)
     out = args.out or args.work / "results.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(data, indent=1) + "\n")
+    out.write_text(json.dumps(data, indent=1, default=str) + "\n")  # Decimal cost: a string
     print(f"results written to {out}")
     return data
 

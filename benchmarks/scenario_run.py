@@ -16,6 +16,7 @@ import json
 import subprocess
 import time
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -84,9 +85,9 @@ class Run:
         return None if self.usage is None else int(self.usage.get(field) or 0)
 
     @property
-    def cost_usd(self) -> float | None:
+    def cost_usd(self) -> Decimal | None:
         cost = self.usage.get("cost_usd") if self.usage else None
-        return float(cost) if isinstance(cost, (int, float)) else None
+        return None if cost is None or isinstance(cost, bool) else Decimal(str(cost))
 
 
 def agent_args(config: str | Sequence[str]) -> list[str]:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from beanagent.sandbox.runner import Sandbox
 
 REPO = Path(__file__).resolve().parents[1]
 # Peer projects' real data lives beside the repository, never inside it.
@@ -36,3 +39,18 @@ def books(tmp_path: Path) -> Path:
     for name in ("books.beancount", "march.csv"):
         shutil.copy(REPO / "tests" / "data" / "e2e" / name, tmp_path / name)
     return tmp_path
+
+
+@pytest.fixture
+def sandbox_for() -> Iterator[Callable[[Path], Sandbox]]:
+    """Starts real sandbox servers for ledgers, closing them after the test."""
+    boxes: list[Sandbox] = []
+
+    def start(path: Path) -> Sandbox:
+        box = Sandbox(path).start()
+        boxes.append(box)
+        return box
+
+    yield start
+    for box in boxes:
+        box.close()

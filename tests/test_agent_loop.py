@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import json
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,7 @@ def test_finish_ends_the_run_and_the_transcript_has_every_message() -> None:
     assert run.messages[2]["calls"][0]["input"] == {"code": "fail"}
     assert "partial" in run.messages[3]["content"]
     assert run.usage is not None and run.usage["input_tokens"] == 300
-    assert run.usage["cost_usd"] == pytest.approx((300 * 1 + 60 * 5) / 1e6)
+    assert run.usage["cost_usd"] == Decimal(300 * 1 + 60 * 5) / 1_000_000
     # the system prompt is sent separately each time, never as a message
     assert all(m["role"] != "system" for sent in wire.sent for m in sent["messages"])
 
@@ -189,8 +190,8 @@ def test_cost_estimate_by_model() -> None:
     usage = {"input_tokens": 1_000_000, "output_tokens": 100_000,
              "cache_read_input_tokens": 2_000_000, "cache_creation_input_tokens": 400_000}
     # 1M x $3 + 0.4M x $3.75 + 2M x $0.30 + 0.1M x $15
-    assert estimate_cost("claude-sonnet-4-5-20250929", usage) == pytest.approx(6.6)
-    assert estimate_cost("claude-haiku-4-5", usage) == pytest.approx(2.2)
+    assert estimate_cost("claude-sonnet-4-5-20250929", usage) == Decimal("6.6")
+    assert estimate_cost("claude-haiku-4-5", usage) == Decimal("2.2")
     assert estimate_cost("llama3.1:8b", usage) is None
     assert estimate_cost("claude-unreleased-9", usage) is None
     assert price_of("claude-opus-4-1-20250805") != price_of("claude-opus-4-5")

@@ -5,6 +5,7 @@ Messages API, and worse scripted models scored as worse."""
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -124,12 +125,12 @@ def test_summary_adds_up_tokens_cost_and_rounds() -> None:
         return Run(FIRST, Score(to_propose=4, proposed=2, true_positive=2), 3.0, code, agent)
 
     usage = {"input_tokens": 1000, "output_tokens": 50, "cache_read_input_tokens": 900,
-             "cache_creation_input_tokens": 0, "cost_usd": 0.0125}
+             "cache_creation_input_tokens": 0, "cost_usd": "0.0125"}
     summary = bench_eval.summarise([run(usage, 1, 0), run(usage, 3, 0), run(None, None, None)])
     assert summary["runs"] == 3 and summary["failed"] == 1
     assert (summary["input_tokens"], summary["output_tokens"]) == (2000, 100)
     assert summary["cache_read_input_tokens"] == 1800
-    assert summary["cost_usd"] == pytest.approx(0.025)
+    assert summary["cost_usd"] == Decimal("0.025")
     assert summary["rounds_per_run"] == 2 and summary["steps_per_run"] == 2
     assert summary["recall"] == 0.5 and summary["wall_seconds_per_run"] == 3.0
     table = bench_eval.format_table({"x": summary}, {"y": "no key"})

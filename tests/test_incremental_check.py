@@ -5,7 +5,6 @@ be sure."""
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,20 +19,6 @@ from beanagent.stage import Item, incremental_request, stage_items
 from tests.helpers import REPO_ROOT
 
 D = datetime.date
-
-
-@pytest.fixture
-def box_for() -> Iterator[Any]:
-    boxes: list[Sandbox] = []
-
-    def start(path: Path) -> Sandbox:
-        box = Sandbox(path).start()
-        boxes.append(box)
-        return box
-
-    yield start
-    for box in boxes:
-        box.close()
 
 
 def items_for(ledger: Ledger, raws: list[dict[str, Any]]) -> list[Item]:
@@ -89,9 +74,9 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_same_errors_as_a_full_load(box_for: Any, case: str) -> None:
+def test_same_errors_as_a_full_load(sandbox_for: Any, case: str) -> None:
     ledger = load_ledger(SAMPLE)
-    full, fast, shortcut = both_ways(box_for(SAMPLE), ledger, items_for(ledger, CASES[case]))
+    full, fast, shortcut = both_ways(sandbox_for(SAMPLE), ledger, items_for(ledger, CASES[case]))
     assert shortcut, "the incremental check was not taken"
     assert fast == full
     if case in ("clean", "open then use"):
@@ -136,26 +121,26 @@ def multi(tmp_path: Path, checking: str = CHECKING) -> Path:
     ([txn("2024-01-10", "Liabilities:Card", "-3.00", "Expenses:Food"),
       txn("2024-02-10", "Liabilities:Card", "10.00", "Assets:Checking")], True),
 ])
-def test_multi_file_ledger(box_for: Any, tmp_path: Path, raws: list[dict[str, Any]],
+def test_multi_file_ledger(sandbox_for: Any, tmp_path: Path, raws: list[dict[str, Any]],
                            passes: bool) -> None:
     main = multi(tmp_path)
     ledger = load_ledger(main)
-    full, fast, shortcut = both_ways(box_for(main), ledger, items_for(ledger, raws))
+    full, fast, shortcut = both_ways(sandbox_for(main), ledger, items_for(ledger, raws))
     assert shortcut and fast == full and full.passed is passes
 
 
-def test_pushtag_falls_back_to_the_full_load(box_for: Any, tmp_path: Path) -> None:
+def test_pushtag_falls_back_to_the_full_load(sandbox_for: Any, tmp_path: Path) -> None:
     main = multi(tmp_path, "pushtag #trip\n" + CHECKING + "poptag #trip\n")
     ledger = load_ledger(main)
     raws = [txn("2024-01-10", "Assets:Checking", "0.00", "Expenses:Food")]
-    full, fast, shortcut = both_ways(box_for(main), ledger, items_for(ledger, raws))
+    full, fast, shortcut = both_ways(sandbox_for(main), ledger, items_for(ledger, raws))
     assert not shortcut and fast == full
 
 
-def test_a_file_changed_since_the_server_read_it_falls_back(box_for: Any,
+def test_a_file_changed_since_the_server_read_it_falls_back(sandbox_for: Any,
                                                             tmp_path: Path) -> None:
     main = multi(tmp_path)
-    box = box_for(main)
+    box = sandbox_for(main)
     assert box.run("x = 1", [], {}).ok  # the server has read the files
     card = tmp_path / "accounts" / "card.beancount"
     card.write_text(CARDFILE + '2024-01-06 * "Deli"\n  Liabilities:Card  -1.00 USD\n'

@@ -378,20 +378,6 @@ def test_unicode_line_separator_in_a_narration_does_not_shift_placement(
 
 # --- the gate: bean-check in a real sandbox ---------------------------------------------
 
-@pytest.fixture
-def sandbox_for() -> Iterator[Callable[[Path], Sandbox]]:
-    boxes: list[Sandbox] = []
-
-    def start(path: Path) -> Sandbox:
-        box = Sandbox(path).start()
-        boxes.append(box)
-        return box
-
-    yield start
-    for box in boxes:
-        box.close()
-
-
 def gate(ledger: Ledger, items: list[Item], box: Sandbox, stages: list[Stage]) -> GateResult:
     stage = stage_of(stages, ledger, items)
     return check_stage(stage, ledger.errors, box.check(stage.main))

@@ -155,11 +155,9 @@ class OpenAIWire:
 
 
 def _backoff(attempt: int, retry_after: str | None) -> float:
-    try:
-        if retry_after is not None:
-            return min(20.0, max(0.0, float(retry_after)))
-    except ValueError:
-        pass
+    # Retry-After is whole seconds (RFC 9110 delay-seconds); an HTTP date falls back.
+    if retry_after is not None and retry_after.strip().isdigit():
+        return min(20, int(retry_after))
     return min(8.0, 0.5 * 2 ** attempt) * (1 + random.random() / 4)
 
 

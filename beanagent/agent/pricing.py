@@ -50,7 +50,7 @@ def price_of(model: str) -> tuple[Decimal, ...] | None:
     return None if best is None else tuple(Decimal(x) for x in PRICES[best])
 
 
-def estimate_cost(model: str, usage: dict[str, Any]) -> float | None:
+def estimate_cost(model: str, usage: dict[str, Any]) -> Decimal | None:
     """USD, rounded to 1/10,000 of a dollar; None when the model's price is unknown."""
     price = price_of(model)
     if price is None:
@@ -58,7 +58,7 @@ def estimate_cost(model: str, usage: dict[str, Any]) -> float | None:
     counts = [int(usage.get(f) or 0) for f in ("input_tokens", "cache_creation_input_tokens",
                                                 "cache_read_input_tokens", "output_tokens")]
     total = sum((Decimal(n) * p for n, p in zip(counts, price, strict=True)), Decimal(0))
-    return float(round(total / Decimal(1_000_000), 4))
+    return (total / Decimal(1_000_000)).quantize(Decimal("0.0001"))
 
 
 def add_usage(usage: dict[str, Any], reply: dict[str, int], model: str) -> None:

@@ -19,11 +19,12 @@ it), a `pythonpath` option. And after a commit the real files are checked again 
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from beanagent.load import sha256_bytes
 
 _CONTEXT = re.compile(rb"^[ \t]*(pushtag|poptag|pushmeta|popmeta)\b", re.MULTILINE)
 
@@ -41,7 +42,7 @@ class Booked:
         self.sha256: dict[str, str] = {}
         for name in options.get("include") or ():
             try:
-                self.sha256[name] = hashlib.sha256(Path(name).read_bytes()).hexdigest()
+                self.sha256[name] = sha256_bytes(Path(name).read_bytes())
             except OSError:
                 continue
 

@@ -243,7 +243,8 @@ class Sandbox:
             result = loads_strict(reply["result"], RESULT_CAP)
             if isinstance(result, dict) and isinstance(result.get("sandbox_error"), str):
                 raise SandboxError(f"sandbox: {result['sandbox_error']}")
-            self.last_check = {"seconds": result.get("seconds"),
+            ran = result.get("seconds")
+            self.last_check = {"seconds": _secs(ran) if isinstance(ran, Decimal) else None,
                                "incremental": result.get("incremental") is True,
                                "failure": result.get("incremental_failure")}
             return [LedgerError(str(e["file"]), int(e["line"]), str(e["message"]))
