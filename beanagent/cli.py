@@ -57,7 +57,7 @@ def _handled(command: Callable[..., None]) -> Callable[..., None]:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> None:
-        from beanagent.errors import BeanagentError
+        from beanagent.errors import BeanagentError, ExitCode
 
         try:
             command(*args, **kwargs)
@@ -66,13 +66,9 @@ def _handled(command: Callable[..., None]) -> Callable[..., None]:
             raise typer.Exit(int(exc.exit_code)) from None
         except KeyboardInterrupt:
             sys.stderr.write("beanagent: interrupted; nothing was written\n")
-            raise typer.Exit(130) from None
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
 
     return wrapper
-
-
-def _csv_options(**values: Any) -> tuple[tuple[str, Any], ...]:
-    return tuple((k, v) for k, v in values.items() if v not in (None, False))
 
 
 def _closing(value: str | None) -> tuple[Decimal, str] | None:
@@ -102,22 +98,21 @@ def _require_approval_channel(dry_run: bool, yes: bool) -> None:
                             "--dry-run to only show them")
 
 
-def _early_sandbox(ledger: Path) -> Any:
+def _early_sandbox(ledger: Path, settings: Any) -> Any:
     """Start the sandbox server (which loads the ledger) before our own heavier imports:
-    its load is on the critical path of the run. A write a crash interrupted is made
-    whole first, so that the server loads the files as they will stay."""
-    from beanagent.commit import recover
-    from beanagent.sandbox.runner import Sandbox
+    its load is on the critical path of the run."""
+    from beanagent.sandbox import start_sandbox
 
     if not ledger.is_file():
         return None
-    for note in recover(ledger):
+    def warn(note: str) -> None:
         sys.stderr.write(f"warning: {note}\n")
-    return Sandbox(ledger.resolve()).start()
+
+    return start_sandbox(ledger, settings, warn)
 
 
 def _finish(outcome: Any, ui: Any, as_json: bool) -> None:
-    from beanagent.report import build_report
+    from beanagent.ui.report import build_report
 
     ui.finish(outcome)
     if as_json:
@@ -126,67 +121,39 @@ def _finish(outcome: Any, ui: Any, as_json: bool) -> None:
     raise typer.Exit(int(outcome.exit_code))
 
 
-def _make_agent(name: str, model: str | None, base_url: str | None, actions: str,
-                max_steps: int | None, max_tokens: int | None, config: Any) -> Any:
-    from beanagent.errors import BadInputError
-
-    if name not in ("offline", "anthropic", "openai"):
-        raise BadInputError(f"unknown agent {name!r}: use offline, anthropic or openai")
-    if actions not in ("code", "json"):
-        raise BadInputError(f"--actions must be code or json, not {actions!r}")
-    if name == "offline":
-        if base_url or actions != "code":
-            raise BadInputError("--base-url and --actions apply to the LLM agents "
-                                "(--agent anthropic or openai)")
+def _make_agent(settings: Any) -> Any:
+    """The agent the settings name; the LLM agents take their limits from them."""
+    if settings.agent == "offline":
         from beanagent.agent.offline import OfflineAgent
 
         return OfflineAgent()
-    steps = max_steps if max_steps is not None else getattr(config, "max_steps", None)
-    tokens = max_tokens if max_tokens is not None else getattr(config, "max_tokens_total",
-                                                               500_000)
-    seconds = getattr(config, "agent_timeout", 600.0)
-    for label, value in (("max_steps", steps), ("max_tokens_total", tokens),
-                         ("agent_timeout", seconds)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                  or value <= 0):
-            raise BadInputError(f"{label} must be a positive number, not {value!r}")
-    options = {"actions": actions, "max_steps": steps, "max_tokens_total": tokens,
-               "max_seconds": seconds}
-    if name == "anthropic":
+    options = {"actions": settings.actions, "max_steps": settings.step_limit,
+               "max_tokens_total": settings.max_tokens_total,
+               "max_seconds": settings.agent_timeout}
+    if settings.agent == "anthropic":
         from beanagent.agent.anthropic import AnthropicAgent
 
-        return AnthropicAgent.from_env(model, base_url=base_url, **options)
+        return AnthropicAgent.from_env(settings.model, base_url=settings.base_url, **options)
     from beanagent.agent.openai import OpenAIAgent
 
-    return OpenAIAgent.from_env(model, base_url, **options)
+    return OpenAIAgent.from_env(settings.model, settings.base_url, **options)
 
 
-def _audited(command: str, ledger: Path, statements: list[Path], agent: Any, opts: Any,
+def _audited(command: str, ledger: Path, statements: list[Path], agent: Any, settings: Any,
              ui: Any, sandbox: Any = None, **extra: Any) -> Any:
     """The workflow with its audit record, appended whatever happens (a log that can't be
     written costs a warning, never the run)."""
-    from beanagent.audit import Trail
+    from beanagent.runlog.audit import Trail
     from beanagent.workflow import reconcile as run_reconcile
 
     try:
-        with Trail(command, ledger, statements, opts, ui, agent, **extra) as trail:
-            outcome = run_reconcile(ledger, statements, agent, opts, trail.ui, sandbox,
+        with Trail(command, ledger, statements, settings, ui, agent, **extra) as trail:
+            outcome = run_reconcile(ledger, statements, agent, settings, trail.ui, sandbox,
                                     on_load=trail.loaded)
             trail.done(outcome)
     finally:
         ui.close()  # a progress spinner never outlives the run (hidden cursor, stray line)
     return outcome
-
-
-def _replay(ledger: Path, run_id: str, given: list[Path], opts: Any,
-            ui: Any) -> tuple[Any, list[Path], Any]:
-    from beanagent.agent.script import ReplayAgent
-    from beanagent.history import find_run, load_log, plan_replay, replay_options
-
-    plan = plan_replay(find_run(load_log(ledger), run_id, replay=True), given)
-    for note in plan.notes:
-        ui.warn(note)
-    return ReplayAgent(plan.scripts, plan.run_id), plan.statements, replay_options(plan, opts)
 
 
 @app.command(epilog="Examples:\n\n"
@@ -245,35 +212,34 @@ def reconcile(
 ) -> None:
     """Find missing statement lines, propose entries and a balance, review, then write."""
     from beanagent.errors import BadInputError
+    from beanagent.settings import CsvOptions, load_settings
 
     if not statements:
         raise BadInputError("pass at least one statement file after the ledger")
     _require_approval_channel(dry_run, yes)
-    sandbox = _early_sandbox(ledger)
+    settings = load_settings(
+        ledger, agent=agent, model=model, base_url=base_url, actions=actions,
+        max_steps=max_steps, max_tokens_total=max_tokens, account=account, dry_run=dry_run,
+        yes=yes, closing_balance=_closing(closing_balance), importers=importers,
+        save_script=save_script, allow_weak_sandbox=allow_weak_sandbox, output=output,
+        verbose=verbose, csv=CsvOptions(
+            delimiter=csv_delimiter, encoding=csv_encoding, header_line=csv_header_line,
+            date_col=csv_date_col, amount_col=csv_amount_col, debit_col=csv_debit_col,
+            credit_col=csv_credit_col, description_col=csv_description_col,
+            balance_col=csv_balance_col, date_format=csv_date_format, decimal=csv_decimal,
+            negate=csv_negate or None))
+    sandbox = _early_sandbox(ledger, settings)
     try:
-        from beanagent.config import load_config
-        from beanagent.render import ConsoleUI
-        from beanagent.workflow import Options
+        from beanagent.ui.console import ConsoleUI
 
-        config = load_config(ledger) if ledger.is_file() else None
-        agent_impl = _make_agent(agent, model or (config.model if config else None),
-                                 base_url, actions, max_steps, max_tokens, config)
-        opts = Options(account=account, dry_run=dry_run, yes=yes, output=output,
-                       closing_balance=_closing(closing_balance), importers=importers,
-                       csv=_csv_options(delimiter=csv_delimiter, encoding=csv_encoding,
-                                        header_line=csv_header_line, date_col=csv_date_col,
-                                        amount_col=csv_amount_col, debit_col=csv_debit_col,
-                                        credit_col=csv_credit_col,
-                                        description_col=csv_description_col,
-                                        balance_col=csv_balance_col, date_format=csv_date_format,
-                                        decimal=csv_decimal, negate=csv_negate),
-                       save_script=save_script, allow_weak_sandbox=allow_weak_sandbox)
-        ui = ConsoleUI(show_output=verbose or agent != "offline")
+        agent_impl = _make_agent(settings)
+        ui = ConsoleUI(show_output=verbose or settings.agent != "offline",
+                       confident=settings.confident)
     except BaseException:
         if sandbox is not None:
             sandbox.close()
         raise
-    outcome = _audited("reconcile", ledger, statements, agent_impl, opts, ui, sandbox,
+    outcome = _audited("reconcile", ledger, statements, agent_impl, settings, ui, sandbox,
                        json=as_json, verbose=verbose)
     _finish(outcome, ui, as_json)
 
@@ -303,19 +269,26 @@ def run(
     """Run a hand-written (or saved) script, or a logged run's scripts, through the same
     sandbox, check and review."""
     _require_approval_channel(dry_run, yes)
-    from beanagent.agent.script import ScriptAgent
+    from beanagent.agent.script import ReplayAgent, ScriptAgent
     from beanagent.errors import BadInputError
-    from beanagent.render import ConsoleUI
-    from beanagent.workflow import Options
+    from beanagent.settings import load_settings
+    from beanagent.ui.console import ConsoleUI
 
-    opts = Options(account=account, dry_run=dry_run, yes=yes, output=output,
-                   closing_balance=_closing(closing_balance),
-                   allow_weak_sandbox=allow_weak_sandbox)
-    ui = ConsoleUI()
+    settings = load_settings(ledger, account=account, dry_run=dry_run, yes=yes, output=output,
+                             closing_balance=_closing(closing_balance),
+                             allow_weak_sandbox=allow_weak_sandbox)
+    ui = ConsoleUI(confident=settings.confident)
     paths = list(statements or [])
+    agent_impl: Any
     if from_log is not None:
-        agent_impl, paths, opts = _replay(ledger, from_log, ([script] if script else []) + paths,
-                                          opts, ui)
+        from beanagent.runlog.history import find_run, load_log, plan_replay, replay_settings
+
+        plan = plan_replay(find_run(load_log(ledger, settings), from_log, replay=True),
+                           ([script] if script else []) + paths)
+        for note in plan.notes:
+            ui.warn(note)
+        agent_impl, paths = ReplayAgent(plan.scripts, plan.run_id), plan.statements
+        settings = replay_settings(plan, settings)
     elif script is None:
         raise BadInputError("pass a script file after the ledger (or --from-log RUN_ID to "
                             "replay a logged run)")
@@ -325,7 +298,7 @@ def run(
         except (OSError, UnicodeDecodeError) as exc:
             raise BadInputError(f"cannot read script: {exc}", file=str(script)) from None
         agent_impl = ScriptAgent(code, str(script))
-    outcome = _audited("run", ledger, paths, agent_impl, opts, ui, json=as_json,
+    outcome = _audited("run", ledger, paths, agent_impl, settings, ui, json=as_json,
                        script=script if from_log is None else None, from_log=from_log)
     _finish(outcome, ui, as_json)
 
@@ -374,7 +347,7 @@ def undo(
 ) -> None:
     """Restore the files of the last beanagent commit byte-identical (refused, naming the
     file, if one changed since); run again to step further back."""
-    from beanagent.undo import format_undone, undo_commits
+    from beanagent.files.undo import format_undone, undo_commits
 
     sys.stderr.write(format_undone(undo_commits(ledger, steps)))
 

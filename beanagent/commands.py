@@ -19,9 +19,9 @@ def _jsonable(value: Any) -> Any:
 
 
 def run_query(ledger_path: Path, bql: str, as_json: bool) -> None:
-    from beanagent.ledger import LedgerView
-    from beanagent.load import load_ledger
-    from beanagent.render import render_rows
+    from beanagent.ledger.load import load_ledger
+    from beanagent.ledger.view import LedgerView
+    from beanagent.ui.tables import render_rows
 
     ledger = load_ledger(ledger_path, str(ledger_path))
     view = LedgerView(ledger.entries, ledger.options)
@@ -42,8 +42,8 @@ def run_query(ledger_path: Path, bql: str, as_json: bool) -> None:
 
 def run_doctor() -> int:
     """0 when every layer is there and every canary attack failed; 5 otherwise."""
-    from beanagent.doctor import doctor_facts, self_test
-    from beanagent.render import render_doctor
+    from beanagent.sandbox.doctor import doctor_facts, self_test
+    from beanagent.ui.tables import render_doctor
 
     canaries, layers = self_test()
     render_doctor(doctor_facts(), layers, canaries)
@@ -53,9 +53,10 @@ def run_doctor() -> int:
 
 def run_log(ledger_path: Path, run_id: str | None, as_json: bool, limit: int) -> None:
     """`beanagent log`: the runs of this ledger, newest first, or one run in full."""
-    from beanagent.history import find_run, format_log, format_run, load_log, summary
+    from beanagent.runlog.history import find_run, format_log, format_run, load_log, summary
+    from beanagent.settings import load_settings
 
-    log = load_log(ledger_path)
+    log = load_log(ledger_path, load_settings(ledger_path))
     if run_id is not None:
         record = find_run(log, run_id)
         sys.stdout.write(json.dumps(record, indent=2, ensure_ascii=False) + "\n" if as_json

@@ -19,6 +19,7 @@ class ExitCode(enum.IntEnum):
     LEDGER_CHANGED = 4  # a ledger file changed on disk during the run
     SANDBOX = 5  # sandbox or agent failure
     WRITE_FAILED = 6  # a file could not be written (disk full, permissions); nothing changed
+    INTERRUPTED = 130  # Ctrl-C (SIGINT): nothing was written
 
 
 class BeanagentError(Exception):
@@ -60,4 +61,13 @@ class WriteFailedError(BeanagentError):
 
 
 class SandboxError(BeanagentError):
+    """The sandbox could not run a script or a check (layers missing, the server died)."""
+
+    exit_code = ExitCode.SANDBOX
+
+
+class AgentError(BeanagentError):
+    """The agent could not do its work: a model's API failed after its retries, or no
+    script of the agent's ran."""
+
     exit_code = ExitCode.SANDBOX

@@ -1,206 +1,339 @@
-"""`reconcile` as a readable sequence of stages:
-load → import statements → agent → validate → stage → check → review → commit.
+"""`reconcile`, top to bottom:
 
-Core code never prints or prompts: a `UI` is passed in (the CLI's renders with rich).
+    load → statements → agent → validate → stage → gate → review → commit
+
+Each stage returns a frozen value and never changes it afterwards. Events (progress,
+warnings, steps, what is found) go to the `UI` that is passed in (the CLI's renders with
+rich, and the audit log listens to it); the core never prints or prompts.
+
+The loads overlap: the sandbox server loads the ledger for the agent's scripts while the
+host parses it and reads the statements; the host's full load (for the ledger's own errors
+and the report's matches) runs in a thread from then on, mostly while the server runs the
+agent's script and, in a child, bean-checks the staged copy.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
-from beanagent import proposals
-from beanagent.agent import Agent, Repairing, Step, Task
+from beanagent.agent import Agent, Repairing
 from beanagent.agent.facts import ledger_facts
-from beanagent.check import GateError, GateResult, check_stage
-from beanagent.commit import commit_files, recover
-from beanagent.config import Config, load_config
-from beanagent.errors import BadInputError, BeanagentError, ExitCode, SandboxError
-from beanagent.ledger import AccountInfo, LedgerView
-from beanagent.load import Ledger, complete, parse_ledger
-from beanagent.reconcile.culprits import find_culprits
-from beanagent.reconcile.match import MatchResult, match_statement
-from beanagent.repair import Fix, settle
-from beanagent.report import BalanceCheck, Outcome, display_path
-from beanagent.review import Decision, Reviser, apply_decisions, decide_all, format_diff
-from beanagent.sandbox.runner import Sandbox, StepResult
-from beanagent.stage import Item, Stage, incremental_request, stage_items
+from beanagent.core import proposals as rules
+from beanagent.core.balance import check_balance
+from beanagent.core.diff import format_diff
+from beanagent.core.edit import Reviser, apply_decisions, decide_all
+from beanagent.core.gate import Fix, Settled, check_stage, settle
+from beanagent.core.match import MatchResult, match_statement
+from beanagent.errors import AgentError, BadInputError, BeanagentError, ExitCode
+from beanagent.files.commit import commit_files
+from beanagent.files.stage import Stages, incremental_request
+from beanagent.ledger.load import complete, parse_ledger
+from beanagent.ledger.view import AccountInfo, LedgerView
+from beanagent.model import (
+    AgentRun,
+    Decision,
+    GateError,
+    GateResult,
+    Ledger,
+    Proposal,
+    RunResult,
+    Staged,
+    Step,
+    StepResult,
+    Task,
+)
+from beanagent.sandbox import start_sandbox
+from beanagent.sandbox.runner import Sandbox
+from beanagent.settings import Settings
+from beanagent.statements.dispatch import read_statements
 from beanagent.statements.model import Statement
+from beanagent.text import display_path
 
 
 class UI(Protocol):
     def status(self, message: str) -> None: ...
     def warn(self, message: str) -> None: ...
     def step(self, step: Step) -> None: ...
-    def outcome(self, outcome: Outcome) -> None: ...
+    def outcome(self, outcome: RunResult) -> None: ...
     def diff(self, text: str) -> None: ...
-    def approve(self, items: list[Item], statements: list[Statement],
-                revise: Callable[[Item, str], Item]) -> list[Decision]: ...
-    def summary(self, outcome: Outcome) -> None: ...
+    def approve(self, items: Sequence[Proposal], statements: Sequence[Statement],
+                revise: Callable[[Proposal, str], Proposal]) -> list[Decision]: ...
+    def summary(self, outcome: RunResult) -> None: ...
     def weak_sandbox(self, missing: list[str]) -> None: ...
     def script(self, code: str) -> None: ...
 
 
+OnLoad = Callable[[Ledger, list[Statement]], None]
+
+
+# --- the values between stages ------------------------------------------------------------
+
+
 @dataclasses.dataclass(frozen=True)
-class Options:
-    account: str | None = None
-    dry_run: bool = False
-    yes: bool = False
-    closing_balance: tuple[Decimal, str] | None = None
-    importers: Path | None = None
-    csv: tuple[tuple[str, Any], ...] = ()  # CsvOptions overrides from flags
-    save_script: Path | None = None
-    allow_weak_sandbox: bool = False  # run scripts even without Landlock/seccomp
-    output: Path | None = None  # the file new entries go into (one the ledger includes)
+class Loaded:
+    """The ledger as parsed (accounts, files, where entries sit) and the statements."""
+
+    ledger: Ledger
+    view: LedgerView  # over the parsed entries: what proposals are validated against
+    statements: tuple[Statement, ...]
+
+    @property
+    def accounts(self) -> Mapping[str, AccountInfo]:
+        return rules.known_accounts(self.view, self.ledger.options)
 
 
-def load_statements(paths: Sequence[Path], view: LedgerView, config: Config, opts: Options,
-                    ui: UI) -> list[Statement]:
-    from beanagent.statements.csv import CsvOptions
-    from beanagent.statements.parse import check_size, parse_statement_file
-    from beanagent.statements.resolve import resolve_statement
+@dataclasses.dataclass(frozen=True)
+class Acted:
+    """What the agent did and the proposals that passed the rules."""
 
-    importers = None
-    if opts.importers is not None:
-        from beanagent.statements.beangulp_bridge import load_importers
-
-        importers = load_importers(opts.importers)
-    if opts.closing_balance is not None and len(paths) != 1:
-        raise BadInputError("--closing-balance applies to a single statement; pass one file")
-    out: list[Statement] = []
-    for path in paths:
-        rule = config.rule_for(path)
-        csv_values = dict(rule.csv if rule else ())
-        csv_values.update(opts.csv)
-        raws = parse_statement_file(path, str(path), CsvOptions(**csv_values), importers)
-        for raw in raws:
-            st, notes = resolve_statement(
-                raw, view, account=opts.account, rule_account=rule.account if rule else None,
-                sign_fixed="negate" in csv_values, closing_balance=opts.closing_balance)
-            for note in notes:
-                ui.warn(note)
-            out.append(st)
-    check_size(out)
-    return out
+    run: AgentRun
+    seconds: float  # the agent's time, gate-feedback rounds included
+    proposals: tuple[Proposal, ...]
 
 
-def _pad(number: Decimal | None, places: dict[str, int], currency: str | None) -> Decimal | None:
-    """Show '-42.4' as '-42.40' when the ledger writes USD with 2 decimals; never round."""
-    if number is None or currency not in places:
-        return number
-    exponent = number.as_tuple().exponent
-    if isinstance(exponent, int) and -exponent < places[currency]:
-        return number.quantize(Decimal(1).scaleb(-places[currency]))
-    return number
+@dataclasses.dataclass(frozen=True)
+class Found:
+    """The fully loaded ledger and what matching it against the statements found."""
+
+    full: Ledger
+    view: LedgerView
+    matches: tuple[MatchResult, ...]
 
 
-def _ledger_places(ledger: Ledger) -> dict[str, int]:
-    from beancount.core.display_context import Precision
+@dataclasses.dataclass(frozen=True)
+class Checking:
+    """A staged copy whose bean-check is running in the sandbox since `started`."""
 
-    dcontext = ledger.options.get("dcontext")
-    out: dict[str, int] = {}
-    for currency, ctx in (getattr(dcontext, "ccontexts", None) or {}).items():
-        places = ctx.get_fractional(Precision.MOST_COMMON)
-        if isinstance(places, int):
-            out[currency] = places
-    return out
+    staged: Staged
+    started: float
 
 
-def _padded(spec: proposals.Spec, places: dict[str, int]) -> proposals.Spec:
-    if spec.kind == "balance":
-        return dataclasses.replace(spec, number=_pad(spec.number, places, spec.currency))
-    return dataclasses.replace(spec, postings=tuple(
-        dataclasses.replace(p, number=_pad(p.number, places, p.currency))
-        for p in spec.postings))
+@dataclasses.dataclass(frozen=True)
+class Gated:
+    """The gate's final verdict, after any repair rounds."""
+
+    settled: Settled
+    repair_seconds: float  # the agent's time spent fixing its proposals
 
 
-def _validate(raws: list[Any], accounts: Mapping[str, AccountInfo],
-              statements: list[Statement], ui: UI, places: dict[str, int],
-              earlier: Sequence[Item] = ()) -> list[Item]:
-    """Re-check everything the agent proposed: the child's word is untrusted. Evidence
-    that names no line of the parsed statements is dropped, and a transaction left with
-    none says so in its reason. `earlier`: proposals already validated (a repair round's
-    come after them: the accounts they open count)."""
-    known = {(ln.ref.file, ln.ref.line, ln.ref.id) for st in statements for ln in st.lines}
-    items: list[Item] = []
-    opened = {i.spec.account: i.spec.date for i in earlier
-              if i.spec.kind == "open" and i.spec.account}
-    for raw in raws:
-        try:
-            spec = proposals.validate(raw, accounts, opened)
-        except proposals.ProposalError as exc:
-            ui.warn(f"proposal rejected: {exc}")
-            continue
-        if spec.kind == "open" and spec.account:
-            opened[spec.account] = spec.date
-        evidence = tuple(r for r in spec.evidence if (r.file, r.line, r.id) in known)
-        reason = spec.reason
-        if spec.kind == "transaction" and not evidence:
-            reason = ("NO STATEMENT EVIDENCE: no line of the statements supports this entry. "
-                      + reason).strip()
-        spec = _padded(dataclasses.replace(spec, evidence=evidence, reason=reason), places)
-        items.append(Item(f"P{len(items) + 1}", spec, proposals.format_directive(spec)))
+@dataclasses.dataclass(frozen=True)
+class Reviewed:
+    """What the user accepted, checked again when it differs from what was checked."""
+
+    result: RunResult
+    staged: Staged  # the copy holding exactly the accepted entries
+
+
+# --- the pipeline -------------------------------------------------------------------------
+
+
+def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent,
+              settings: Settings, ui: UI, sandbox: Sandbox | None = None,
+              on_load: OnLoad | None = None) -> RunResult:
+    """The whole run. `sandbox`: one the CLI started early (after recovering an interrupted
+    write), else one is started here. `on_load` sees the files as loaded and the
+    statements as parsed (the audit log records their sha256)."""
+    if not ledger_path.is_file():
+        raise BadInputError("ledger file not found", file=str(ledger_path))
+    sandbox = sandbox or start_sandbox(ledger_path, settings, ui.warn)
+    with sandbox, Stages() as stages, ThreadPoolExecutor(1, thread_name_prefix="load") as pool:
+        loaded = load(ledger_path, statement_paths, settings, ui)
+        if on_load is not None:
+            on_load(loaded.ledger, list(loaded.statements))
+        full_load = pool.submit(complete, loaded.ledger)
+        acted = act(agent, loaded, sandbox, settings, ui)
+        checking = stage(stages, loaded, acted.proposals, sandbox, ui)
+        found = find(loaded, full_load, settings, ui)
+        result = RunResult(loaded.ledger.path, loaded.statements, found.matches,
+                           acted.proposals, acted.run, acted.seconds,
+                           balance=check_balance(loaded.statements, found.view,
+                                                 acted.proposals, found.matches))
+        if checking is None:  # nothing to propose
+            ui.outcome(result)
+            return result
+        early = not settings.dry_run and not settings.yes
+        if early:  # someone is going to read this: show it while the check runs behind it
+            result = dataclasses.replace(result, diff=format_diff(checking.staged))
+            ui.outcome(result)
+            ui.diff(result.diff)
+        gated = gate(stages, loaded, found, acted, checking, agent, sandbox, settings, ui)
+        settled = gated.settled
+        result = dataclasses.replace(
+            result, proposals=settled.proposals, gate=settled.gate, dropped=settled.dropped,
+            agent_seconds=acted.seconds + gated.repair_seconds,
+            balance=check_balance(loaded.statements, found.view, settled.proposals,
+                                  found.matches),
+            diff=format_diff(settled.stage) if settled.proposals else "")
+        if not early or settled.rounds:  # not shown yet, or what was shown changed
+            ui.outcome(result)
+            if settled.gate.passed:
+                ui.diff(result.diff)
+        if not settled.gate.passed:  # the errors are shown; nothing is reviewed
+            return dataclasses.replace(result, exit_code=ExitCode.CHECK_FAILED)
+        if settings.dry_run:
+            return result
+        reviewed = review(stages, loaded, found, settled, result, sandbox, settings, ui)
+        if reviewed.result.exit_code != ExitCode.OK:
+            return reviewed.result
+        written = commit_files(  # the real ledger is checked again once written
+            loaded.ledger, reviewed.staged.new_bytes,
+            lambda: sandbox.bean_check(loaded.ledger.path, _readable(loaded.ledger,
+                                                                     reviewed.staged)),
+            found.full.errors)
+        return dataclasses.replace(reviewed.result, committed=True, written=tuple(written))
+
+
+
+def load(ledger_path: Path, statement_paths: Sequence[Path], settings: Settings,
+         ui: UI) -> Loaded:
+    ui.status(f"reading {display_path(ledger_path)}")
+    ledger = _with_target(parse_ledger(ledger_path, str(ledger_path)), settings)
+    view = LedgerView(ledger.entries, ledger.options)
+    statements = read_statements(statement_paths, view, settings, ui.warn)
+    return Loaded(ledger, view, tuple(statements))
+
+
+def act(agent: Agent, loaded: Loaded, sandbox: Sandbox, settings: Settings,
+        ui: UI) -> Acted:
+    """The agent's run in the sandbox, and its proposals held to the rules on this side."""
+    facts = ledger_facts(loaded.view, list(loaded.statements)) \
+        if getattr(agent, "needs_facts", False) else ""
+    ui.status(f"running the {agent.name} agent")
+    started = time.monotonic()
+    if sandbox.weak:
+        ui.weak_sandbox(sandbox.missing_layers)
+    run = agent.run(Task(loaded.statements, settings.review_account, facts),
+                    _executor(sandbox, loaded, settings, ui), ui.step)
+    seconds = time.monotonic() - started
+    if run.stopped is not None:
+        ui.warn(f"the {agent.name} agent {run.summary}")
+    if not any(s.result.ok for s in run.steps):
+        last = run.steps[-1].result if run.steps else None
+        raise AgentError(f"the {agent.name} agent's script failed: "
+                         f"{(last.error if last else None) or 'no script was run'}")
+    if settings.save_script is not None:
+        settings.save_script.write_text(
+            "\n\n# --- next step ---\n\n".join(run.scripts), encoding="utf-8")
+    return Acted(run, seconds, tuple(_validated(run.proposals, loaded, ui)))
+
+
+def stage(stages: Stages, loaded: Loaded, proposals: Sequence[Proposal], sandbox: Sandbox,
+          ui: UI) -> Checking | None:
+    """The staged copy with the proposals written in, its check started in the sandbox
+    (`gate` collects the verdict); None when there is nothing to propose."""
+    if not proposals:
+        return None
+    staged, _ = stages.stage(loaded.ledger, list(proposals))
+    ui.status("checking the staged ledger (bean-check)")
+    return _begin_check(sandbox, loaded.ledger, staged)
+
+
+def find(loaded: Loaded, full_load: Future[Ledger], settings: Settings, ui: UI) -> Found:
+    full = full_load.result()
+    if full.errors:
+        ui.warn(f"{display_path(loaded.ledger.path)} already has {len(full.errors)} "
+                f"bean-check error(s) (first: {full.errors[0]}); only new errors will count")
+    view = LedgerView(full.entries, full.options)
+    matches = tuple(match_statement(view, st, settings.window_days, settings.review_account)
+                    for st in loaded.statements)
+    return Found(full, view, matches)
+
+
+def gate(stages: Stages, loaded: Loaded, found: Found, acted: Acted, checking: Checking,
+         agent: Agent, sandbox: Sandbox, settings: Settings, ui: UI) -> Gated:
+    """bean-check's verdict on the staged copy; when it fails, the repair rounds
+    (core/gate.settle): the agent fixes its proposals if it can, else what fails is
+    dropped."""
+    staged = checking.staged
+    first = _verdict(sandbox, checking, found.full)
+    items = [dataclasses.replace(p, target=staged.targets[p.id], text=staged.texts[p.id])
+             for p in acted.proposals]
+    spent: list[float] = []  # the agent's time in repair rounds
+    fix = _agent_fix(agent, _executor(sandbox, loaded, settings, ui),
+                     lambda raws, earlier: _validated(raws, loaded, ui, earlier), ui, spent) \
+        if isinstance(agent, Repairing) else None
+    settled = settle(staged, first, items,
+                     lambda chosen: _restage(stages, loaded, found.full, chosen, sandbox, ui),
+                     ui.warn, fix)
+    return Gated(settled, sum(spent))
+
+
+def review(stages: Stages, loaded: Loaded, found: Found, settled: Settled, shown: RunResult,
+           sandbox: Sandbox, settings: Settings, ui: UI) -> Reviewed:
+    """The user's decisions (or --yes), their edits held to the agent's rules, and what
+    they accepted checked again when it differs from what was checked."""
+    items = list(settled.proposals)
+    revise = Reviser(lambda: rules.known_accounts(found.view, loaded.ledger.options), items)
+    decisions = decide_all(items) if settings.yes else \
+        ui.approve(items, loaded.statements, revise)
+    chosen, edited = apply_decisions(items, decisions, revise)
+    result = dataclasses.replace(shown, decisions=tuple(decisions),
+                                 accepted=tuple(i.id for i in chosen), edited=tuple(edited))
+    if not chosen:
+        return Reviewed(dataclasses.replace(result, exit_code=ExitCode.DECLINED),
+                        settled.stage)
+    staged, verdict = settled.stage, settled.gate
+    if len(chosen) < len(items) or edited:
+        staged, verdict, chosen = _restage(stages, loaded, found.full, chosen, sandbox, ui)
+        blamed = {e.proposal for e in verdict.errors if e.proposal}
+        if not verdict.passed and blamed and all(
+                i.spec.kind == "balance" for i in chosen if i.id in blamed):
+            ui.warn("with the entries as you accepted them the balance assertion no "
+                    f"longer holds; dropping {', '.join(sorted(blamed))}")
+            chosen = [i for i in chosen if i.id not in blamed]
+            staged, verdict, chosen = _restage(stages, loaded, found.full, chosen, sandbox,
+                                               ui)
+    by_id = {i.id: i for i in chosen}  # the report shows the entries as written
+    result = dataclasses.replace(
+        result, accepted=tuple(by_id), gate=verdict,
+        proposals=tuple(by_id.get(i.id, i) for i in items),
+        balance=check_balance(loaded.statements, found.view, chosen, found.matches))
+    if not verdict.passed:
+        result = dataclasses.replace(result, exit_code=ExitCode.CHECK_FAILED)
+    elif not chosen:
+        result = dataclasses.replace(result, exit_code=ExitCode.DECLINED)
+    if chosen or not verdict.passed:
+        ui.summary(result)
+    return Reviewed(result, staged)
+
+
+# --- the parts ----------------------------------------------------------------------------
+
+
+def _executor(sandbox: Sandbox, loaded: Loaded, settings: Settings,
+              ui: UI) -> Callable[[str], StepResult]:
+    engine = settings.engine()
+
+    def execute(code: str) -> StepResult:
+        if sandbox.weak:  # in a weak sandbox the user sees every script before it runs
+            ui.script(code)
+        return sandbox.run(code, list(loaded.statements), engine)
+
+    return execute
+
+
+def _validated(raws: Sequence[Any], loaded: Loaded, ui: UI,
+               earlier: Sequence[Proposal] = ()) -> list[Proposal]:
+    items, warnings = rules.validate_all(raws, loaded.accounts, loaded.statements,
+                                         rules.currency_places(loaded.ledger.options), earlier)
+    for warning in warnings:
+        ui.warn(warning)
     return items
 
 
-def _balance(statements: list[Statement], view: LedgerView, items: list[Item],
-             matches: list[MatchResult]) -> BalanceCheck | None:
-    found = next(((s, m) for s, m in zip(statements, matches, strict=True)
-                  if s.closing_balance is not None), None)
-    if found is None or found[0].closing_balance is None:
-        return None
-    st, result = found
-    day = (st.closing_date or st.end or datetime.date.min) + datetime.timedelta(days=1)
-    total = view.balance(st.account, day, st.currency)
-    prefix = st.account + ":"
-    for item in items:
-        if item.spec.kind != "transaction" or item.spec.date >= day:
-            continue
-        for p in item.spec.postings:
-            if (p.account == st.account or p.account.startswith(prefix)) \
-                    and p.currency == st.currency and p.number is not None:
-                total += p.number
-    cited = {ref for item in items for ref in item.spec.evidence}
-    unbooked = [ln for ln in result.missing if ln.ref not in cited and ln.date < day]
-    culprits = find_culprits(st.closing_balance - total, result.ledger_only, unbooked,
-                             st.currency, [m for m in result.matches if m.discrepancy])
-    return BalanceCheck(st.account, day, st.closing_balance, total, st.currency,
-                        tuple(culprits))
-
-
-def _known_accounts(view: LedgerView, ledger: Ledger) -> Mapping[str, AccountInfo]:
-    """Accounts proposals may use. Checked against the parsed ledger (the full load runs
-    later, in parallel with the gate); with the auto_accounts plugin an account is open
-    from its first use."""
-    accounts = dict(view.accounts)
-    plugins = [name for name, _ in ledger.options.get("plugin") or []]
-    if "beancount.plugins.auto_accounts" in plugins:
-        for txn in view.transactions():
-            for p in txn.postings:
-                if p.account not in accounts:
-                    accounts[p.account] = AccountInfo(p.account, txn.date, None, (), {})
-    return accounts
-
-
-def _readable(ledger: Ledger, stage: Stage) -> tuple[Path, ...]:
-    """What the caged check may read: the staged tree and the folders it links into."""
-    return (stage.root, stage.source_root, *sorted({p.parent for p in ledger.files}))
-
-
-def _with_target(ledger: Ledger, opts: Options, config: Config) -> Ledger:
+def _with_target(ledger: Ledger, settings: Settings) -> Ledger:
     """--output FILE, else the configured target_file: one of the files the ledger includes
     (a new file would need an `include` the user should write themselves)."""
-    if opts.output is not None:
-        chosen, origin = opts.output.resolve(), "--output"
-    elif config.target_file:
-        chosen, origin = (ledger.path.parent / config.target_file).resolve(), "target_file"
+    if settings.output is not None:
+        chosen, origin = settings.output.resolve(), "--output"
+    elif settings.target_file:
+        chosen, origin = (ledger.path.parent / settings.target_file).resolve(), "target_file"
     else:
         return ledger
     if chosen not in ledger.files:
@@ -211,62 +344,35 @@ def _with_target(ledger: Ledger, opts: Options, config: Config) -> Ledger:
     return dataclasses.replace(ledger, target=chosen)
 
 
-def _stage(ledger: Ledger, items: list[Item]) -> tuple[Stage, list[Item]]:
-    stage = stage_items(ledger, items, {i.id: ledger.target for i in items} if ledger.target
-                        else None)
-    return stage, [dataclasses.replace(i, target=stage.targets[i.id], text=stage.texts[i.id])
-                   for i in items]
+def _readable(ledger: Ledger, staged: Staged) -> tuple[Path, ...]:
+    """What the caged check may read: the staged tree and the folders it links into."""
+    return (staged.root, staged.source_root, *sorted({p.parent for p in ledger.files}))
 
 
-def _gate(stage: Stage, full: Ledger, sandbox: Sandbox, started: float) -> GateResult:
-    """The check's result. It ran since `started`, behind the host's own full load and,
+def _begin_check(sandbox: Sandbox, ledger: Ledger, staged: Staged) -> Checking:
+    started = time.monotonic()
+    sandbox.begin_check(staged.main, _readable(ledger, staged),
+                        incremental_request(ledger, staged))
+    return Checking(staged, started)
+
+
+def _verdict(sandbox: Sandbox, checking: Checking, full: Ledger) -> GateResult:
+    """The check's result. It ran since it started, behind the host's own full load and,
     in a review, behind the proposals on screen: `waited` is what was left to wait for."""
     blocked = time.monotonic()
-    gate = check_stage(stage, full.errors, sandbox.end_check())
+    verdict = check_stage(checking.staged, full.errors, sandbox.end_check())
     now = time.monotonic()
     ran = sandbox.last_check.get("seconds")
-    return dataclasses.replace(gate, seconds=ran if ran is not None else now - started,
-                               waited=now - blocked)
+    return dataclasses.replace(verdict, seconds=ran if ran is not None
+                               else now - checking.started, waited=now - blocked)
 
 
-def _restage(ledger: Ledger, full: Ledger, items: list[Item], sandbox: Sandbox,
-             ui: UI) -> tuple[Stage, GateResult, list[Item]]:
-    stage, items = _stage(ledger, items)
+def _restage(stages: Stages, loaded: Loaded, full: Ledger, items: list[Proposal],
+             sandbox: Sandbox, ui: UI) -> tuple[Staged, GateResult, list[Proposal]]:
+    staged, items = stages.stage(loaded.ledger, items)
     ui.status("checking the staged ledger again (bean-check)")
-    started = time.monotonic()
-    sandbox.begin_check(stage.main, _readable(ledger, stage),
-                        incremental_request(ledger, stage))
-    return stage, _gate(stage, full, sandbox, started), items
-
-
-def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent, opts: Options,
-              ui: UI, sandbox: Sandbox | None = None,
-              on_load: Callable[[Ledger, list[Statement]], None] | None = None) -> Outcome:
-    """The whole run. The loads overlap: the sandbox server loads the ledger for scripts
-    while the host parses it; the host's full load (for the baseline errors and the report)
-    runs in a thread from then on, mostly while the server runs the agent's script and,
-    in a child, bean-checks the staged copy. `on_load` sees the files as loaded and the
-    statements as parsed (the audit log records their sha256)."""
-    if not ledger_path.is_file():
-        raise BadInputError("ledger file not found", file=str(ledger_path))
-    for note in recover(ledger_path):  # a commit a crash interrupted: all old or all new
-        ui.warn(note)
-    config = load_config(ledger_path)
-    # The CLI may have started the sandbox already, before its own imports; we own it now.
-    sandbox = sandbox or Sandbox(ledger_path.resolve())
-    sandbox.step_timeout = config.step_timeout
-    sandbox.allow_weak = opts.allow_weak_sandbox
-    with sandbox:
-        ui.status(f"reading {display_path(ledger_path)}")
-        ledger = _with_target(parse_ledger(ledger_path, str(ledger_path)), opts, config)
-        parsed_view = LedgerView(ledger.entries, ledger.options)
-        statements = load_statements(statement_paths, parsed_view, config, opts, ui)
-        if on_load is not None:
-            on_load(ledger, statements)
-        with ThreadPoolExecutor(1, thread_name_prefix="beanagent-load") as pool:
-            full_load = pool.submit(complete, ledger)
-            return _run_agent_and_gate(ledger, parsed_view, statements, full_load, agent,
-                                       sandbox, config, opts, ui)
+    checking = _begin_check(sandbox, loaded.ledger, staged)
+    return staged, _verdict(sandbox, checking, full), items
 
 
 def format_gate_error(e: GateError) -> str:
@@ -275,24 +381,26 @@ def format_gate_error(e: GateError) -> str:
     return f"{where}: {e.message}" + (f" (proposal {e.proposal})" if e.proposal else "")
 
 
-def _agent_fix(agent: Repairing, outcome: Outcome, execute: Callable[[str], StepResult],
-               ui: UI, validate: Callable[[list[Any], list[Item]], list[Item]]) -> Fix:
+Validate = Callable[[Sequence[Any], Sequence[Proposal]], list[Proposal]]
+
+
+def _agent_fix(agent: Repairing, run_script: Callable[[str], StepResult], validate: Validate,
+               ui: UI, spent: list[float]) -> Fix:
     """The gate's errors go back to the agent. Its answer, validated like any proposal,
     replaces what the errors point into (and what it withdraws), numbered after the rest;
     what the errors don't touch stays. None (the deterministic drop) when it has no answer.
-    The time it takes is the agent's."""
-
-    def fix(errors: Sequence[GateError], items: list[Item]) -> list[Item] | None:
+    The time it takes is the agent's (added to `spent`)."""
+    def fix(errors: Sequence[GateError], items: list[Proposal]) -> list[Proposal] | None:
         ui.status(f"the {agent.name} agent is fixing {len(errors)} bean-check error(s)")
         started = time.monotonic()
         try:
             answer = agent.repair([format_gate_error(e) for e in errors],
-                                  [(i.id, i.text) for i in items], execute, ui.step)
+                                  [(i.id, i.text) for i in items], run_script, ui.step)
         except BeanagentError as exc:  # the model's API failed: what passed still stands
             ui.warn(f"the agent could not repair its proposals ({exc}); dropping what fails")
             return None
         finally:
-            outcome.agent_seconds += time.monotonic() - started
+            spent.append(time.monotonic() - started)
         if answer is None:
             return None
         out = {e.proposal for e in errors if e.proposal} | set(answer.withdrawn)
@@ -303,144 +411,3 @@ def _agent_fix(agent: Repairing, outcome: Outcome, execute: Callable[[str], Step
         return kept + [dataclasses.replace(i, id=f"P{first + n}") for n, i in enumerate(new)]
 
     return fix
-
-
-def _run_agent_and_gate(ledger: Ledger, parsed_view: LedgerView, statements: list[Statement],
-                        full_load: Future[Ledger], agent: Agent, sandbox: Sandbox,
-                        config: Config, opts: Options, ui: UI) -> Outcome:
-    task = Task(tuple(statements), config.review_account,
-                ledger_facts(parsed_view, statements)
-                if getattr(agent, "needs_facts", False) else "")
-    ui.status(f"running the {agent.name} agent")
-    start = time.monotonic()
-    if sandbox.weak:
-        ui.weak_sandbox(sandbox.missing_layers)
-
-    def execute(code: str) -> StepResult:
-        if sandbox.weak:  # in a weak sandbox the user sees every script before it runs
-            ui.script(code)
-        return sandbox.run(code, statements, {"review_account": config.review_account,
-                                              "window_days": config.window_days,
-                                              "confident": config.confident})
-
-    run = agent.run(task, execute, ui.step)
-    agent_seconds = time.monotonic() - start
-    if run.stopped is not None:
-        ui.warn(f"the {agent.name} agent {run.summary}")
-    if not any(s.result.ok for s in run.steps):
-        last = run.steps[-1].result if run.steps else None
-        raise SandboxError(f"the {agent.name} agent's script failed: "
-                           f"{(last.error if last else None) or 'no script was run'}")
-    if opts.save_script is not None:
-        opts.save_script.write_text(
-            "\n\n# --- next step ---\n\n".join(run.scripts), encoding="utf-8")
-    items = _validate(run.proposals, _known_accounts(parsed_view, ledger), statements, ui,
-                      _ledger_places(ledger))
-    stage = None
-    if items:
-        stage, items = _stage(ledger, items)
-        ui.status("checking the staged ledger (bean-check)")
-        check_started = time.monotonic()
-        sandbox.begin_check(stage.main, _readable(ledger, stage),
-                            incremental_request(ledger, stage))
-    try:
-        full = full_load.result()
-        if full.errors:
-            ui.warn(f"{display_path(ledger.path)} already has {len(full.errors)} "
-                    f"bean-check error(s) (first: {full.errors[0]}); only new errors "
-                    "will count")
-        view = LedgerView(full.entries, full.options)
-        matches = [match_statement(view, st, config.window_days, config.review_account)
-                   for st in statements]
-        outcome = Outcome(ledger.path, statements, matches, items, run, agent_seconds)
-        outcome.balance = _balance(statements, view, items, matches)
-        if stage is None:
-            ui.outcome(outcome)
-            return outcome
-        if not opts.dry_run and not opts.yes:
-            # Someone is going to read this: show it while the check runs behind it.
-            outcome.diff = format_diff(ledger, stage)
-            ui.outcome(outcome)
-            ui.diff(outcome.diff)
-            outcome.shown = True
-        outcome.gate = _gate(stage, full, sandbox, check_started)
-        if not outcome.gate.passed:
-            fix = None
-            if isinstance(agent, Repairing):  # the LLM agents: errors go back to the model
-                fix = _agent_fix(agent, outcome, execute, ui, lambda raws, earlier: _validate(
-                    raws, _known_accounts(parsed_view, ledger), statements, ui,
-                    _ledger_places(ledger), earlier))
-            settled = settle(stage, outcome.gate, items,
-                             lambda chosen: _restage(ledger, full, chosen, sandbox, ui), ui.warn,
-                             fix)
-            stage, outcome.gate, items = settled.stage, settled.gate, settled.items
-            outcome.items, outcome.dropped = items, settled.dropped
-            outcome.balance = _balance(statements, view, items, matches)
-            outcome.shown = False  # what was shown changed: show it again
-            if not items:  # every proposal failed the check: exit 3, errors reported
-                stage.cleanup()
-                outcome.exit_code = ExitCode.CHECK_FAILED
-                ui.outcome(outcome)
-                return outcome
-        outcome.diff = format_diff(ledger, stage)
-    except BaseException:
-        if stage is not None:
-            stage.cleanup()
-        raise
-    return _review_and_commit(outcome, ledger, full, view, stage, sandbox, opts, ui)
-
-
-def _review_and_commit(outcome: Outcome, ledger: Ledger, full: Ledger, view: LedgerView,
-                       stage: Stage, sandbox: Sandbox, opts: Options, ui: UI) -> Outcome:
-    items = outcome.items
-    try:
-        if not outcome.shown:
-            ui.outcome(outcome)
-        if outcome.gate is None or not outcome.gate.passed:
-            outcome.exit_code = ExitCode.CHECK_FAILED
-            return outcome
-        if not outcome.shown:
-            ui.diff(outcome.diff)
-        if opts.dry_run:
-            return outcome
-        # an edit is held to the agent's rules (review.Reviser), then re-checked below
-        revise = Reviser(lambda: _known_accounts(view, ledger), items)
-        outcome.decisions = decide_all(items) if opts.yes else \
-            ui.approve(items, outcome.statements, revise)
-        chosen, outcome.edited = apply_decisions(items, outcome.decisions, revise)
-        accepted = [i.id for i in chosen]
-        outcome.accepted = accepted
-        if not accepted:
-            outcome.exit_code = ExitCode.DECLINED
-            return outcome
-        if len(accepted) < len(items) or outcome.edited:
-            stage.cleanup()
-            stage, gate, chosen = _restage(ledger, full, chosen, sandbox, ui)
-            if not gate.passed and any(e.proposal for e in gate.errors):
-                dropped = {e.proposal for e in gate.errors if e.proposal}
-                if all(i.spec.kind == "balance" for i in chosen if i.id in dropped):
-                    ui.warn("with the entries as you accepted them the balance assertion no "
-                            f"longer holds; dropping {', '.join(sorted(dropped))}")
-                    stage.cleanup()
-                    chosen = [i for i in chosen if i.id not in dropped]
-                    stage, gate, chosen = _restage(ledger, full, chosen, sandbox, ui)
-            outcome.accepted = [i.id for i in chosen]
-            by_id = {i.id: i for i in chosen}  # the report shows the entries as written
-            outcome.items = [by_id.get(i.id, i) for i in items]
-            outcome.gate = gate
-            outcome.balance = _balance(outcome.statements, view, chosen, outcome.matches)
-            if not gate.passed:
-                ui.summary(outcome)
-                outcome.exit_code = ExitCode.CHECK_FAILED
-                return outcome
-            if not chosen:
-                outcome.exit_code = ExitCode.DECLINED
-                return outcome
-        ui.summary(outcome)
-        outcome.written = commit_files(  # the real ledger is checked again once written
-            ledger, stage.new_bytes, lambda: sandbox.check(ledger.path, _readable(ledger, stage)),
-            full.errors)
-        outcome.committed = True
-        return outcome
-    finally:
-        stage.cleanup()

@@ -16,8 +16,8 @@ from decimal import Decimal
 
 from beancount.core import amount, data
 
-from beanagent.api import Engine
-from beanagent.ledger import LedgerView
+from beanagent.ledger.view import LedgerView
+from beanagent.sandbox.script_api import Engine
 from beanagent.statements.model import Ref, Statement, StatementLine
 
 BANK = "Assets:Bank:Checking"

@@ -45,10 +45,11 @@ except OSError as exc:
 import time
 time.sleep(0.4)  # lets the host read this child's private memory from outside
 """
-COLD_LOAD = ("import sys; from pathlib import Path; from beanagent.ledger import LedgerView; "
-             "from beanagent.load import load_for_view; "
-             "LedgerView(*load_for_view(Path(sys.argv[1])))")
-PLAIN_LOAD = ("import sys; from pathlib import Path; from beanagent.load import load_entries; "
+COLD_LOAD = ("import sys; from pathlib import Path; from beanagent.ledger.view import LedgerView; "
+             "from beanagent.ledger.load import load_for_server; "
+             "LedgerView(*load_for_server(Path(sys.argv[1]))[:2])")
+PLAIN_LOAD = ("import sys; from pathlib import Path; "
+              "from beanagent.ledger.load import load_entries; "
               "load_entries(Path(sys.argv[1]))")
 BEAN_CHECK_RUSAGE = ("import resource, subprocess, sys; "
                      "subprocess.run(sys.argv[1:], check=True, capture_output=True); "

@@ -64,8 +64,8 @@ def large_ledger(drop: int = 8) -> tuple[Path, Path]:
                     "2026-01-01", "--date-birth", "1960-01-01", "--seed", "7", "-o", full],
                    check=True, env=ENV, capture_output=True)
     sys.path.insert(0, str(HERE.parent))
-    from beanagent.ledger import LedgerView
-    from beanagent.load import load_ledger
+    from beanagent.ledger.load import load_ledger
+    from beanagent.ledger.view import LedgerView
 
     loaded = load_ledger(full)
     view = LedgerView(loaded.entries, loaded.options)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import beanagent.commit
+import beanagent.files.commit
 from beanagent.errors import BeanagentError
 
 
@@ -126,13 +126,13 @@ def _instrument(steps: _Steps) -> None:
                      ("replace", replace), ("rename", rename), ("unlink", unlink),
                      ("rmdir", rmdir), ("mkdir", mkdir), ("open", open_)):
         setattr(os, name, fn)
-    real_flags = beanagent.commit.rename_flags
+    real_flags = beanagent.files.commit.rename_flags
 
     def rename_flags(src: Path, dst: Path, flags: int) -> bool:  # renameat2: swap, no-replace
         steps.step("rename", src, to=dst)
         return real_flags(src, dst, flags)
 
-    beanagent.commit.rename_flags = rename_flags  # type: ignore[attr-defined]
+    beanagent.files.commit.rename_flags = rename_flags  # type: ignore[attr-defined]
 
 
 def child_main(target: Callable[[], None], root: str, cue: Cue, counter: Any, out: str,

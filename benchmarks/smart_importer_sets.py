@@ -23,8 +23,8 @@ from beancount import loader
 from beancount.core import data
 from beancount.parser import parser, printer
 
-from beanagent.api import Engine
-from beanagent.ledger import LedgerView, Txn
+from beanagent.ledger.view import LedgerView, Txn
+from beanagent.sandbox.script_api import Engine
 from beanagent.statements.model import Ref, Statement, StatementLine
 
 REALWORLD = Path(__file__).resolve().parents[1].parent / "shared" / "realworld"

@@ -43,11 +43,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from beanagent.commit import check_with_loader, commit_files, recover
 from beanagent.errors import BadInputError
-from beanagent.journal import Journal
-from beanagent.load import Ledger, load_ledger
-from beanagent.undo import undo_commits
+from beanagent.files.commit import check_with_loader, commit_files, recover
+from beanagent.files.journal import Journal
+from beanagent.files.undo import undo_commits
+from beanagent.ledger.load import load_ledger
+from beanagent.model import Ledger
 from benchmarks import crash
 from benchmarks.crash import ChildResult, Cue
 

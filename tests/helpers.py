@@ -12,13 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from beanagent.agent import Step
-from beanagent.report import Outcome
-from beanagent.review import Decision
-from beanagent.stage import Item
+from beanagent.model import Decision, Proposal, RunResult, Step
 from beanagent.statements.model import Statement
 
-Answer = Callable[[list[Item]], list[str] | list[Decision]]
+Answer = Callable[[list[Proposal]], list[str] | list[Decision]]
 
 
 class RecordingUI:
@@ -27,13 +24,13 @@ class RecordingUI:
 
     def __init__(self, answer: Answer | None = None):
         self.answer = answer
-        self.summaries: list[Outcome] = []
+        self.summaries: list[RunResult] = []
         self.messages: list[str] = []
         self.warnings: list[str] = []
         self.steps: list[Step] = []
-        self.outcomes: list[Outcome] = []
+        self.outcomes: list[RunResult] = []
         self.diffs: list[str] = []
-        self.asked: list[list[Item]] = []
+        self.asked: list[list[Proposal]] = []
 
     def status(self, message: str) -> None:
         self.messages.append(message)
@@ -44,7 +41,7 @@ class RecordingUI:
     def step(self, step: Step) -> None:
         self.steps.append(step)
 
-    def outcome(self, outcome: Outcome) -> None:
+    def outcome(self, outcome: RunResult) -> None:
         self.outcomes.append(outcome)
 
     def diff(self, text: str) -> None:
@@ -56,15 +53,15 @@ class RecordingUI:
     def script(self, code: str) -> None:
         self.messages.append("SCRIPT:\n" + code)
 
-    def approve(self, items: list[Item], statements: list[Statement],
-                revise: Callable[[Item, str], Item]) -> list[Decision]:
+    def approve(self, items: list[Proposal], statements: list[Statement],
+                revise: Callable[[Proposal, str], Proposal]) -> list[Decision]:
         self.asked.append(items)
         answer = self.answer(items) if self.answer else [i.id for i in items]
         if answer and all(isinstance(a, Decision) for a in answer):
             return [a for a in answer if isinstance(a, Decision)]
         return [Decision(i.id, i.id in answer) for i in items]
 
-    def summary(self, outcome: Outcome) -> None:
+    def summary(self, outcome: RunResult) -> None:
         self.summaries.append(outcome)
 
 
@@ -101,7 +98,7 @@ def tree_hashes(root: Path) -> dict[str, str]:
 
 
 def bean_check(path: Path) -> list[str]:
-    from beanagent.load import load_entries, to_ledger_errors
+    from beanagent.ledger.load import load_entries, to_ledger_errors
 
     _, errors, _ = load_entries(path)
     return [str(e) for e in to_ledger_errors(errors)]

@@ -14,9 +14,10 @@ import pytest
 
 from beanagent.agent.anthropic import AnthropicAgent
 from beanagent.agent.facts import statement_summary
-from beanagent.review import evidence_lines, table_row
+from beanagent.settings import load_settings
 from beanagent.statements.model import Ref, Statement, StatementLine
-from beanagent.workflow import Options, reconcile
+from beanagent.ui.tables import EvidenceIndex, table_row
+from beanagent.workflow import reconcile
 from tests.dialects import KEY
 from tests.fake_anthropic import FakeAPI, error, serve, text, tool_use
 from tests.helpers import RecordingUI, bean_check, run_cli
@@ -36,7 +37,8 @@ def test_request_is_cached_and_authenticated(books: Path,
         monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.url)  # honoured without base_url
         reconcile(books / "books.beancount", [books / "march.csv"],
                   AnthropicAgent(api_key=KEY, model="fake-model"),
-                  Options(account=ACCOUNT, dry_run=True), RecordingUI())
+                  load_settings(books / "books.beancount", account=ACCOUNT, dry_run=True),
+                  RecordingUI())
     assert fake.paths == ["/v1/messages"] * 2
     # (this SDK sends the key as a bearer token; older ones as x-api-key)
     assert {h.get("x-api-key") or h["authorization"].removeprefix("Bearer ")
@@ -95,10 +97,10 @@ def test_a_repair_the_api_cannot_answer_falls_back_to_the_drop(books: Path) -> N
     ui = RecordingUI()
     with serve(fake):
         out = reconcile(books / "books.beancount", [books / "march.csv"], agent(fake.url),
-                        Options(account=ACCOUNT, yes=True), ui)
+                        load_settings(books / "books.beancount", account=ACCOUNT, yes=True), ui)
     assert any("could not repair" in w and "HTTP 500: down" in w for w in ui.warnings)
     assert [pid for pid, _ in out.dropped] == ["P4"]  # the deterministic drop
-    assert out.committed and [i.id for i in out.items] == ["P1", "P2", "P3"]
+    assert out.committed and [i.id for i in out.proposals] == ["P1", "P2", "P3"]
     assert out.agent.rounds == 1
     assert bean_check(books / "books.beancount") == []
 
@@ -125,18 +127,20 @@ def test_the_review_shows_evidence_from_the_parsed_statements(books: Path) -> No
                     tool_use("finish", {"summary": "two"}, 2)])
     with serve(fake):
         out = reconcile(books / "books.beancount", [books / "march.csv"], agent(fake.url),
-                        Options(account=ACCOUNT, dry_run=True), RecordingUI())
-    real, ghost = out.items
-    [line] = evidence_lines(real, out.statements)  # the host's own parse of march.csv
+                        load_settings(books / "books.beancount", account=ACCOUNT, dry_run=True),
+                        RecordingUI())
+    real, ghost = out.proposals
+    evidence = EvidenceIndex(out.statements)
+    [line] = evidence.lines(real)  # the host's own parse of march.csv
     assert (line.description, line.amount) == ("KALE & CO, OAKLAND", Decimal("-13.25"))
     assert "FORGED" not in str(real.spec) and "NO STATEMENT" not in real.spec.reason
-    _, (where, said) = table_row(real, out.statements)
+    _, (where, said) = table_row(real, evidence)
     assert where == "march.csv:7" and "KALE & CO" in said
     # invented evidence is dropped, and the reason says so first, whatever the model wrote
     assert ghost.spec.evidence == ()
     assert ghost.spec.reason.startswith("NO STATEMENT EVIDENCE: ")
     assert ghost.spec.reason.endswith("EVIDENCE: march.csv:99, checked")
-    assert table_row(ghost, out.statements)[1] == ("no statement line", "")
+    assert table_row(ghost, evidence)[1] == ("no statement line", "")
 
 
 def test_statement_text_reaches_the_model_quoted_capped_and_labelled() -> None:
@@ -168,5 +172,6 @@ def test_the_text_only_reply_ends_the_run(books: Path) -> None:
     fake = FakeAPI([tool_use("run_python", {"code": GOOD}, 1), text("Done, 3 entries.")])
     with serve(fake):
         out = reconcile(books / "books.beancount", [books / "march.csv"], agent(fake.url),
-                        Options(account=ACCOUNT, dry_run=True), RecordingUI())
+                        load_settings(books / "books.beancount", account=ACCOUNT, dry_run=True),
+                        RecordingUI())
     assert out.agent.summary == "Done, 3 entries." and len(fake.requests) == 2

@@ -521,7 +521,7 @@ ATTACKS: list[Attack] = [
         json.dumps = lambda *a, **k: forged  # the server's own result writer uses it
         """, says=r"proposal rejected"),
     _a("tamper-child-validator", """
-        import beanagent.proposals as P
+        import beanagent.core.proposals as P
         P.KINDS = P.KINDS + ("plugin", "include", "option")
         P.validate = lambda raw, *a, **k: raw
         propose._add({"kind": "plugin", "date": "2024-01-01", "module": "evil"})
@@ -860,7 +860,7 @@ ATTACKS: list[Attack] = [
         propose._items.extend({"kind": "plugin", "date": "2024-01-01"} for _ in range(10 ** 6))
         """, says=r"result was too large|" + INVALID_RESULT),
     _a("api-too-many-proposals", """
-        from beanagent.api import MAX_PROPOSALS
+        from beanagent.sandbox.script_api import MAX_PROPOSALS
         for i in range(MAX_PROPOSALS + 1):
             propose.open(f"Assets:Junk:A{i}", "2024-03-01")
         """, says=r"ProposalError"),

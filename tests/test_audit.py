@@ -16,11 +16,11 @@ import pytest
 
 import beanagent
 from beanagent.agent.offline import OfflineAgent, offline_script
-from beanagent.audit import MESSAGE_CAP, OUTPUT_CAP, Trail, cap
 from beanagent.cli import _audited
 from beanagent.errors import LedgerChangedError
-from beanagent.stage import Item
-from beanagent.workflow import Options
+from beanagent.model import Proposal
+from beanagent.runlog.audit import MESSAGE_CAP, OUTPUT_CAP, Trail, cap
+from beanagent.settings import load_settings
 from tests.fake_anthropic import FakeAnthropic, serve, tool_use
 from tests.helpers import RecordingUI, report, run_cli, tree_hashes
 
@@ -158,7 +158,7 @@ def test_script_failure_exit_5_is_recorded_as_far_as_it_got(books: Path) -> None
                    cwd=books)
     assert proc.returncode == 5, proc.stderr
     [r] = records(log_file(books))
-    assert r["exit_code"] == 5 and r["error"]["type"] == "SandboxError"
+    assert r["exit_code"] == 5 and r["error"]["type"] == "AgentError"
     assert "ZeroDivisionError" in r["error"]["message"]
     [step] = r["agent"]["steps"]
     assert step["ok"] is False and "ZeroDivisionError" in step["error"]
@@ -193,14 +193,14 @@ def test_ledger_changed_during_review_exit_4_is_recorded(books: Path) -> None:
     ledger = books / "books.beancount"
     original = sha(ledger)
 
-    def edit_then_accept(items: list[Item]) -> list[str]:
+    def edit_then_accept(items: list[Proposal]) -> list[str]:
         ledger.write_bytes(ledger.read_bytes() + b"; edited meanwhile\n")
         return [i.id for i in items]
 
     ui = ClosingUI(edit_then_accept)
     with pytest.raises(LedgerChangedError):
         _audited("reconcile", ledger, [books / "march.csv"], OfflineAgent(),
-                 Options(account=ACCOUNT), ui)
+                 load_settings(ledger, account=ACCOUNT), ui)
     [r] = records(log_file(books))
     assert r["exit_code"] == 4 and r["error"]["type"] == "LedgerChangedError"
     assert r["committed"] is False and r["written"] == []
@@ -375,7 +375,8 @@ def test_model_messages_are_logged_capped(books: Path) -> None:
     """Room for the LLM agent's transcript (issue 6): every string in it capped, even in
     a run that ended before there was an outcome."""
     trail = Trail("reconcile", books / "books.beancount", [books / "march.csv"],
-                  Options(account=ACCOUNT), ClosingUI(), OfflineAgent())
+                  load_settings(books / "books.beancount", account=ACCOUNT), ClosingUI(),
+                  OfflineAgent())
     trail.messages += [{"role": "user", "content": "u" * 50_000},
                        {"role": "assistant", "content": [
                            {"type": "tool_use", "name": "run_python",

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 from beancount import loader
 
-from beanagent.ledger import LedgerView
-from beanagent.reconcile.categorise import Categoriser
+from beanagent.core.categorise import Categoriser
+from beanagent.ledger.view import LedgerView
 from beanagent.statements.model import Ref, StatementLine
 
 LEDGER = """

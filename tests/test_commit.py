@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from beanagent.agent.offline import OfflineAgent
-from beanagent.commit import check_unchanged, check_with_loader, commit_files, new_errors
 from beanagent.errors import (
     BadInputError,
     CheckFailedError,
@@ -25,11 +24,13 @@ from beanagent.errors import (
     LedgerBusyError,
     LedgerChangedError,
 )
-from beanagent.journal import Journal
-from beanagent.load import LedgerError, load_ledger
-from beanagent.stage import Item
-from beanagent.undo import format_undone, undo_commits
-from beanagent.workflow import Options, reconcile
+from beanagent.files.commit import check_with_loader, commit_files, new_errors
+from beanagent.files.journal import Journal
+from beanagent.files.undo import format_undone, undo_commits
+from beanagent.ledger.load import load_ledger
+from beanagent.model import LedgerError, Proposal
+from beanagent.settings import load_settings
+from beanagent.workflow import reconcile
 from tests.helpers import RecordingUI, bean_check, run_cli, tree_hashes
 
 E2E = Path(__file__).parent / "data" / "e2e"
@@ -140,7 +141,7 @@ def test_same_size_same_mtime_change_is_still_detected(books: Path) -> None:
     books.write_text(edited)
     os.utime(books, ns=(st.st_atime_ns, st.st_mtime_ns))
     with pytest.raises(LedgerChangedError):
-        check_unchanged(ledger, [books])
+        commit_files(ledger, {books: b"; ours\n"})
     assert books.read_text() == edited
 
 
@@ -160,8 +161,9 @@ def test_removed_file_is_refused(books: Path) -> None:
 
 def test_unchanged_files_pass_the_check(books: Path) -> None:
     ledger = load_ledger(books)
-    check_unchanged(ledger, sorted(ledger.files))  # no exception
     assert set(ledger.files) == {books, books.parent / "b.beancount"}
+    assert commit_files(ledger, {books: MAIN.encode() + b"; ours\n"}) == [books]
+    assert books.read_text() == MAIN + "; ours\n"
 
 
 # --- through the workflow ---------------------------------------------------------------
@@ -180,14 +182,14 @@ def test_workflow_refuses_when_the_ledger_changes_during_review(e2e: Path) -> No
     original = ledger.read_bytes()
     edited = original + b"; added in an editor while beanagent was asking\n"
 
-    def edit_then_accept(items: list[Item]) -> list[str]:
+    def edit_then_accept(items: list[Proposal]) -> list[str]:
         ledger.write_bytes(edited)
         return [i.id for i in items]
 
     ui = RecordingUI(edit_then_accept)
     with pytest.raises(LedgerChangedError) as info:
         reconcile(ledger, [e2e / "march.csv"], OfflineAgent(),
-                  Options(account=ACCOUNT, yes=False), ui)
+                  load_settings(ledger, account=ACCOUNT, yes=False), ui)
     assert info.value.exit_code == 4
     assert info.value.file == str(ledger.resolve())
     assert len(ui.asked) == 1 and len(ui.asked[0]) >= 1
@@ -199,9 +201,9 @@ def test_workflow_declining_everything_writes_nothing(e2e: Path) -> None:
     before = tree_hashes(e2e)
     ui = RecordingUI(lambda items: [])
     outcome = reconcile(e2e / "books.beancount", [e2e / "march.csv"], OfflineAgent(),
-                        Options(account=ACCOUNT, yes=False), ui)
+                        load_settings(e2e / "books.beancount", account=ACCOUNT, yes=False), ui)
     assert outcome.exit_code == ExitCode.DECLINED == 1
-    assert outcome.accepted == []
+    assert outcome.accepted == ()
     assert outcome.committed is False
     assert outcome.gate is not None and outcome.gate.passed
     assert len(ui.asked) == 1 and len(ui.asked[0]) >= 1
@@ -214,10 +216,10 @@ def test_workflow_accepting_everything_commits_a_clean_ledger(e2e: Path) -> None
     ledger.chmod(0o640)
     ui = RecordingUI()
     outcome = reconcile(ledger, [e2e / "march.csv"], OfflineAgent(),
-                        Options(account=ACCOUNT, yes=False), ui)
+                        load_settings(ledger, account=ACCOUNT, yes=False), ui)
     assert outcome.committed is True
-    assert outcome.written == [ledger.resolve()]
-    assert outcome.accepted == [i.id for i in ui.asked[0]]
+    assert outcome.written == (ledger.resolve(),)
+    assert outcome.accepted == tuple(i.id for i in ui.asked[0])
     text = ledger.read_text()
     assert text.startswith(original.rstrip("\n"))
     assert '2024-03-04 * "Blue Bottle Coffee"' in text
@@ -253,7 +255,7 @@ def test_a_commit_is_journaled_with_hashes_and_byte_identical_backups(books: Pat
 HOLDER = """
 import sys
 from pathlib import Path
-from beanagent.journal import hold_lock
+from beanagent.files.journal import hold_lock
 with hold_lock(Path(sys.argv[1])):
     print("held", flush=True)
     sys.stdin.read()
@@ -378,14 +380,15 @@ def test_workflow_rolls_back_when_the_written_ledger_fails_its_check(tmp_path: P
     (folder / "extra" / "old.beancount").write_text("; nothing yet\n")
     original = ledger.read_bytes()
 
-    def add_a_bad_file_then_accept(items: list[Item]) -> list[str]:
+    def add_a_bad_file_then_accept(items: list[Proposal]) -> list[str]:
         (folder / "extra" / "new.beancount").write_text(
             '2024-03-02 * "x"\n  Assets:Nowhere  1 USD\n  Equity:Opening\n')
         return [i.id for i in items]
 
     with pytest.raises(CheckFailedError) as info:
         reconcile(ledger, [folder / "march.csv"], OfflineAgent(),
-                  Options(account=ACCOUNT, yes=False), RecordingUI(add_a_bad_file_then_accept))
+                  load_settings(ledger, account=ACCOUNT, yes=False),
+                  RecordingUI(add_a_bad_file_then_accept))
     assert info.value.exit_code == 3
     assert info.value.file == str(folder / "extra" / "new.beancount")
     assert "Assets:Nowhere" in str(info.value)

@@ -8,9 +8,9 @@ from types import MappingProxyType
 
 import pytest
 
-from beanagent.ledger import Posting, Txn
-from beanagent.reconcile.culprits import find_culprits
-from beanagent.reconcile.match import LedgerOnly
+from beanagent.core.culprits import find_culprits
+from beanagent.core.match import LedgerOnly
+from beanagent.ledger.view import Posting, Txn
 from beanagent.statements.model import Ref, StatementLine
 
 D = Decimal

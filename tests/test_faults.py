@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from beanagent.journal import Journal
+from beanagent.files.journal import Journal
 from benchmarks.stress_commit import (
     NEW,
     ORIGINAL,
@@ -237,7 +237,7 @@ def test_a_file_edited_by_another_program_during_the_commit_is_never_overwritten
 HOLDER = """
 import sys
 from pathlib import Path
-from beanagent.journal import hold_lock
+from beanagent.files.journal import hold_lock
 with hold_lock(Path(sys.argv[1])):
     print("held", flush=True)
     sys.stdin.read()

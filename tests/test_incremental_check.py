@@ -10,18 +10,19 @@ from typing import Any
 
 import pytest
 
-from beanagent.check import check_stage
-from beanagent.ledger import LedgerView
-from beanagent.load import Ledger, load_ledger
-from beanagent.proposals import format_directive, validate
+from beanagent.core.gate import check_stage
+from beanagent.core.proposals import format_directive, validate
+from beanagent.files.stage import incremental_request, remove_stage, stage_items
+from beanagent.ledger.load import load_ledger
+from beanagent.ledger.view import LedgerView
+from beanagent.model import Ledger, Proposal
 from beanagent.sandbox.runner import Sandbox
-from beanagent.stage import Item, incremental_request, stage_items
 from tests.helpers import REPO_ROOT
 
 D = datetime.date
 
 
-def items_for(ledger: Ledger, raws: list[dict[str, Any]]) -> list[Item]:
+def items_for(ledger: Ledger, raws: list[dict[str, Any]]) -> list[Proposal]:
     accounts = LedgerView(ledger.entries, ledger.options).accounts
     opened: dict[str, datetime.date] = {}
     out = []
@@ -29,11 +30,11 @@ def items_for(ledger: Ledger, raws: list[dict[str, Any]]) -> list[Item]:
         spec = validate(raw, accounts, opened)
         if spec.kind == "open" and spec.account:
             opened[spec.account] = spec.date
-        out.append(Item(f"P{n}", spec, format_directive(spec)))
+        out.append(Proposal(f"P{n}", spec, format_directive(spec)))
     return out
 
 
-def both_ways(box: Sandbox, ledger: Ledger, items: list[Item]) -> tuple[Any, Any, bool]:
+def both_ways(box: Sandbox, ledger: Ledger, items: list[Proposal]) -> tuple[Any, Any, bool]:
     stage = stage_items(ledger, items)
     try:
         readable = (stage.root, stage.source_root, *{p.parent for p in ledger.files})
@@ -43,7 +44,7 @@ def both_ways(box: Sandbox, ledger: Ledger, items: list[Item]) -> tuple[Any, Any
         fast = check_stage(stage, ledger.errors, box.end_check())
         return full, fast, box.last_check["incremental"]
     finally:
-        stage.cleanup()
+        remove_stage(stage)
 
 
 def txn(date: str, account: str, number: str, other: str) -> dict[str, Any]:

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from beanagent.ledger import LedgerView
-from beanagent.load import load_ledger
-from beanagent.proposals import format_directive, validate
-from beanagent.stage import Item, Style, detect_style, restyle, split_lines, stage_items
+from beanagent.core.proposals import format_directive, validate
+from beanagent.files.stage import Style, detect_style, remove_stage, restyle, stage_items
+from beanagent.ledger.load import load_ledger
+from beanagent.ledger.view import LedgerView
+from beanagent.model import Proposal
+from beanagent.text import split_lines
 from tests.helpers import bean_check, report, run_cli, tree_hashes
 
 ALIGNED = """\
@@ -39,10 +41,10 @@ option "operating_currency" "USD"
 """
 
 
-def make_item(path: Path, raw: dict, pid: str = "P1") -> Item:
+def make_item(path: Path, raw: dict, pid: str = "P1") -> Proposal:
     ledger = load_ledger(path)
     spec = validate(raw, LedgerView(ledger.entries, ledger.options).accounts, {})
-    return Item(pid, spec, format_directive(spec))
+    return Proposal(pid, spec, format_directive(spec))
 
 
 def posting(account: str, number: str | None = None) -> dict:
@@ -87,7 +89,7 @@ def test_entry_takes_the_files_indent_and_currency_column(tmp_path: Path, newlin
         assert stage.texts["P1"] in text
         assert bean_check(stage.main) == []
     finally:
-        stage.cleanup()
+        remove_stage(stage)
 
 
 def test_long_account_keeps_two_spaces_and_balance_aligns(tmp_path: Path) -> None:
@@ -125,7 +127,7 @@ def test_unaligned_file_gets_the_printer_layout_with_its_indent(tmp_path: Path) 
         assert stage.texts["P1"] == item.text.replace("\n  ", "\n\t")  # only the indent
         assert bean_check(stage.main) == []
     finally:
-        stage.cleanup()
+        remove_stage(stage)
 
 
 # Where entries go.

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from beanagent.audit import Trail
-from beanagent.errors import SandboxError
-from beanagent.workflow import Options, reconcile
+from beanagent.errors import AgentError
+from beanagent.runlog.audit import Trail
+from beanagent.settings import load_settings
+from beanagent.workflow import reconcile
 from tests.dialects import DIALECTS, IDS, KEY
 from tests.fake_anthropic import FakeAPI, serve
 from tests.helpers import RecordingUI, bean_check, report, run_cli, tree_hashes
@@ -49,7 +50,7 @@ def run(books: Path, d: Any, fake: FakeAPI, ui: RecordingUI | None = None,
                 if k in ("max_steps", "max_tokens_total", "max_seconds", "request_timeout",
                          "actions", "model")}
     agent = d.agent(fake.url, **agent_kw)
-    opts = Options(account=ACCOUNT, **options)
+    opts = load_settings(books / "books.beancount", account=ACCOUNT, **options)
     ui = ui or RecordingUI()
     paths = [books / "march.csv"]
     if not trail:
@@ -70,7 +71,7 @@ def test_fixes_a_traceback_then_finishes_and_commits_with_its_transcript_logged(
     assert out.committed and bean_check(books / "books.beancount") == []
     agent = out.agent
     assert [s.result.ok for s in agent.steps] == [False, True]
-    assert agent.summary == "booked 3 lines" and len(out.items) == 3
+    assert agent.summary == "booked 3 lines" and len(out.proposals) == 3
     assert (agent.usage["input_tokens"], agent.usage["output_tokens"]) == (300, 60)
     assert agent.usage["cost_usd"] is None  # fake-model has no price
     # The traceback went back as an error observation, then the proposal count.
@@ -110,10 +111,10 @@ def test_a_gate_failure_goes_back_and_is_fixed_in_the_next_round(books: Path, d:
     assert "9999.00 USD" in feedback and "(proposal P4)" in feedback
     assert "P4:\n  2024-03-09 balance Assets:Bank:Checking" in feedback
     assert out.agent.rounds == 1 and out.agent.summary == "balance fixed"
-    assert out.committed and out.gate.passed and out.dropped == []
-    balances = [i for i in out.items if i.spec.kind == "balance"]
+    assert out.committed and out.gate.passed and out.dropped == ()
+    balances = [i for i in out.proposals if i.spec.kind == "balance"]
     assert [(i.id, str(i.spec.number)) for i in balances] == [("P5", "2854.48")]
-    assert [i.id for i in out.items] == ["P1", "P2", "P3", "P5"]
+    assert [i.id for i in out.proposals] == ["P1", "P2", "P3", "P5"]
     assert not any("dropped" in w for w in ui.warnings)  # the model fixed it, not the drop
     assert "2854.48 USD" in (books / "books.beancount").read_text()
     assert bean_check(books / "books.beancount") == []
@@ -126,7 +127,7 @@ def test_step_limit_ends_the_run_and_keeps_valid_work(books: Path, d: Any) -> No
         out = run(books, d, fake, ui, max_steps=2, dry_run=True)
     assert len(out.agent.steps) == 2 and out.agent.stopped == "steps"
     assert "step limit (2 steps)" in out.agent.summary
-    assert len(out.items) == 3  # identical proposals from both steps kept once
+    assert len(out.proposals) == 3  # identical proposals from both steps kept once
     assert len(fake.requests) == 2
     assert any("agent stopped after the step limit" in w for w in ui.warnings)
 
@@ -140,7 +141,7 @@ def test_token_limit_ends_the_run_and_keeps_valid_work(books: Path, d: Any) -> N
     # 120 tokens a reply: the second reply passes the limit; its script still runs
     assert len(fake.requests) == 2 and out.agent.stopped == "tokens"
     assert "token limit (240 tokens used, limit 200)" in out.agent.summary
-    assert len(out.items) == 3
+    assert len(out.proposals) == 3
 
 
 def test_malformed_tool_input_is_an_observation(books: Path, d: Any) -> None:
@@ -152,7 +153,7 @@ def test_malformed_tool_input_is_an_observation(books: Path, d: Any) -> None:
         out = run(books, d, fake, dry_run=True)
     [(first, e1), (second, e2)] = d.results(fake.requests[1])
     assert e1 and e2 and "invalid tool call" in first and "no tool 'delete_ledger'" in second
-    assert out.agent.summary == "All done." and len(out.items) == 3
+    assert out.agent.summary == "All done." and len(out.proposals) == 3
     assert len(out.agent.steps) == 1  # nothing malformed reached the sandbox
 
 
@@ -161,7 +162,7 @@ def test_a_transient_server_error_is_retried(books: Path, d: Any) -> None:
                     d.call("finish", {"summary": "ok"}, 2)])
     with serve(fake):
         out = run(books, d, fake, dry_run=True)
-    assert len(fake.requests) == 3 and len(out.items) == 3
+    assert len(fake.requests) == 3 and len(out.proposals) == 3
 
 
 @pytest.mark.parametrize("kind", ["429", "500", "timeout"])
@@ -170,7 +171,7 @@ def test_persistent_api_failure_is_a_clear_error(books: Path, d: Any, kind: str)
     reply: Any = {"429": d.error(429, "slow down"), "500": d.error(500, "down"),
                   "timeout": ("sleep", 1.2, d.text("late"))}[kind]
     fake = FakeAPI([reply] * 3)
-    with serve(fake), pytest.raises(SandboxError) as exc:
+    with serve(fake), pytest.raises(AgentError) as exc:
         run(books, d, fake, request_timeout=0.5, yes=True)
     message = str(exc.value)
     assert "\n" not in message and exc.value.exit_code == 5
@@ -205,7 +206,7 @@ def test_json_actions_go_through_the_sandbox(books: Path, d: Any) -> None:
     [(invalid, failed)] = d.results(fake.requests[3])
     assert failed and "propose_transaction needs narration, postings, evidence" in invalid
     assert len(out.agent.steps) == 3  # every valid call ran as a script in the sandbox
-    [item] = out.items
+    [item] = out.proposals
     assert item.spec.evidence[0].line is not None
     assert item.spec.meta[0][0] == "bank_ref" and item.spec.meta[0][1].startswith("h:")
     assert "Expenses:Food:Coffee" in item.text and out.agent.summary == "one booked"

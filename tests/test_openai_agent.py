@@ -7,8 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from beanagent.agent.openai import FENCED_NOTE, OpenAIAgent
-from beanagent.errors import SandboxError
-from beanagent.workflow import Options, reconcile
+from beanagent.errors import AgentError
+from beanagent.settings import load_settings
+from beanagent.workflow import reconcile
 from tests.fake_anthropic import FakeAPI, serve
 from tests.fake_openai import text, tool_call
 from tests.helpers import RecordingUI, bean_check
@@ -25,9 +26,10 @@ def test_fenced_code_stands_in_for_tool_calls(books: Path) -> None:
                     text("Booked three lines; the kale shop needs a human.")])
     with serve(fake):
         out = reconcile(books / "books.beancount", [books / "march.csv"], agent(fake.url),
-                        Options(account=ACCOUNT, yes=True), RecordingUI())
+                        load_settings(books / "books.beancount", account=ACCOUNT, yes=True),
+                        RecordingUI())
     assert [s.code for s in out.agent.steps] == [BROKEN, GOOD]
-    assert out.committed and len(out.items) == 3
+    assert out.committed and len(out.proposals) == 3
     assert bean_check(books / "books.beancount") == []
     assert out.agent.summary == "Booked three lines; the kale shop needs a human."
     # The observation comes back as a user turn (no tool call to answer), roles alternate.
@@ -45,7 +47,8 @@ def test_no_key_sends_a_placeholder_and_a_key_is_sent_as_bearer(books: Path) -> 
                         tool_call("finish", {"summary": "ok"}, 2)])
         with serve(fake):
             reconcile(books / "books.beancount", [books / "march.csv"], agent(fake.url, key),
-                      Options(account=ACCOUNT, dry_run=True), RecordingUI())
+                      load_settings(books / "books.beancount", account=ACCOUNT, dry_run=True),
+                      RecordingUI())
         assert fake.paths == ["/v1/chat/completions"] * 2
         assert {h["authorization"] for h in fake.headers} == {expected}
 
@@ -55,7 +58,8 @@ def test_request_shape_is_chat_completions_with_function_tools(books: Path) -> N
                     tool_call("finish", {"summary": "ok"}, 8)])
     with serve(fake):
         reconcile(books / "books.beancount", [books / "march.csv"], agent(fake.url),
-                  Options(account=ACCOUNT, dry_run=True), RecordingUI())
+                  load_settings(books / "books.beancount", account=ACCOUNT, dry_run=True),
+                  RecordingUI())
     first, second = fake.requests
     assert first["model"] == "local-7b" and first["max_tokens"] == 4096
     assert [t["type"] for t in first["tools"]] == ["function", "function"]
@@ -76,9 +80,10 @@ def test_a_redirect_is_not_followed(books: Path) -> None:
     with serve(fake):
         try:
             reconcile(books / "books.beancount", [books / "march.csv"],
-                      agent(fake.url, "sk-secret-value"), Options(account=ACCOUNT, dry_run=True),
+                      agent(fake.url, "sk-secret-value"),
+                      load_settings(books / "books.beancount", account=ACCOUNT, dry_run=True),
                       RecordingUI())
-        except SandboxError as exc:
+        except AgentError as exc:
             assert "HTTP 302" in str(exc) and exc.exit_code == 5
         else:
             raise AssertionError("a redirect must end the run")

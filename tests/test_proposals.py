@@ -11,15 +11,9 @@ from typing import Any
 import pytest
 from beancount import loader
 
-from beanagent.ledger import AccountInfo, LedgerView
-from beanagent.proposals import (
-    MAX_POSTINGS,
-    PostingSpec,
-    ProposalError,
-    Spec,
-    format_directive,
-    validate,
-)
+from beanagent.core.proposals import MAX_POSTINGS, ProposalError, format_directive, validate
+from beanagent.ledger.view import AccountInfo, LedgerView
+from beanagent.model import PostingSpec, Spec
 from beanagent.statements.model import Ref
 
 LEDGER = """\

@@ -30,8 +30,8 @@ from beancount import loader
 from beancount.core import data
 from beancount.parser import parser
 
-from beanagent.ledger import LedgerView
-from beanagent.reconcile.match import match_statement
+from beanagent.core.match import match_statement
+from beanagent.ledger.view import LedgerView
 from beanagent.statements.model import Ref, Statement, StatementLine
 
 CASES_DIR = Path("beancount-import") / "matching_test_inline_cases"

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from beanagent.agent.offline import OfflineAgent
-from beanagent.workflow import Options, reconcile
+from beanagent.settings import load_settings
+from beanagent.workflow import reconcile
 from tests.helpers import RecordingUI, bean_check, report, run_cli, tree_hashes
 
 
@@ -54,7 +55,7 @@ def test_ofxdownload_nine_missing_and_balance(beangulp_case: Path) -> None:
 def test_ofxdownload_commit_then_rerun_is_idempotent(beangulp_case: Path) -> None:
     ledger = beangulp_case / "ledger.beancount"
     ui = RecordingUI()
-    opts = Options(account="Liabilities:US:CreditCard", yes=True)
+    opts = load_settings(ledger, account="Liabilities:US:CreditCard", yes=True)
     outcome = reconcile(ledger, [beangulp_case / "ofxdownload.ofx"], OfflineAgent(), opts, ui)
     assert outcome.committed and outcome.exit_code == 0
     assert bean_check(ledger) == []
@@ -62,8 +63,9 @@ def test_ofxdownload_commit_then_rerun_is_idempotent(beangulp_case: Path) -> Non
     assert "2013-12-19 balance Liabilities:US:CreditCard" in text
     assert text.count("bank_ref:") == 9
     again = reconcile(ledger, [beangulp_case / "ofxdownload.ofx"], OfflineAgent(),
-                      Options(account="Liabilities:US:CreditCard", yes=True), RecordingUI())
-    assert again.items == [] and not again.committed
+                      load_settings(ledger, account="Liabilities:US:CreditCard", yes=True),
+                      RecordingUI())
+    assert again.proposals == () and not again.committed
     assert len(again.matches[0].matches) == 12
     # The nine written entries are recognised by the bank id kept in their metadata.
     assert sum(m.note == "bank id" for m in again.matches[0].matches) == 9

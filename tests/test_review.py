@@ -6,8 +6,8 @@ import difflib
 
 import pytest
 
-from beanagent.review import _file_diff
-from beanagent.stage import split_lines
+from beanagent.core.diff import _file_diff
+from beanagent.files.stage import split_lines
 
 
 def _difflib(old: list[str], new: list[str], n: int) -> list[str]:

@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 
 from beanagent.agent.offline import OfflineAgent
+from beanagent.core.edit import Reviser, apply_decisions, format_for_edit, same_entry
+from beanagent.core.proposals import ProposalError, format_directive
 from beanagent.errors import BadInputError, ExitCode
-from beanagent.ledger import AccountInfo
-from beanagent.proposals import PostingSpec, ProposalError, Spec, format_directive
-from beanagent.review import Decision, Reviser, apply_decisions, format_for_edit, same_entry
-from beanagent.stage import Item
+from beanagent.ledger.view import AccountInfo
+from beanagent.model import Decision, PostingSpec, Proposal, Spec
+from beanagent.settings import load_settings
 from beanagent.statements.model import Ref
-from beanagent.workflow import Options, reconcile
+from beanagent.workflow import reconcile
 from tests.helpers import RecordingUI, bean_check, tree_hashes
 
 E2E = Path(__file__).parent / "data" / "e2e"
@@ -41,28 +42,28 @@ ACCOUNTS = {a.name: a for a in (
 )}
 
 
-def _txn(counter: str = "Expenses:Food:Coffee", flag: str = "*") -> Item:
+def _txn(counter: str = "Expenses:Food:Coffee", flag: str = "*") -> Proposal:
     spec = Spec("transaction", D(2024, 3, 4), flag=flag, payee="Blue Bottle Coffee",
                 narration="SQ *BLUE BOTTLE COFFEE",
                 postings=(PostingSpec(ACCOUNT, Decimal("-4.75"), "USD"),
                           PostingSpec(counter, Decimal("4.75"), "USD")),
                 meta=(("bank_ref", "h:1"),), evidence=(REF,), confidence=Decimal("0.4"),
                 reason="like earlier coffee")
-    return Item("P1", spec, format_directive(spec))
+    return Proposal("P1", spec, format_directive(spec))
 
 
-def _open(account: str = "Expenses:FIXME") -> Item:
+def _open(account: str = "Expenses:FIXME") -> Proposal:
     spec = Spec("open", D(2024, 3, 1), account=account)
-    return Item("P2", spec, format_directive(spec))
+    return Proposal("P2", spec, format_directive(spec))
 
 
-def _balance() -> Item:
+def _balance() -> Proposal:
     spec = Spec("balance", D(2024, 3, 9), account=ACCOUNT, number=Decimal("10.00"),
                 currency="USD", evidence=(REF,))
-    return Item("P3", spec, format_directive(spec))
+    return Proposal("P3", spec, format_directive(spec))
 
 
-def _reviser(*items: Item) -> Reviser:
+def _reviser(*items: Proposal) -> Reviser:
     return Reviser(lambda: ACCOUNTS, list(items))
 
 
@@ -186,7 +187,7 @@ def e2e(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _coffee_to_groceries(items: list[Item]) -> list[Decision]:
+def _coffee_to_groceries(items: list[Proposal]) -> list[Decision]:
     out = []
     for item in items:
         text = None
@@ -200,7 +201,7 @@ def test_an_edited_entry_is_restaged_checked_and_written(e2e: Path) -> None:
     ledger = e2e / "books.beancount"
     ui = RecordingUI(_coffee_to_groceries)
     outcome = reconcile(ledger, [e2e / "march.csv"], OfflineAgent(),
-                        Options(account=ACCOUNT), ui)
+                        load_settings(ledger, account=ACCOUNT), ui)
     assert outcome.committed and outcome.exit_code == 0
     assert len(outcome.edited) == 1
     assert "checking the staged ledger again (bean-check)" in ui.messages
@@ -209,8 +210,9 @@ def test_an_edited_entry_is_restaged_checked_and_written(e2e: Path) -> None:
     assert re.search(r"\n  Expenses:Food:Groceries +4\.75 USD", new), new
     assert "Expenses:Food:Coffee" not in new
     assert bean_check(ledger) == []
-    assert ui.summaries == [outcome]
-    edited = next(i for i in outcome.items if i.id == outcome.edited[0])
+    [shown] = ui.summaries  # before the write: the same decisions, not yet committed
+    assert shown == dataclasses.replace(outcome, committed=False, written=())
+    edited = next(i for i in outcome.proposals if i.id == outcome.edited[0])
     assert "Expenses:Food:Groceries" in edited.text and edited.spec.confidence is None
 
 
@@ -219,13 +221,13 @@ def test_an_edit_the_gate_rejects_writes_nothing(e2e: Path) -> None:
     than the one P5 uses. The re-check catches it: exit 3, nothing written."""
     before = tree_hashes(e2e)
 
-    def open_another(items: list[Item]) -> list[Decision]:
+    def open_another(items: list[Proposal]) -> list[Decision]:
         return [Decision(i.id, True, "2024-03-04 open Expenses:Review\n"
                          if i.spec.kind == "open" else None) for i in items]
 
     ui = RecordingUI(open_another)
     outcome = reconcile(e2e / "books.beancount", [e2e / "march.csv"], OfflineAgent(),
-                        Options(account=ACCOUNT), ui)
+                        load_settings(e2e / "books.beancount", account=ACCOUNT), ui)
     assert outcome.exit_code == ExitCode.CHECK_FAILED and not outcome.committed
     assert outcome.gate is not None and not outcome.gate.passed
     assert any("Expenses:FIXME" in e.message and e.proposal for e in outcome.gate.errors)
@@ -246,15 +248,15 @@ def test_an_edit_that_breaks_the_balance_drops_it_and_says_so(e2e: Path) -> None
     # the account holds 1859.23 USD after the ledger's last entry (2024-03-02)
     code = SCRIPT.format(balance=Decimal("1859.23") - Decimal("7.00"))
 
-    def cheaper_lunch(items: list[Item]) -> list[Decision]:
+    def cheaper_lunch(items: list[Proposal]) -> list[Decision]:
         return [Decision(i.id, True, i.text.replace("-7.00 USD", "-6.00 USD")
                          if i.spec.kind == "transaction" else None) for i in items]
 
     ui = RecordingUI(cheaper_lunch)
     outcome = reconcile(e2e / "books.beancount", [], ScriptAgent(code, "s.py"),
-                        Options(), ui)
+                        load_settings(e2e / "books.beancount"), ui)
     assert [i.spec.kind for i in ui.asked[0]] == ["transaction", "balance"]
-    assert outcome.committed and outcome.accepted == ["P1"] and outcome.edited == ["P1"]
+    assert outcome.committed and outcome.accepted == ("P1",) and outcome.edited == ("P1",)
     assert [d.id for d in outcome.decisions if d.accepted] == ["P1", "P2"]  # P2 dropped
     assert any("balance assertion no longer holds" in w for w in ui.warnings)
     text = (e2e / "books.beancount").read_text()
@@ -266,23 +268,24 @@ def test_an_edit_that_breaks_the_balance_drops_it_and_says_so(e2e: Path) -> None
 def test_yes_accepts_everything_without_restaging(e2e: Path) -> None:
     ui = RecordingUI()
     outcome = reconcile(e2e / "books.beancount", [e2e / "march.csv"], OfflineAgent(),
-                        Options(account=ACCOUNT, yes=True), ui)
-    assert outcome.committed and ui.asked == [] and outcome.edited == []
+                        load_settings(e2e / "books.beancount", account=ACCOUNT, yes=True), ui)
+    assert outcome.committed and ui.asked == [] and outcome.edited == ()
     assert all(d.accepted and d.text is None for d in outcome.decisions)
-    assert [d.id for d in outcome.decisions] == [i.id for i in outcome.items]
+    assert [d.id for d in outcome.decisions] == [i.id for i in outcome.proposals]
     assert not any("again" in m for m in ui.messages)
-    assert ui.summaries == [outcome]
+    [shown] = ui.summaries  # before the write: the same decisions, not yet committed
+    assert shown == dataclasses.replace(outcome, committed=False, written=())
 
 
 def test_a_ui_returning_an_invalid_edit_writes_nothing(e2e: Path) -> None:
     before = tree_hashes(e2e)
 
-    def bad(items: list[Item]) -> list[Decision]:
+    def bad(items: list[Proposal]) -> list[Decision]:
         return [dataclasses.replace(d, text="2024-03-04 * \"x\"\n  Expenses:Nope  1 USD\n"
                                     "  Assets:Bank:Checking\n" if d.id == "P1" else None)
                 for d in (Decision(i.id, True) for i in items)]
 
     with pytest.raises(BadInputError, match="your edit of P1"):
         reconcile(e2e / "books.beancount", [e2e / "march.csv"], OfflineAgent(),
-                  Options(account=ACCOUNT), RecordingUI(bad))
+                  load_settings(e2e / "books.beancount", account=ACCOUNT), RecordingUI(bad))
     assert tree_hashes(e2e) == before

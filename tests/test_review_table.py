@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from beanagent.review import TABLE_COLUMNS, fit_columns, fit_evidence
+from beanagent.ui.tables import TABLE_COLUMNS, fit_columns, fit_evidence
 
 # id, date, payee, amount, account, conf, statement line
 NATURAL = [4, 10, 30, 12, 28, 4, 60]

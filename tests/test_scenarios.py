@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from beancount import loader
 
-from beanagent.ledger import LedgerView
-from beanagent.reconcile.match import match_statement
+from beanagent.core.match import match_statement
+from beanagent.ledger.view import LedgerView
 from beanagent.statements.model import Ref, Statement, StatementLine
 from benchmarks.scenarios import CARD_FORMATS, CHECKING_FORMATS, build, score
 from tests.helpers import bean_check, report, run_cli, tree_hashes

@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 
-from beanagent.check import GateError, GateResult, check_stage
-from beanagent.ledger import LedgerView
-from beanagent.load import Ledger, load_ledger
-from beanagent.proposals import PostingSpec, Spec, format_directive, validate
+from beanagent.core.gate import check_stage
+from beanagent.core.proposals import format_directive, validate
+from beanagent.files.stage import Placement, remove_stage, stage_items
+from beanagent.ledger.load import load_ledger
+from beanagent.ledger.view import LedgerView
+from beanagent.model import GateError, GateResult, Ledger, PostingSpec, Proposal, Spec, Staged
 from beanagent.sandbox.runner import Sandbox
-from beanagent.stage import Item, Stage, choose_file, stage_items
 from tests.helpers import bean_check, tree_hashes
 
 D = datetime.date
@@ -30,11 +31,11 @@ def write(path: Path, text: str, newline: str = "\n") -> Path:
 
 
 def item(pid: str, raw: Mapping[str, Any], ledger: Ledger,
-         opened: Mapping[str, datetime.date] | None = None) -> Item:
+         opened: Mapping[str, datetime.date] | None = None) -> Proposal:
     """Validate `raw` against the ledger like the workflow does and render it."""
     view = LedgerView(ledger.entries, ledger.options)
     spec = validate(raw, view.accounts, opened or {})
-    return Item(pid, spec, format_directive(spec))
+    return Proposal(pid, spec, format_directive(spec))
 
 
 def txn(date: str, account: str, number: str, other: str = "Expenses:Food",
@@ -50,15 +51,15 @@ def balance(date: str, account: str, number: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def stages() -> Iterator[list[Stage]]:
+def stages() -> Iterator[list[Staged]]:
     """Collects stages a test makes and removes them afterwards, even on failure."""
-    made: list[Stage] = []
+    made: list[Staged] = []
     yield made
     for stage in made:
-        stage.cleanup()
+        remove_stage(stage)
 
 
-def stage_of(stages: list[Stage], ledger: Ledger, items: list[Item]) -> Stage:
+def stage_of(stages: list[Staged], ledger: Ledger, items: list[Proposal]) -> Staged:
     stage = stage_items(ledger, items)
     stages.append(stage)
     return stage
@@ -102,7 +103,7 @@ def multi(tmp_path: Path) -> Path:
     return write(folder / "main.beancount", MAIN)
 
 
-def test_each_proposal_lands_in_its_accounts_file(multi: Path, stages: list[Stage]) -> None:
+def test_each_proposal_lands_in_its_accounts_file(multi: Path, stages: list[Staged]) -> None:
     folder = multi.parent
     before = tree_hashes(folder)
     ledger = load_ledger(multi)
@@ -130,7 +131,7 @@ def test_each_proposal_lands_in_its_accounts_file(multi: Path, stages: list[Stag
 
 
 def test_untouched_files_are_byte_identical_in_the_stage(multi: Path,
-                                                         stages: list[Stage]) -> None:
+                                                         stages: list[Staged]) -> None:
     folder = multi.parent
     ledger = load_ledger(multi)
     card = folder / "accounts" / "card.beancount"
@@ -171,12 +172,12 @@ include "2024.beancount"
     spec = item("P1", txn("2024-03-01", "Expenses:Food", "1.00", other="Assets:Bank:Checking"),
                 ledger).spec
     # The Assets/Liabilities posting decides, even when it comes second.
-    assert choose_file(ledger, spec) == tmp_path / "2024.beancount"
+    assert Placement(ledger).file_for(spec) == tmp_path / "2024.beancount"
     bal = item("P2", balance("2024-03-01", "Assets:Bank:Checking", "9.00"), ledger).spec
-    assert choose_file(ledger, bal) == tmp_path / "2024.beancount"
+    assert Placement(ledger).file_for(bal) == tmp_path / "2024.beancount"
     new_root = item("P3", {"kind": "open", "date": "2024-03-01", "account": "Equity:New"},
                     ledger).spec
-    assert choose_file(ledger, new_root) == main  # no Equity account anywhere: the main file
+    assert Placement(ledger).file_for(new_root) == main  # no Equity account anywhere: the main file
 
 
 # --- date order in one file -------------------------------------------------------------
@@ -201,7 +202,7 @@ TAIL = ORDERED[ORDERED.index("; February"):]
 
 
 def test_inserted_in_date_order_before_the_comment_block(tmp_path: Path,
-                                                         stages: list[Stage]) -> None:
+                                                         stages: list[Staged]) -> None:
     path = write(tmp_path / "books.beancount", ORDERED)
     ledger = load_ledger(path)
     p1 = item("P1", txn("2024-01-20", "Assets:Bank:Checking", "-3.00"), ledger)
@@ -216,7 +217,7 @@ def test_inserted_in_date_order_before_the_comment_block(tmp_path: Path,
 
 
 def test_same_date_as_an_existing_entry_goes_after_it(tmp_path: Path,
-                                                      stages: list[Stage]) -> None:
+                                                      stages: list[Staged]) -> None:
     path = write(tmp_path / "books.beancount", ORDERED)
     ledger = load_ledger(path)
     same_as_a = item("P1", txn("2024-01-05", "Assets:Bank:Checking", "-3.00"), ledger)
@@ -230,7 +231,7 @@ def test_same_date_as_an_existing_entry_goes_after_it(tmp_path: Path,
     assert bean_check(stage.main) == []
 
 
-def test_file_not_in_date_order_gets_appended(tmp_path: Path, stages: list[Stage]) -> None:
+def test_file_not_in_date_order_gets_appended(tmp_path: Path, stages: list[Staged]) -> None:
     unordered = """\
 2024-01-01 open Assets:Bank:Checking USD
 2024-01-01 open Expenses:Food
@@ -251,7 +252,7 @@ def test_file_not_in_date_order_gets_appended(tmp_path: Path, stages: list[Stage
     assert bean_check(stage.main) == []
 
 
-def test_crlf_file_stays_crlf(tmp_path: Path, stages: list[Stage]) -> None:
+def test_crlf_file_stays_crlf(tmp_path: Path, stages: list[Staged]) -> None:
     path = write(tmp_path / "books.beancount", ORDERED, newline="\r\n")
     ledger = load_ledger(path)
     assert ledger.errors == []
@@ -269,7 +270,7 @@ def test_crlf_file_stays_crlf(tmp_path: Path, stages: list[Stage]) -> None:
     assert bean_check(stage.main) == []
 
 
-def test_file_without_trailing_newline(tmp_path: Path, stages: list[Stage]) -> None:
+def test_file_without_trailing_newline(tmp_path: Path, stages: list[Staged]) -> None:
     text = ORDERED.rstrip("\n")
     path = write(tmp_path / "books.beancount", text)
     ledger = load_ledger(path)
@@ -279,7 +280,7 @@ def test_file_without_trailing_newline(tmp_path: Path, stages: list[Stage]) -> N
     assert bean_check(stage.main) == []
 
 
-def test_file_without_trailing_newline_crlf(tmp_path: Path, stages: list[Stage]) -> None:
+def test_file_without_trailing_newline_crlf(tmp_path: Path, stages: list[Staged]) -> None:
     text = ORDERED.rstrip("\n")
     path = write(tmp_path / "books.beancount", text, newline="\r\n")
     ledger = load_ledger(path)
@@ -291,7 +292,7 @@ def test_file_without_trailing_newline_crlf(tmp_path: Path, stages: list[Stage])
 
 
 def test_several_at_one_point_keep_date_order_and_open_first(tmp_path: Path,
-                                                             stages: list[Stage]) -> None:
+                                                             stages: list[Staged]) -> None:
     path = write(tmp_path / "books.beancount", ORDERED)
     ledger = load_ledger(path)
     opened = {"Expenses:Review": D(2024, 1, 20)}
@@ -313,7 +314,7 @@ def test_several_at_one_point_keep_date_order_and_open_first(tmp_path: Path,
 
 
 def test_open_goes_before_its_transactions_at_different_points(tmp_path: Path,
-                                                               stages: list[Stage]) -> None:
+                                                               stages: list[Staged]) -> None:
     path = write(tmp_path / "books.beancount", ORDERED)
     ledger = load_ledger(path)
     opened = {"Expenses:Review": D(2024, 1, 3)}
@@ -344,14 +345,14 @@ def test_stage_lives_outside_the_users_folder_and_cleanup_removes_it(tmp_path: P
         assert stage.original_of(stage.main) == path
         assert stage.original_of(stage.root / "other.beancount") is None
     finally:
-        stage.cleanup()
+        remove_stage(stage)
     assert not stage.root.exists()
     assert tree_hashes(folder) == before
-    stage.cleanup()  # a second cleanup is harmless
+    remove_stage(stage)  # a second cleanup is harmless
 
 
 def test_unicode_line_separator_in_a_narration_does_not_shift_placement(
-        tmp_path: Path, stages: list[Stage]) -> None:
+        tmp_path: Path, stages: list[Staged]) -> None:
     text = """\
 2024-01-01 open Assets:Bank:Checking USD
 2024-01-01 open Expenses:Food
@@ -378,9 +379,9 @@ def test_unicode_line_separator_in_a_narration_does_not_shift_placement(
 
 # --- the gate: bean-check in a real sandbox ---------------------------------------------
 
-def gate(ledger: Ledger, items: list[Item], box: Sandbox, stages: list[Stage]) -> GateResult:
+def gate(ledger: Ledger, items: list[Proposal], box: Sandbox, stages: list[Staged]) -> GateResult:
     stage = stage_of(stages, ledger, items)
-    return check_stage(stage, ledger.errors, box.check(stage.main))
+    return check_stage(stage, ledger.errors, box.bean_check(stage.main))
 
 
 GATE_MAIN = """\
@@ -420,7 +421,7 @@ def gate_books(tmp_path: Path) -> Path:
 
 
 def test_gate_passes_a_clean_proposal(gate_books: Path, sandbox_for: Callable[[Path], Sandbox],
-                                      stages: list[Stage]) -> None:
+                                      stages: list[Staged]) -> None:
     box = sandbox_for(gate_books)
     ledger = load_ledger(gate_books)
     assert ledger.errors == []
@@ -431,7 +432,7 @@ def test_gate_passes_a_clean_proposal(gate_books: Path, sandbox_for: Callable[[P
 
 
 def test_gate_locates_a_broken_balance_at_its_original_line(
-        gate_books: Path, sandbox_for: Callable[[Path], Sandbox], stages: list[Stage]) -> None:
+        gate_books: Path, sandbox_for: Callable[[Path], Sandbox], stages: list[Staged]) -> None:
     box = sandbox_for(gate_books)
     ledger = load_ledger(gate_books)
     checking = gate_books.parent / "checking.beancount"
@@ -450,7 +451,7 @@ def test_gate_locates_a_broken_balance_at_its_original_line(
 
 
 def test_gate_attributes_a_failing_proposed_balance_to_its_proposal(
-        gate_books: Path, sandbox_for: Callable[[Path], Sandbox], stages: list[Stage]) -> None:
+        gate_books: Path, sandbox_for: Callable[[Path], Sandbox], stages: list[Staged]) -> None:
     box = sandbox_for(gate_books)
     ledger = load_ledger(gate_books)
     checking = gate_books.parent / "checking.beancount"
@@ -487,7 +488,7 @@ def broken_books(tmp_path: Path) -> Path:
 
 def test_existing_errors_do_not_fail_the_gate(broken_books: Path,
                                               sandbox_for: Callable[[Path], Sandbox],
-                                              stages: list[Stage]) -> None:
+                                              stages: list[Staged]) -> None:
     box = sandbox_for(broken_books)
     ledger = load_ledger(broken_books)
     assert [(e.file, e.line, e.message) for e in ledger.errors] == \
@@ -501,7 +502,7 @@ def test_existing_errors_do_not_fail_the_gate(broken_books: Path,
 
 def test_a_new_different_error_fails_beside_an_existing_one(
         broken_books: Path, sandbox_for: Callable[[Path], Sandbox],
-        stages: list[Stage]) -> None:
+        stages: list[Staged]) -> None:
     box = sandbox_for(broken_books)
     ledger = load_ledger(broken_books)
     p1 = item("P1", txn("2024-01-20", "Assets:Bank:Checking", "-2.00"), ledger)
@@ -515,7 +516,7 @@ def test_a_new_different_error_fails_beside_an_existing_one(
 
 def test_a_proposal_repeating_an_existing_error_still_fails(
         broken_books: Path, sandbox_for: Callable[[Path], Sandbox],
-        stages: list[Stage]) -> None:
+        stages: list[Staged]) -> None:
     # Built without validate (which would refuse the unknown account): the gate must not
     # excuse an error inside a proposal just because the ledger already has the same one.
     box = sandbox_for(broken_books)
@@ -523,7 +524,7 @@ def test_a_proposal_repeating_an_existing_error_still_fails(
     spec = Spec("transaction", D(2024, 2, 3), payee="Again", narration="",
                 postings=(PostingSpec("Assets:Bank:Checking", Decimal("-2.00"), "USD"),
                           PostingSpec("Expenses:Unknown", Decimal("2.00"), "USD")))
-    p1 = Item("P1", spec, format_directive(spec))
+    p1 = Proposal("P1", spec, format_directive(spec))
     result = gate(ledger, [p1], box, stages)
     assert result.passed is False
     assert result.errors == (GateError(str(broken_books), 0, UNKNOWN, "P1"),)
@@ -543,7 +544,7 @@ class _MakeDir:
 
 @pytest.mark.parametrize("kind", ["malicious", "garbage"])
 def test_a_planted_picklecache_is_never_used(
-        gate_books: Path, sandbox_for: Callable[[Path], Sandbox], stages: list[Stage],
+        gate_books: Path, sandbox_for: Callable[[Path], Sandbox], stages: list[Staged],
         tmp_path: Path, kind: str) -> None:
     import beancount.loader
 
@@ -564,7 +565,7 @@ def test_a_planted_picklecache_is_never_used(
     stage = stage_of(stages, ledger, [p1])
     beside_staged = stage.main.parent / name
     beside_staged.write_bytes(payload)
-    result = check_stage(stage, ledger.errors, box.check(stage.main))
+    result = check_stage(stage, ledger.errors, box.bean_check(stage.main))
 
     assert not marker.exists()
     # The real staged ledger was checked: the broken balance is found, nothing else.
@@ -577,12 +578,12 @@ def test_a_planted_picklecache_is_never_used(
     p2 = item("P2", txn("2024-02-05", "Assets:Bank:Checking", "-1.00"), ledger)
     stage2 = stage_of(stages, ledger, [p2])
     (stage2.main.parent / name).write_bytes(payload)
-    assert check_stage(stage2, ledger.errors, box.check(stage2.main)) == GateResult(True, ())
+    assert check_stage(stage2, ledger.errors, box.bean_check(stage2.main)) == GateResult(True, ())
     assert not marker.exists()
 
 
 def test_relative_document_directive_does_not_fail_the_gate(
-        tmp_path: Path, sandbox_for: Callable[[Path], Sandbox], stages: list[Stage]) -> None:
+        tmp_path: Path, sandbox_for: Callable[[Path], Sandbox], stages: list[Staged]) -> None:
     folder = tmp_path / "books"
     write(folder / "docs" / "statement-jan.pdf", "%PDF-1.4 not really\n")
     path = write(folder / "books.beancount", """\

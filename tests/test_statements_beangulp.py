@@ -14,7 +14,7 @@ from beangulp.importer import Adapter
 
 from beanagent.errors import BadInputError
 from beanagent.statements.beangulp_bridge import load_importers, parse_with_importers
-from beanagent.statements.parse import parse_statement_file
+from beanagent.statements.dispatch import parse_statement_file
 
 DATA = Path(__file__).parent / "data" / "beangulp"
 D = datetime.date

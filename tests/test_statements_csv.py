@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from beanagent.errors import BadInputError
+from beanagent.settings import CsvOptions
 from beanagent.statements import csv_detect
-from beanagent.statements.csv import CsvOptions, parse_csv
+from beanagent.statements.csv import parse_csv
 from beanagent.statements.model import RawStatement
 
 DATA = Path(__file__).resolve().parent / "data" / "csv"

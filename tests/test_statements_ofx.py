@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from beanagent.errors import BadInputError
+from beanagent.settings import CsvOptions
+from beanagent.statements.dispatch import parse_statement_file
 from beanagent.statements.model import RawStatement
 from beanagent.statements.ofx import looks_like_ofx, parse_ofx
-from beanagent.statements.parse import parse_statement_file
 
 DATA = Path(__file__).parent / "data" / "ofx"
 D = datetime.date
@@ -350,15 +351,11 @@ def test_dispatch_other_files_go_to_csv(tmp_path: Path, monkeypatch: pytest.Monk
     """Only the hand-off is tested here: csv.py is another module's job."""
     calls: list[tuple[Path, str, object]] = []
 
-    class FakeOptions:
-        pass
-
     def fake_parse_csv(path: Path, display: str, options: object) -> RawStatement:
         calls.append((path, display, options))
         return RawStatement(file=display, format="csv", lines=())
 
     fake = types.ModuleType("beanagent.statements.csv")
-    fake.CsvOptions = FakeOptions  # type: ignore[attr-defined]
     fake.parse_csv = fake_parse_csv  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "beanagent.statements.csv", fake)
     path = tmp_path / "bank.csv"
@@ -367,7 +364,7 @@ def test_dispatch_other_files_go_to_csv(tmp_path: Path, monkeypatch: pytest.Monk
     [stmt] = parse_statement_file(path, "bank.csv")
     assert stmt.format == "csv"
     assert calls[0][:2] == (path, "bank.csv")
-    assert isinstance(calls[0][2], FakeOptions)
+    assert calls[0][2] == CsvOptions()  # no overrides: detect everything
     given = object()
     parse_statement_file(path, "bank.csv", csv_options=given)  # type: ignore[arg-type]
     assert calls[1][2] is given

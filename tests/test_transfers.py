@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from beanagent.agent.offline import OfflineAgent
-from beanagent.workflow import Options, reconcile
+from beanagent.settings import load_settings
+from beanagent.workflow import reconcile
 from tests.helpers import RecordingUI
 
 LEDGER = """\
@@ -47,8 +48,10 @@ def run(tmp_path: Path, booking: str) -> tuple[list[str], str]:
     (tmp_path / "checking.csv").write_text(STATEMENT)
     ui = RecordingUI()
     outcome = reconcile(tmp_path / "books.beancount", [tmp_path / "checking.csv"],
-                        OfflineAgent(), Options(account="Assets:Checking", dry_run=True), ui)
-    texts = [item.text for item in outcome.items if item.spec.kind == "transaction"]
+                        OfflineAgent(),
+                        load_settings(tmp_path / "books.beancount", account="Assets:Checking",
+                                      dry_run=True), ui)
+    texts = [item.text for item in outcome.proposals if item.spec.kind == "transaction"]
     return texts, "\n".join(step.result.output for step in ui.steps)
 
 

@@ -17,58 +17,7 @@ import json
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
-from beanagent.sandbox.runner import StepResult
-from beanagent.statements.model import Statement
-
-
-@dataclasses.dataclass(frozen=True)
-class Task:
-    statements: tuple[Statement, ...]
-    review_account: str
-    facts: str = ""  # a summary of the ledger, for agents that read prose
-
-
-@dataclasses.dataclass(frozen=True)
-class Step:
-    """One script run, as the agent saw it (easy to log, render and test)."""
-
-    index: int
-    code: str
-    result: StepResult
-
-
-@dataclasses.dataclass
-class AgentRun:
-    name: str
-    steps: list[Step] = dataclasses.field(default_factory=list)
-    proposals: list[Any] = dataclasses.field(default_factory=list)  # raw, unvalidated
-    summary: str = ""
-    model: str | None = None  # the model behind an LLM agent
-    # tokens and estimated cost, for agents that call a model (see agent.pricing)
-    usage: dict[str, Any] | None = None
-    # the whole conversation (system prompt once, then user/assistant/tool messages), for
-    # the audit log; empty for agents without a model
-    messages: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-    rounds: int = 0  # gate-feedback rounds the agent took part in
-    stopped: str | None = None  # the bound that ended the run: "steps", "tokens", "time"
-
-    def add_step(self, code: str, result: StepResult) -> Step:
-        """Record a step; a step that failed contributes no proposals (its state is
-        partial), and a proposal identical to an earlier one is kept once."""
-        step = Step(len(self.steps) + 1, code, result)
-        self.steps.append(step)
-        if result.ok:
-            seen = {_key(raw) for raw in self.proposals}
-            for raw in result.proposals:
-                key = _key(raw)
-                if key not in seen:
-                    seen.add(key)
-                    self.proposals.append(raw)
-        return step
-
-    @property
-    def scripts(self) -> list[str]:
-        return [s.code for s in self.steps if s.result.ok]
+from beanagent.model import AgentRun, Step, StepResult, Task
 
 
 def _key(raw: Any) -> str:

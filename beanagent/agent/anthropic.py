@@ -16,7 +16,7 @@ from typing import Any
 
 from beanagent.agent.llm import LLMAgent
 from beanagent.agent.loop import Call, Reply, ToolSpec, Wire
-from beanagent.errors import BadInputError, SandboxError
+from beanagent.errors import AgentError, BadInputError
 
 DEFAULT_MODEL = "claude-sonnet-4-6"
 CACHE = {"type": "ephemeral"}
@@ -78,7 +78,7 @@ class AnthropicWire:
                         "input_schema": t.parameters} for t in tools],
                 messages=to_messages(messages))  # type: ignore[arg-type]
         except self._anthropic.APIError as exc:
-            raise SandboxError(f"the Anthropic API failed: {_api_message(exc)}") from None
+            raise AgentError(f"the Anthropic API failed: {_api_message(exc)}") from None
         text, calls = [], []
         for block in reply.content:
             if block.type == "text":

@@ -7,8 +7,8 @@ import inspect
 import json
 from collections import Counter
 
-from beanagent.api import Engine, Propose
-from beanagent.ledger import LedgerView
+from beanagent.ledger.view import LedgerView
+from beanagent.sandbox.script_api import Engine, Propose
 from beanagent.statements.model import Statement
 
 MAX_ACCOUNTS = 300

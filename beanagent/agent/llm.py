@@ -6,12 +6,12 @@ from __future__ import annotations
 import dataclasses
 from importlib import resources
 
-from beanagent.agent import AgentRun, Execute, OnStep, Repair, Task
+from beanagent.agent import Execute, OnStep, Repair
 from beanagent.agent.actions import actions_for
 from beanagent.agent.facts import api_reference, statement_summary
 from beanagent.agent.loop import Limits, Session, Wire
-
-DEFAULT_STEPS = {"code": 12, "json": 40}  # JSON tools take one call per entry
+from beanagent.model import AgentRun, Task
+from beanagent.settings import AGENT_TIMEOUT, DEFAULT_STEPS, MAX_TOKENS_TOTAL
 
 
 def _prompt(name: str) -> str:
@@ -23,8 +23,8 @@ class LLMAgent:
     model: str
     actions: str = "code"  # "code": run_python (CodeAct); "json": plain JSON tools
     max_steps: int | None = None  # default by actions: DEFAULT_STEPS
-    max_tokens_total: int = Limits.max_tokens_total
-    max_seconds: float = Limits.max_seconds
+    max_tokens_total: int = MAX_TOKENS_TOTAL
+    max_seconds: float = AGENT_TIMEOUT
     max_tokens: int = Limits.max_reply_tokens  # one reply
     request_timeout: float = Limits.request_timeout
     name: str = "llm"

@@ -30,9 +30,10 @@ import json
 import time
 from typing import Any, Protocol
 
-from beanagent.agent import AgentRun, Execute, OnStep, Repair, _key
+from beanagent.agent import Execute, OnStep, Repair
 from beanagent.agent.pricing import add_usage, new_usage, total_tokens
-from beanagent.sandbox.runner import StepResult
+from beanagent.model import AgentRun, StepResult, proposal_key
+from beanagent.settings import AGENT_TIMEOUT, DEFAULT_STEPS, MAX_TOKENS_TOTAL
 
 MAX_TOOL_TEXT = 8000  # of a script's output, sent back (the tail: errors come last)
 
@@ -66,7 +67,7 @@ class Reply:
 
 
 class Wire(Protocol):
-    """One protocol's client. `send` raises SandboxError (exit 5) with a one-line message
+    """One protocol's client. `send` raises AgentError (exit 5) with a one-line message
     once its retries are spent."""
 
     def send(self, system: str, messages: list[dict[str, Any]], tools: list[ToolSpec],
@@ -99,9 +100,9 @@ FINISH = ToolSpec(
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
-    max_steps: int = 12  # actions: scripts run, plus calls too malformed to run
-    max_tokens_total: int = 500_000  # input + output + cache reads and writes, all requests
-    max_seconds: float = 600.0  # wall time in the agent (model and scripts), all rounds
+    max_steps: int = DEFAULT_STEPS["code"]  # actions: scripts run, plus calls too malformed
+    max_tokens_total: int = MAX_TOKENS_TOTAL  # input + output + cache reads and writes
+    max_seconds: float = AGENT_TIMEOUT  # wall time in the agent (model and scripts)
     request_timeout: float = 120.0  # one HTTP request (retries come on top, within the above)
     max_reply_tokens: int = 4096  # one reply
 
@@ -207,7 +208,7 @@ class Session:
         on_step(step)
         if step.result.ok:
             for raw in step.result.proposals:
-                key = _key(raw)
+                key = proposal_key(raw)
                 if key not in self._keys:
                     self._keys.add(key)
                     self.round.append(raw)

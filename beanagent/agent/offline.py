@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from importlib import resources
 
-from beanagent.agent import AgentRun, Execute, OnStep, Task
+from beanagent.agent import Execute, OnStep
+from beanagent.model import AgentRun, Task
 
 
 def offline_script() -> str:

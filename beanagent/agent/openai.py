@@ -26,7 +26,7 @@ from typing import Any
 
 from beanagent.agent.llm import LLMAgent
 from beanagent.agent.loop import Call, Reply, ToolSpec, Wire
-from beanagent.errors import BadInputError, SandboxError
+from beanagent.errors import AgentError, BadInputError
 
 OPENAI_URL = "https://api.openai.com/v1"
 NO_KEY = "sk-no-key-required"  # local servers want some bearer token, and ignore it
@@ -72,7 +72,7 @@ def parse_reply(data: Any, fenced: bool) -> Reply:
         if not isinstance(text, str) or not isinstance(raw_calls, list):
             raise TypeError
     except (KeyError, IndexError, TypeError, AttributeError):
-        raise SandboxError("the OpenAI-compatible API answered without a message "
+        raise AgentError("the OpenAI-compatible API answered without a message "
                            "(choices[0].message)") from None
     calls = []
     for n, raw in enumerate(raw_calls):
@@ -151,7 +151,7 @@ class OpenAIWire:
                 break
             if attempt < self.max_retries:
                 time.sleep(_backoff(attempt, retry_after))
-        raise SandboxError(f"the OpenAI-compatible API at {self.base_url} failed: {problem}")
+        raise AgentError(f"the OpenAI-compatible API at {self.base_url} failed: {problem}")
 
 
 def _backoff(attempt: int, retry_after: str | None) -> float:

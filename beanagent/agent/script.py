@@ -3,7 +3,8 @@ of a logged run, as the agent."""
 
 from __future__ import annotations
 
-from beanagent.agent import AgentRun, Execute, OnStep, Task
+from beanagent.agent import Execute, OnStep
+from beanagent.model import AgentRun, Task
 
 
 class ScriptAgent:

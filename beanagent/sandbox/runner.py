@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import select
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from beanagent.errors import SandboxError
-from beanagent.load import LedgerError
+from beanagent.model import LedgerError, StepResult
 from beanagent.sandbox.protocol import ProtocolError, loads_strict
 from beanagent.sandbox.server import OUTPUT_KEEP, RESULT_CAP
 from beanagent.statements.model import Statement
@@ -30,19 +29,6 @@ REPLY_CAP = RESULT_CAP + 8 * OUTPUT_KEEP + 4096
 # Nothing from the user's environment reaches the server: no keys, no tokens, no HOME.
 SAFE_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TZ": "UTC",
             "BEANCOUNT_DISABLE_LOAD_CACHE": "1"}
-
-
-@dataclasses.dataclass(frozen=True)
-class StepResult:
-    """One script run. `error` is for the script's author (or the model): a traceback,
-    a timeout, a crash; `proposals` is the raw (still unvalidated) JSON list."""
-
-    ok: bool
-    output: str
-    output_truncated: bool
-    error: str | None
-    proposals: list[Any]
-    seconds: float
 
 
 class Sandbox:
@@ -219,7 +205,7 @@ class Sandbox:
                           error if isinstance(error, str) else None, result["proposals"],
                           _secs(secs))
 
-    def check(self, main_file: Path, read: tuple[Path, ...] = ()) -> list[LedgerError]:
+    def bean_check(self, main_file: Path, read: tuple[Path, ...] = ()) -> list[LedgerError]:
         """bean-check (beancount's full loader, no cache) on a staged ledger, in a caged
         child that may read `read` (the staged tree, the ledger's folders) and write nothing."""
         self.begin_check(main_file, read)

@@ -28,7 +28,13 @@ from typing import Any
 
 from beanagent.sandbox.incremental import Booked
 from beanagent.sandbox.incremental import check as incremental_check
-from beanagent.sandbox.layers import LayerError, Layers, Plan, python_read_paths, set_death_signal
+from beanagent.sandbox.layers import (
+    LayerError,
+    Layers,
+    Plan,
+    python_read_paths,
+    set_death_signal,
+)
 
 OUTPUT_KEEP = 64 * 1024  # what goes back to the caller
 OUTPUT_KILL = 4 * 1024 * 1024  # a flood beyond this kills the step
@@ -93,7 +99,7 @@ def _script_traceback(exc: BaseException) -> str:
 
 
 def _run_script(view: Any, request: dict[str, Any]) -> dict[str, Any]:
-    from beanagent.api import make_globals
+    from beanagent.sandbox.script_api import make_globals
     from beanagent.statements.model import Statement
 
     statements = [Statement.from_json(s) for s in request["statements"]]
@@ -114,7 +120,7 @@ def _run_script(view: Any, request: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run_check(request: dict[str, Any], state: Booked | None) -> dict[str, Any]:
-    from beanagent.load import load_entries, to_ledger_errors
+    from beanagent.ledger.load import load_entries, to_ledger_errors
 
     start = time.monotonic()
     files = request.get("incremental")
@@ -281,8 +287,8 @@ def main() -> None:
         resp.write(json.dumps(obj, ensure_ascii=False).encode() + b"\n")
         resp.flush()
 
-    from beanagent.ledger import LedgerView
-    from beanagent.load import load_for_server
+    from beanagent.ledger.load import load_for_server
+    from beanagent.ledger.view import LedgerView
 
     set_death_signal()
     start = time.monotonic()
@@ -294,7 +300,7 @@ def main() -> None:
         entries, options, booked = load_for_server(Path(sys.argv[1]))
         view = LedgerView(entries, options)
         state = Booked(booked, options)
-        import beanagent.api  # noqa: F401  (children find it loaded: no reads after Landlock)
+        import beanagent.sandbox.script_api  # noqa: F401  (children find it loaded: no reads after Landlock)
     except Exception as exc:  # the host reports it; a half-loaded server must not serve
         send({"ready": False, "error": f"{type(exc).__name__}: {exc}"})
         return

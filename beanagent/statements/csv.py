@@ -19,30 +19,9 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 from beanagent.errors import BadInputError
+from beanagent.settings import CsvOptions
 from beanagent.statements import csv_detect as det
 from beanagent.statements.model import RawStatement, Ref, StatementLine
-
-
-@dataclasses.dataclass(frozen=True)
-class CsvOptions:
-    """Explicit overrides for when detection is not sure; every field optional."""
-
-    delimiter: str | None = None  # ',', ';', '\t'
-    encoding: str | None = None
-    header_line: int | None = None  # 1-based physical line of the header row
-    date_col: str | None = None  # header name, or a 1-based column number as text
-    amount_col: str | None = None
-    debit_col: str | None = None
-    credit_col: str | None = None
-    description_col: str | None = None
-    payee_col: str | None = None
-    balance_col: str | None = None
-    id_col: str | None = None
-    currency_col: str | None = None
-    date_format: str | None = None  # strptime format, e.g. "%d/%m/%Y"
-    decimal: str | None = None  # "." or ","
-    negate: bool = False  # flip signs (cards that show charges as positive)
-
 
 _ROLES = ("date", "amount", "debit", "credit", "balance", "id", "currency", "description")
 _MONEY_ROLES = ("amount", "debit", "credit")
@@ -73,8 +52,10 @@ class _Columns:
         return self.names[self.index[role]]
 
 
-def parse_csv(path: pathlib.Path, display: str, options: CsvOptions = CsvOptions()) -> RawStatement:
+def parse_csv(path: pathlib.Path, display: str, options: CsvOptions | None = None
+              ) -> RawStatement:
     """Parse one bank CSV export; lines come back in chronological order."""
+    options = options or CsvOptions()
     try:
         data = path.read_bytes()
     except OSError as exc:

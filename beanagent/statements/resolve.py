@@ -13,7 +13,7 @@ import re
 from decimal import Decimal
 
 from beanagent.errors import BadInputError
-from beanagent.ledger import LedgerView
+from beanagent.ledger.view import LedgerView
 from beanagent.statements.model import RawStatement, Statement, StatementLine
 
 _ID_META_KEYS = ("account", "account_id", "acctid", "number", "iban")

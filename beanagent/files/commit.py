@@ -27,7 +27,7 @@ from beanagent.errors import (
     LedgerChangedError,
     WriteFailedError,
 )
-from beanagent.journal import (
+from beanagent.files.journal import (
     RENAME_EXCHANGE,
     RENAME_NOREPLACE,
     FileChange,
@@ -41,7 +41,8 @@ from beanagent.journal import (
     rename_flags,
     write_durably,
 )
-from beanagent.load import Ledger, LedgerError, load_entries, sha256_bytes, to_ledger_errors
+from beanagent.ledger.load import load_entries, to_ledger_errors
+from beanagent.model import Ledger, LedgerError, sha256_bytes
 
 # bean-check of the written ledger: all its errors. Those the ledger had at load (the
 # baseline) don't count; any other, or an exception, and the old bytes go back.
@@ -68,18 +69,6 @@ def check_with_loader(main: Path) -> list[LedgerError]:
     """bean-check in this process: what a recovery runs (the sandbox is not up yet)."""
     return to_ledger_errors(load_entries(main)[1])
 
-
-def check_unchanged(ledger: Ledger, paths: list[Path]) -> None:
-    for path in paths:
-        try:
-            current = path.read_bytes()
-        except OSError:
-            raise LedgerChangedError("file disappeared since it was loaded; nothing was "
-                                     "written", file=str(path)) from None
-        if sha256_bytes(current) != ledger.files[path].sha256:
-            raise LedgerChangedError("file changed on disk since it was loaded; nothing was "
-                                     "written (run again to reconcile the new version)",
-                                     file=str(path))
 
 
 def _changed(path: Path, expected: str | None, current: str | None) -> LedgerChangedError:

@@ -1,9 +1,10 @@
-"""Pick the parser for a statement file: the user's beangulp importers, OFX, or CSV."""
+"""Read the statement files of a run: pick each one's parser (the user's beangulp importers,
+OFX, or CSV), then tie each statement to its ledger account (resolve)."""
 
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from beanagent.errors import BadInputError
@@ -13,7 +14,8 @@ from beanagent.statements.ofx import OFX_SUFFIXES, looks_like_ofx, parse_ofx
 if TYPE_CHECKING:
     import beangulp
 
-    from beanagent.statements.csv import CsvOptions
+    from beanagent.ledger.view import LedgerView
+    from beanagent.settings import CsvOptions, Settings
 
 # Enough to see past the OFX 1.x header (and the blank lines some banks put first).
 _SNIFF_BYTES = 4096
@@ -46,7 +48,8 @@ def parse_statement_file(
     # an OFX file" helps the user more than a CSV error would.
     if looks_like_ofx(head) or path.suffix.lower() in OFX_SUFFIXES:
         return parse_ofx(path, display)
-    from beanagent.statements.csv import CsvOptions, parse_csv
+    from beanagent.settings import CsvOptions
+    from beanagent.statements.csv import parse_csv
 
     return [parse_csv(path, display, csv_options or CsvOptions())]
 
@@ -81,3 +84,32 @@ def check_size(statements: Sequence[Statement]) -> None:
         raise BadInputError(f"{total:,} statement lines in this run; beanagent reconciles up "
                             f"to {MAX_STATEMENT_LINES:,} at a time: split the statement by "
                             "date (a few months per run)", file=biggest.file)
+
+
+def read_statements(paths: Sequence[pathlib.Path], view: LedgerView, settings: Settings,
+                    warn: Callable[[str], None]) -> list[Statement]:
+    """Every statement in `paths`, resolved to its account; what an importer skipped or
+    doubted goes to `warn`."""
+    from beanagent.statements.resolve import resolve_statement
+
+    importers = None
+    if settings.importers is not None:
+        from beanagent.statements.beangulp_bridge import load_importers
+
+        importers = load_importers(settings.importers)
+    if settings.closing_balance is not None and len(paths) != 1:
+        raise BadInputError("--closing-balance applies to a single statement; pass one file")
+    out: list[Statement] = []
+    for path in paths:
+        rule = settings.rule_for(path)
+        csv = settings.csv_for(path)
+        for raw in parse_statement_file(path, str(path), csv, importers):
+            st, notes = resolve_statement(
+                raw, view, account=settings.account,
+                rule_account=rule.account if rule else None, sign_fixed=csv.negate is not None,
+                closing_balance=settings.closing_balance)
+            for note in notes:
+                warn(note)
+            out.append(st)
+    check_size(out)
+    return out

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from beanagent.errors import BadInputError, LedgerBusyError, WriteFailedError
-from beanagent.load import sha256_bytes
+from beanagent.model import sha256_bytes
 
 STATE_DIR = ".beanagent"
 FORMAT = 1

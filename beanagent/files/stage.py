@@ -19,50 +19,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from beanagent.load import Ledger
-from beanagent.proposals import Spec
-
-
-@dataclasses.dataclass(frozen=True)
-class Item:
-    """A proposal ready to stage: its id, validated spec and rendered text."""
-
-    id: str
-    spec: Spec
-    text: str
-    target: Path | None = None  # the file it goes into, once staged
-
-
-@dataclasses.dataclass
-class Stage:
-    root: Path
-    main: Path  # the staged copy of the main file
-    staged: dict[Path, Path]  # original -> staged path
-    new_bytes: dict[Path, bytes]  # original -> new content, for changed files only
-    # staged file -> per staged line (1-based index - 1): original line number, or a proposal id
-    line_maps: dict[Path, list[int | str]]
-    targets: dict[str, Path]  # proposal id -> original file it goes into
-    source_root: Path  # the original folder the stage root mirrors
-    texts: dict[str, str] = dataclasses.field(default_factory=dict)  # id -> text as written
-
-    def original_of(self, staged_file: Path) -> Path | None:
-        for orig, staged in self.staged.items():
-            if staged == staged_file:
-                return orig
-        return None
-
-    def cleanup(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
-
-
-def split_lines(text: str) -> list[str]:
-    """Lines as beancount counts them: split at \n only (str.splitlines would also break
-    at U+2028, form feeds and lone \r, shifting every line number after them)."""
-    parts = text.split("\n")
-    lines = [part + "\n" for part in parts[:-1]]
-    if parts[-1]:
-        lines.append(parts[-1])
-    return lines
+from beanagent.model import Ledger, Proposal, Spec, Staged
+from beanagent.text import split_lines
 
 
 class Placement:
@@ -117,10 +75,6 @@ class Placement:
         if spec.kind == "open":
             return self.first_open.get(account.split(":")[0], self.ledger.path)
         return self.ledger.path
-
-
-def choose_file(ledger: Ledger, spec: Spec) -> Path:
-    return Placement(ledger).file_for(spec)
 
 
 def _in_date_order(dated: list[tuple[int, datetime.date]]) -> bool:
@@ -217,7 +171,7 @@ def restyle(text: str, style: Style) -> str:
     return "\n".join(out)
 
 
-def _render_file(text: str, inserts: dict[int, list[Item]],
+def _render_file(text: str, inserts: dict[int, list[Proposal]],
                  texts: dict[str, str]) -> tuple[str, list[int | str]]:
     newline = "\r\n" if "\r\n" in text else "\n"
     lines = split_lines(text)
@@ -244,8 +198,8 @@ def _render_file(text: str, inserts: dict[int, list[Item]],
     return "".join(out), line_map
 
 
-def stage_items(ledger: Ledger, items: list[Item],
-                targets: dict[str, Path] | None = None) -> Stage:
+def stage_items(ledger: Ledger, items: list[Proposal],
+                targets: dict[str, Path] | None = None) -> Staged:
     """Copy the ledger tree to a temp dir and write `items` into the copy."""
     root = Path(tempfile.mkdtemp(prefix="beanagent-stage-"))
     common = Path(os.path.commonpath([str(p.parent) for p in ledger.files]))
@@ -254,7 +208,7 @@ def stage_items(ledger: Ledger, items: list[Item],
     chosen = {item.id: (targets or {}).get(item.id) or placement.file_for(item.spec)
               for item in items}
     dated = placement.dated
-    by_file: dict[Path, dict[int, list[Item]]] = {}
+    by_file: dict[Path, dict[int, list[Proposal]]] = {}
     lines_of: dict[Path, list[str]] = {}
     for item in items:
         path = chosen[item.id]
@@ -285,7 +239,7 @@ def stage_items(ledger: Ledger, items: list[Item],
         else:
             target.write_bytes(info.data)
     _link_siblings(root, common, {p.parent for p in staged.values()})
-    return Stage(root, staged[ledger.path], staged, new_bytes, line_maps, chosen, common,
+    return Staged(root, staged[ledger.path], staged, new_bytes, line_maps, chosen, common,
                  texts)
 
 
@@ -306,7 +260,7 @@ def _link_siblings(root: Path, common: Path, staged_dirs: set[Path]) -> None:
                 os.symlink(original / name, target)
 
 
-def incremental_request(ledger: Ledger, stage: Stage) -> dict[str, dict[str, Any]]:
+def incremental_request(ledger: Ledger, stage: Staged) -> dict[str, dict[str, Any]]:
     """What the sandbox needs to check the stage without re-reading what didn't change:
     every file's sha256 as loaded, and for changed files the staged copy and its line map."""
     out: dict[str, dict[str, Any]] = {}
@@ -316,3 +270,32 @@ def incremental_request(ledger: Ledger, stage: Stage) -> dict[str, dict[str, Any
         out[str(path)] = {"sha256": info.sha256, "staged": str(staged) if changed else None,
                           "line_map": stage.line_maps.get(staged) if changed else None}
     return out
+
+
+def remove_stage(stage: Staged) -> None:
+    """Remove a staged copy (links are removed, never followed)."""
+    shutil.rmtree(stage.root, ignore_errors=True)
+
+
+class Stages:
+    """Every staged copy a run makes, removed in one place when the run is over."""
+
+    def __init__(self) -> None:
+        self._made: list[Staged] = []
+
+    def stage(self, ledger: Ledger, items: list[Proposal]) -> tuple[Staged, list[Proposal]]:
+        """Stage `items` (into --output/target_file when the user chose one); the items come
+        back with the file each went into and its text as written there."""
+        stage = stage_items(ledger, items, {i.id: ledger.target for i in items}
+                            if ledger.target else None)
+        self._made.append(stage)
+        return stage, [dataclasses.replace(i, target=stage.targets[i.id],
+                                           text=stage.texts[i.id]) for i in items]
+
+    def __enter__(self) -> Stages:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for stage in self._made:
+            remove_stage(stage)
+        self._made.clear()

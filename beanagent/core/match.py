@@ -15,11 +15,11 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from beanagent.ledger import LedgerView, Txn
-from beanagent.reconcile.normalize import normalize, similarity, trigrams
+from beanagent.core.normalize import normalize, similarity, trigrams
+from beanagent.ledger.view import LedgerView, Txn
+from beanagent.settings import WINDOW_DAYS
 from beanagent.statements.model import Statement, StatementLine
 
-DEFAULT_WINDOW_DAYS = 5
 OWN = ("Assets:", "Liabilities:")
 # Metadata keys under which a bank's own id is kept (ours is the first).
 BANK_ID_KEYS = ("bank_ref", "fitid", "ofx_fitid", "ref", "bank_id", "transaction_id")
@@ -205,7 +205,7 @@ def _match_placeholders(view: LedgerView, st: Statement, placeholder: str, used:
                                     f"that leg's account to {st.account}", line.amount, True)
 
 
-def match_statement(view: LedgerView, st: Statement, window_days: int = DEFAULT_WINDOW_DAYS,
+def match_statement(view: LedgerView, st: Statement, window_days: int = WINDOW_DAYS,
                     placeholder: str | None = None) -> MatchResult:
     """`placeholder`: the review account, whose legs may stand for this account's."""
     if not st.lines:

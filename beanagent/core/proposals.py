@@ -12,12 +12,13 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from beanagent.ledger import AccountInfo
-from beanagent.statements.model import Ref
+from beanagent.ledger.view import AccountInfo, LedgerView
+from beanagent.model import PostingSpec, Proposal, Spec
+from beanagent.statements.model import Ref, Statement
 
 KINDS = ("transaction", "balance", "open")
 MAX_TEXT = 500
@@ -34,39 +35,6 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 class ProposalError(ValueError):
     """A proposal the rules reject; the message tells the script's author what to change."""
-
-
-@dataclasses.dataclass(frozen=True)
-class PostingSpec:
-    account: str
-    number: Decimal | None
-    currency: str | None
-
-
-@dataclasses.dataclass(frozen=True)
-class Spec:
-    """A validated proposal, still plain data (no beancount types)."""
-
-    kind: str
-    date: datetime.date
-    account: str | None = None  # balance/open
-    number: Decimal | None = None  # balance
-    currency: str | None = None  # balance
-    currencies: tuple[str, ...] = ()  # open
-    flag: str = "*"
-    payee: str | None = None
-    narration: str = ""
-    postings: tuple[PostingSpec, ...] = ()
-    tags: tuple[str, ...] = ()
-    links: tuple[str, ...] = ()
-    meta: tuple[tuple[str, str], ...] = ()
-    evidence: tuple[Ref, ...] = ()
-    confidence: Decimal | None = None
-    reason: str = ""
-
-    @property
-    def main_account(self) -> str:
-        return self.account or self.postings[0].account
 
 
 def _text(value: Any, what: str, *, optional: bool = False) -> str | None:
@@ -154,7 +122,7 @@ def _confidence(value: Any) -> Decimal | None:
     return number.quantize(Decimal("0.001"))
 
 
-def check_open(account: str, date: datetime.date, accounts: Mapping[str, AccountInfo],
+def require_open(account: str, date: datetime.date, accounts: Mapping[str, AccountInfo],
                opened: Mapping[str, datetime.date]) -> None:
     info = accounts.get(account)
     if info is not None:
@@ -194,7 +162,7 @@ def validate(raw: Any, accounts: Mapping[str, AccountInfo],
                     currencies=tuple(_currency(c) for c in currencies), reason=reason)
     if kind == "balance":
         account = _account(raw.get("account"))
-        check_open(account, date, accounts, opened)
+        require_open(account, date, accounts, opened)
         return Spec("balance", date, account=account,
                     number=_number(raw.get("number"), "balance amount"),
                     currency=_currency(raw.get("currency")), evidence=evidence, reason=reason)
@@ -216,7 +184,7 @@ def _validate_transaction(raw: Mapping[str, Any], date: datetime.date,
         if not isinstance(p, Mapping):
             raise ProposalError("each posting must be an object with account/number/currency")
         account = _account(p.get("account"))
-        check_open(account, date, accounts, opened)
+        require_open(account, date, accounts, opened)
         if p.get("number") is None:
             postings.append(PostingSpec(account, None, None))
             continue
@@ -296,3 +264,83 @@ def format_directive(spec: Spec) -> str:
     from beancount.parser import printer
 
     return printer.format_entry(to_directive(spec))
+
+
+# --- the host's side: everything the agent proposed, checked again ------------------------
+
+
+def pad(number: Decimal | None, places: Mapping[str, int], currency: str | None
+        ) -> Decimal | None:
+    """Show '-42.4' as '-42.40' when the ledger writes USD with 2 decimals; never round."""
+    if number is None or currency not in places:
+        return number
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent < places[currency]:
+        return number.quantize(Decimal(1).scaleb(-places[currency]))
+    return number
+
+
+def currency_places(options: Mapping[str, Any]) -> dict[str, int]:
+    """The decimals the ledger most often writes each currency with."""
+    from beancount.core.display_context import Precision
+
+    dcontext = options.get("dcontext")
+    out: dict[str, int] = {}
+    for currency, ctx in (getattr(dcontext, "ccontexts", None) or {}).items():
+        places = ctx.get_fractional(Precision.MOST_COMMON)
+        if isinstance(places, int):
+            out[currency] = places
+    return out
+
+
+def _padded(spec: Spec, places: Mapping[str, int]) -> Spec:
+    if spec.kind == "balance":
+        return dataclasses.replace(spec, number=pad(spec.number, places, spec.currency))
+    return dataclasses.replace(spec, postings=tuple(
+        dataclasses.replace(p, number=pad(p.number, places, p.currency))
+        for p in spec.postings))
+
+
+def known_accounts(view: LedgerView, options: Mapping[str, Any]) -> Mapping[str, AccountInfo]:
+    """Accounts proposals may use. Checked against the parsed ledger (the full load runs
+    later, in parallel with the gate); with the auto_accounts plugin an account is open
+    from its first use."""
+    accounts = dict(view.accounts)
+    plugins = [name for name, _ in options.get("plugin") or []]
+    if "beancount.plugins.auto_accounts" in plugins:
+        for txn in view.transactions():
+            for p in txn.postings:
+                if p.account not in accounts:
+                    accounts[p.account] = AccountInfo(p.account, txn.date, None, (), {})
+    return accounts
+
+
+def validate_all(raws: Iterable[Any], accounts: Mapping[str, AccountInfo],
+                 statements: Sequence[Statement], places: Mapping[str, int],
+                 earlier: Sequence[Proposal] = ()) -> tuple[list[Proposal], list[str]]:
+    """Re-check everything the agent proposed: the child's word is untrusted. Returns the
+    proposals (numbered P1, P2, ...) and a warning for each one refused. Evidence that
+    names no line of the parsed statements is dropped, and a transaction left with none
+    says so in its reason. `earlier`: proposals already validated (a repair round's come
+    after them: the accounts they open count)."""
+    known = {(ln.ref.file, ln.ref.line, ln.ref.id) for st in statements for ln in st.lines}
+    items: list[Proposal] = []
+    warnings: list[str] = []
+    opened = {i.spec.account: i.spec.date for i in earlier
+              if i.spec.kind == "open" and i.spec.account}
+    for raw in raws:
+        try:
+            spec = validate(raw, accounts, opened)
+        except ProposalError as exc:
+            warnings.append(f"proposal rejected: {exc}")
+            continue
+        if spec.kind == "open" and spec.account:
+            opened[spec.account] = spec.date
+        evidence = tuple(r for r in spec.evidence if (r.file, r.line, r.id) in known)
+        reason = spec.reason
+        if spec.kind == "transaction" and not evidence:
+            reason = ("NO STATEMENT EVIDENCE: no line of the statements supports this entry. "
+                      + reason).strip()
+        spec = _padded(dataclasses.replace(spec, evidence=evidence, reason=reason), places)
+        items.append(Proposal(f"P{len(items) + 1}", spec, format_directive(spec)))
+    return items, warnings

@@ -27,24 +27,25 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from beanagent import __version__
 from beanagent.errors import BadInputError, BeanagentError
-from beanagent.journal import file_sha256
+from beanagent.files.journal import file_sha256
 
 if TYPE_CHECKING:
-    from beanagent.agent import Step
-    from beanagent.config import Config
-    from beanagent.load import Ledger
-    from beanagent.report import Outcome
-    from beanagent.stage import Item
+    from beanagent.model import Decision, Ledger, Proposal, RunResult, Step
+    from beanagent.settings import Settings
     from beanagent.statements.model import Statement
 
 RECORD_VERSION = 1
+# The command line's settings a record keeps under "options" (the log's contract; the file
+# settings are under "config").
+RECORDED_FLAGS = ("account", "dry_run", "yes", "closing_balance", "importers", "csv",
+                  "save_script", "allow_weak_sandbox", "output")
 OUTPUT_CAP = 16 * 1024  # a script's output, as logged (head and tail kept)
 ERROR_CAP = 8 * 1024  # a traceback or an error message
 CODE_CAP = 256 * 1024  # a script: logged whole below this (replay needs all of it)
@@ -121,13 +122,6 @@ def log_path(ledger: Path, setting: Any) -> Path | None:
     path = Path(setting).expanduser()
     return path if path.is_absolute() else ledger.parent / path
 
-
-def configured_log(ledger: Path) -> tuple[Path | None, Any]:
-    """(the log file, the setting that chose it) from beanagent.toml and the environment."""
-    from beanagent.config import load_config
-
-    setting = load_config(ledger).audit_log
-    return log_path(ledger, setting), setting
 
 
 # Writing.
@@ -216,15 +210,15 @@ def _exit_code_of(exc: BaseException) -> int:
 class Trail:
     """One run's record in the making. Use as a context manager around the workflow."""
 
-    def __init__(self, command: str, ledger: Path, statements: Sequence[Path], opts: Any,
-                 ui: Any, agent: Any, **extra: Any):
+    def __init__(self, command: str, ledger: Path, statements: Sequence[Path],
+                 settings: Settings, ui: Any, agent: Any, **extra: Any):
         self.started = datetime.datetime.now(datetime.UTC)
         self.run_id = new_run_id(self.started)
         self._t0 = time.monotonic()
         self.command = command
         self.ledger = ledger
         self.statement_paths = list(statements)
-        self.opts = opts
+        self.settings = settings
         self.agent_name = str(getattr(agent, "name", agent))
         self.model = getattr(agent, "model", None)
         self.extra = extra
@@ -235,7 +229,7 @@ class Trail:
         self.statement_hashes: dict[str, str | None] = {}
         self.steps: list[Step] = []
         self.messages: list[Any] = []  # model messages, for agents that report them here
-        self.outcome: Outcome | None = None
+        self.outcome: RunResult | None = None
         self.answers: list[dict[str, Any]] | None = None  # the user's, when asked
         self.warnings: list[str] = []
         self.weak_layers: list[str] | None = None
@@ -248,7 +242,7 @@ class Trail:
         self.statements = list(statements)
         self.statement_hashes = {str(p): sha256_file(p) for p in self.statement_paths}
 
-    def done(self, outcome: Outcome) -> None:
+    def done(self, outcome: RunResult) -> None:
         self.outcome = outcome
 
     def __enter__(self) -> Trail:
@@ -260,27 +254,21 @@ class Trail:
 
     def close(self, error: BaseException | None = None) -> None:
         """Append the record. Never raises: a log that can't be written is one warning.
-        Without a ledger or a readable beanagent.toml there is nothing to record and no
-        telling where (the run's own error already says why)."""
-        from beanagent.config import load_config
-
-        try:
-            if not self.ledger.is_file():
-                return
-            config = load_config(self.ledger)
-        except Exception:  # a broken beanagent.toml: the run says so itself
+        Without a ledger there is nothing to record (the run's own error says why)."""
+        if not self.ledger.is_file():
             return
         try:
-            self.path = log_path(self.ledger, config.audit_log)
+            self.path = log_path(self.ledger, self.settings.audit_log)
             if self.path is not None:
-                append_record(self.path, self.record(error, config))
+                append_record(self.path, self.record(error))
         except Exception as exc:  # the run must not fail because of its log
             where = f" {self.path}" if self.path else ""
             with contextlib.suppress(Exception):
                 self._warn(f"could not write the audit log{where}: {exc}; the run itself is "
                            "not affected")
 
-    def record(self, error: BaseException | None, config: Config) -> dict[str, Any]:
+    def record(self, error: BaseException | None) -> dict[str, Any]:
+        config = self.settings
         o = self.outcome
         exit_code = _exit_code_of(error) if error is not None else int(o.exit_code) if o else 0
         return {
@@ -295,7 +283,8 @@ class Trail:
             "files": self._files(),
             "config": {"source": _plain(config.source),
                        "review_account": config.review_account,
-                       "window_days": config.window_days, "confident": config.confident,
+                       "window_days": config.window_days,
+                       "confident": _confidence(config.confident),
                        "step_timeout": config.step_timeout},
             "statements": self._statements(),
             "agent": self._agent(),
@@ -313,14 +302,14 @@ class Trail:
 
     def _options(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        if dataclasses.is_dataclass(self.opts):
-            for field in dataclasses.fields(self.opts):
-                value = getattr(self.opts, field.name)
-                if field.name == "closing_balance" and value is not None:
-                    value = f"{value[0]} {value[1]}"
-                elif field.name == "csv":
-                    value = dict(value)
-                out[field.name] = _plain(value)
+        for name in RECORDED_FLAGS:
+            value = getattr(self.settings, name)
+            if name == "closing_balance" and value is not None:
+                value = f"{value[0]} {value[1]}"
+            elif name == "csv":
+                value = value.values()
+            out[name] = _plain(value)
+
         out["agent"] = self.agent_name
         if self.model:
             out["model"] = str(self.model)
@@ -370,7 +359,7 @@ class Trail:
         if self.outcome is None:
             return None
         if self._report_cache is None:
-            from beanagent.report import build_report
+            from beanagent.ui.report import build_report
 
             self._report_cache = build_report(dataclasses.replace(self.outcome, accepted=None))
         return self._report_cache
@@ -393,9 +382,9 @@ class Trail:
 
     def _results(self) -> dict[str, Any]:
         report = self._report()
-        if report is None:
+        if report is None or self.outcome is None:
             return {"proposals": [], "balance": None, "check": None}
-        items = self.outcome.items
+        items = self.outcome.proposals
         proposals = [{**p, "flag": i.spec.flag, "file": str(i.target) if i.target else None}
                      for p, i in zip(report["proposals"], items, strict=True)]
         gate = self.outcome.gate
@@ -404,8 +393,8 @@ class Trail:
 
     def _review(self) -> dict[str, Any]:
         o = self.outcome
-        mode = "dry-run" if getattr(self.opts, "dry_run", False) else \
-            "yes" if getattr(self.opts, "yes", False) else "interactive"
+        mode = "dry-run" if self.settings.dry_run else \
+            "yes" if self.settings.yes else "interactive"
         decisions = self.answers
         if o is not None and getattr(o, "decisions", None):  # the workflow's own record
             decisions = [_decision(d) for d in o.decisions]
@@ -413,6 +402,11 @@ class Trail:
             decisions = [{"id": pid, "accepted": True, "text": None} for pid in o.accepted]
         return {"mode": mode, "decisions": decisions,
                 "accepted": None if o is None or o.accepted is None else list(o.accepted)}
+
+
+def _confidence(value: Any) -> Any:
+    """The threshold as the log has always written it: a JSON number."""
+    return int(value * 1000) / 1000 if value is not None else None
 
 
 def _decision(answer: Any) -> dict[str, Any]:
@@ -450,20 +444,20 @@ class AuditedUI:
         self._trail.steps.append(step)
         self._ui.step(step)
 
-    def outcome(self, outcome: Outcome) -> None:
+    def outcome(self, outcome: RunResult) -> None:
         self._trail.outcome = outcome
         self._ui.outcome(outcome)
+
+    def summary(self, outcome: RunResult) -> None:
+        self._trail.outcome = outcome  # what the review decided, before the write
+        self._ui.summary(outcome)
 
     def weak_sandbox(self, missing: list[str]) -> None:
         self._trail.weak_layers = list(missing)
         self._ui.weak_sandbox(missing)
 
-    def approve(self, items: list[Item], *args: Any, **kwargs: Any) -> Any:
-        answer = self._ui.approve(items, *args, **kwargs)
-        if all(isinstance(a, str) for a in answer or ()):  # a UI that answers with ids
-            said = set(answer or ())
-            self._trail.answers = [{"id": i.id, "accepted": i.id in said, "text": None}
-                                   for i in items]
-        else:
-            self._trail.answers = [_decision(a) for a in answer]
+    def approve(self, items: Sequence[Proposal], statements: Sequence[Statement],
+                revise: Callable[[Proposal, str], Proposal]) -> list[Decision]:
+        answer: list[Decision] = self._ui.approve(items, statements, revise)
+        self._trail.answers = [_decision(a) for a in answer]
         return answer

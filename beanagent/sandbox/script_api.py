@@ -17,14 +17,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from beanagent import proposals
-from beanagent.ledger import LedgerView, Txn
-from beanagent.reconcile.categorise import CONFIDENT, Categoriser, Suggestion
-from beanagent.reconcile.match import DEFAULT_WINDOW_DAYS, MatchResult, match_statement
+from beanagent.core import proposals
+from beanagent.core.categorise import Categoriser, Suggestion
+from beanagent.core.match import MatchResult, match_statement
+from beanagent.ledger.view import LedgerView, Txn
+from beanagent.settings import CONFIDENT, REVIEW_ACCOUNT, WINDOW_DAYS
 from beanagent.statements.model import Ref, Statement, StatementLine
 
 MAX_PROPOSALS = 11_000  # every line of the largest statement run, plus opens and balances
-DEFAULT_REVIEW_ACCOUNT = "Expenses:FIXME"
 
 
 def _ref_json(item: Any) -> dict[str, Any]:
@@ -137,8 +137,8 @@ class Propose:
 class Engine:
     """The offline agent's toolbox, available to every script."""
 
-    def __init__(self, view: LedgerView, review_account: str = DEFAULT_REVIEW_ACCOUNT,
-                 window_days: int = DEFAULT_WINDOW_DAYS, confident: float = CONFIDENT):
+    def __init__(self, view: LedgerView, review_account: str = REVIEW_ACCOUNT,
+                 window_days: int = WINDOW_DAYS, confident: Decimal = CONFIDENT):
         self._view = view
         self.review_account = review_account
         self.window_days = window_days
@@ -233,9 +233,9 @@ def make_globals(view: LedgerView, statements: Sequence[Statement],
         "ledger": view,
         "statements": list(statements),
         "propose": Propose(view),
-        "engine": Engine(view, str(settings.get("review_account", DEFAULT_REVIEW_ACCOUNT)),
-                         int(settings.get("window_days", DEFAULT_WINDOW_DAYS)),
-                         settings.get("confident", CONFIDENT)),
+        "engine": Engine(view, str(settings.get("review_account", REVIEW_ACCOUNT)),
+                         int(settings.get("window_days", WINDOW_DAYS)),
+                         Decimal(str(settings.get("confident", CONFIDENT)))),
         "Decimal": Decimal,
         "date": datetime.date,
         "timedelta": datetime.timedelta,

@@ -2,74 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
-import os
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-from beanagent.agent import AgentRun
-from beanagent.check import GateResult
-from beanagent.reconcile.match import MatchResult
-from beanagent.stage import Item
-from beanagent.statements.model import Ref, Statement
+from beanagent.model import RunResult
+from beanagent.statements.model import Ref
+from beanagent.text import display_path
 
 REPORT_VERSION = 1
 
 
-def display_path(path: Path | str) -> str:
-    """Paths as the user would type them: relative to the working directory when inside it."""
-    text = str(path)
-    if text.startswith("<"):
-        return text
-    try:
-        rel = os.path.relpath(text)
-    except ValueError:
-        return text
-    return text if rel.startswith("..") else rel
-
-
-@dataclasses.dataclass(frozen=True)
-class BalanceCheck:
-    account: str
-    date: Any  # datetime.date
-    statement: Decimal
-    ledger: Decimal
-    currency: str
-    culprits: tuple[Any, ...] = ()  # reconcile.culprits.Culprit, when they differ
-
-    @property
-    def difference(self) -> Decimal:
-        return self.statement - self.ledger
-
-    @property
-    def reconciles(self) -> bool:
-        return self.difference == 0
-
-
-@dataclasses.dataclass
-class Outcome:
-    """Everything a run found and did; the CLI renders it and maps it to an exit code."""
-
-    ledger: Path
-    statements: list[Statement]
-    matches: list[MatchResult]
-    items: list[Item]
-    agent: AgentRun | None
-    agent_seconds: float
-    gate: GateResult | None = None
-    balance: BalanceCheck | None = None
-    accepted: list[str] | None = None
-    # the user's answers (review.Decision), one per proposal, in order; [] before review
-    decisions: list[Any] = dataclasses.field(default_factory=list)
-    edited: list[str] = dataclasses.field(default_factory=list)  # ids the user edited
-    committed: bool = False
-    written: list[Path] = dataclasses.field(default_factory=list)
-    diff: str = ""
-    notes: list[str] = dataclasses.field(default_factory=list)
-    dropped: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # failed the gate
-    shown: bool = False  # the proposals and diff are on screen (shown while the gate ran)
-    exit_code: int = 0
 
 
 def _ref(ref: Ref) -> dict[str, Any]:
@@ -90,7 +32,7 @@ def _confidence(value: Decimal | None) -> Any:
     return None if value is None else int(value * 1000) / 1000
 
 
-def build_report(outcome: Outcome) -> dict[str, Any]:
+def build_report(outcome: RunResult) -> dict[str, Any]:
     statements = []
     for st in outcome.statements:
         statements.append({
@@ -113,7 +55,7 @@ def build_report(outcome: Outcome) -> dict[str, Any]:
             unmatched.append({"entry": {"file": display_path(lo.txn.file), "line": lo.txn.line},
                               "date": lo.txn.date.isoformat(),
                               "amount": _amount(lo.amount, st.currency), "reason": lo.reason})
-    items = outcome.items
+    items = outcome.proposals
     if outcome.accepted is not None:
         items = [i for i in items if i.id in outcome.accepted]
     proposals = [{

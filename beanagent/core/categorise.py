@@ -17,11 +17,11 @@ import re
 from collections import Counter
 from decimal import Decimal
 
-from beanagent.ledger import LedgerView, Txn
-from beanagent.reconcile.normalize import normalize, trigrams
+from beanagent.core.normalize import normalize, trigrams
+from beanagent.ledger.view import LedgerView, Txn
+from beanagent.settings import CONFIDENT
 from beanagent.statements.model import StatementLine
 
-CONFIDENT = 0.6  # below this a proposal is flagged `!`
 OWN = ("Assets", "Liabilities")
 # Words banks use for money moved between the holder's own accounts.
 TRANSFER_WORDS = frozenset({"payment", "pymt", "pmt", "thank", "autopay", "epay", "transfer",
@@ -36,7 +36,7 @@ class Suggestion:
     confidence: float
     reason: str
     example: Txn | None = None
-    threshold: float = CONFIDENT  # the confidence below which a proposal is flagged
+    threshold: Decimal = CONFIDENT  # the confidence below which a proposal is flagged
 
     @property
     def confident(self) -> bool:
@@ -61,7 +61,7 @@ def _counter_account(txn: Txn, account: str) -> str | None:
 
 class Categoriser:
     def __init__(self, view: LedgerView, account: str, review_account: str,
-                 threshold: float = CONFIDENT):
+                 threshold: Decimal = CONFIDENT):
         self.account = account
         self.review_account = review_account
         self.threshold = threshold

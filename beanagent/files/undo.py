@@ -11,10 +11,10 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from beanagent.commit import journaled_write, recover_held
 from beanagent.errors import BadInputError, LedgerChangedError
-from beanagent.journal import FileChange, Journal, Record, file_sha256, hold_lock
-from beanagent.load import sha256_bytes
+from beanagent.files.commit import journaled_write, recover_held
+from beanagent.files.journal import FileChange, Journal, Record, file_sha256, hold_lock
+from beanagent.model import sha256_bytes
 
 
 @dataclasses.dataclass(frozen=True)

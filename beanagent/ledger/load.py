@@ -7,60 +7,18 @@ commit can refuse when a file moved underneath us.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import datetime
 import gc
-import hashlib
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from beanagent.errors import BadInputError
+from beanagent.model import Ledger, LedgerError, LedgerFile, sha256_bytes
 
 # Set before beancount's loader module is imported anywhere in this process: the loader
 # reads it at import time, and a planted `.picklecache` must never be unpickled.
 os.environ["BEANCOUNT_DISABLE_LOAD_CACHE"] = "1"
-
-
-@dataclasses.dataclass(frozen=True)
-class LedgerFile:
-    path: Path
-    data: bytes
-    sha256: str
-
-
-@dataclasses.dataclass(frozen=True)
-class LedgerError:
-    """A bean-check error as plain data: `file:line: message`."""
-
-    file: str
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}"
-
-
-@dataclasses.dataclass(frozen=True)
-class Ledger:
-    path: Path  # the main file, absolute
-    entries: list[Any]
-    errors: list[LedgerError]
-    options: dict[str, Any]
-    files: dict[Path, LedgerFile]  # every file the ledger includes, absolute paths
-    complete: bool = True  # False: parsed only (entries unbooked, errors from parsing)
-    target: Path | None = None  # where new entries go, when the user chose a file
-
-    def opens(self) -> dict[str, Any]:
-        from beancount.core import data
-
-        return {e.account: e for e in self.entries if isinstance(e, data.Open)}
-
-    def closes(self) -> dict[str, datetime.date]:
-        from beancount.core import data
-
-        return {e.account: e.date for e in self.entries if isinstance(e, data.Close)}
 
 
 @contextlib.contextmanager
@@ -104,9 +62,6 @@ def to_ledger_errors(errors: Iterable[Any]) -> list[LedgerError]:
         out.append(LedgerError(file, line, message))
     return out
 
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def _check_readable(path: Path, display: str) -> None:
@@ -217,15 +172,6 @@ def load_ledger(path: Path, display: str | None = None) -> Ledger:
     return Ledger(path, entries, ledger_errors, options,
                   _read_files(options.get("include") or [], path), complete=True)
 
-
-def load_for_view(path: Path) -> tuple[list[Any], dict[str, Any]]:
-    """Parse, book and run plugins, but skip validation: what a read-only view needs.
-
-    Used by the sandbox server, whose load sits on the critical path of every run; the
-    host's own full load (with validation) runs in parallel and owns the error list.
-    """
-    entries, options, _ = load_for_server(path)
-    return entries, options
 
 
 def load_for_server(path: Path) -> tuple[list[Any], dict[str, Any], list[Any]]:

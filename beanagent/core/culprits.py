@@ -12,7 +12,7 @@ import itertools
 from collections.abc import Sequence
 from decimal import Decimal
 
-from beanagent.reconcile.match import LedgerOnly, Match, transpositions
+from beanagent.core.match import LedgerOnly, Match, transpositions
 from beanagent.statements.model import StatementLine
 
 MAX_SUBSET = 3

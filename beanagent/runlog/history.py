@@ -11,8 +11,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from beanagent.audit import configured_log, read_log, sha256_file
 from beanagent.errors import BadInputError
+from beanagent.runlog.audit import log_path, read_log, sha256_file
+from beanagent.settings import CSV_KEYS, CsvOptions, Settings
 
 
 @dataclasses.dataclass
@@ -22,10 +23,11 @@ class Log:
     skipped: int  # lines that were not records
 
 
-def load_log(ledger: Path) -> Log:
+def load_log(ledger: Path, settings: Settings) -> Log:
     if not ledger.is_file():
         raise BadInputError("ledger file not found", file=str(ledger))
-    path, setting = configured_log(ledger)
+    setting = settings.audit_log
+    path = log_path(ledger, setting)
     if path is None:
         raise BadInputError("the audit log is off (audit_log = \"off\" in beanagent.toml or "
                             "BEANAGENT_AUDIT_LOG=off): no runs were recorded")
@@ -78,7 +80,9 @@ def summary(record: dict[str, Any]) -> dict[str, Any]:
 
 # What decides how statements are read and where entries go: taken from the logged run
 # unless the replay's own flags say otherwise.
-INHERITED = ("account", "closing_balance", "csv", "importers", "output")
+# Settings a replay takes from the logged run when its own flags leave them unset. Never
+# `importers`: a replay loads no code the user did not name on its own command line.
+INHERITED = ("account", "closing_balance", "csv", "output")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,24 +125,24 @@ def plan_replay(record: dict[str, Any], given: list[Path]) -> Replay:
     return Replay(run_id, [s["code"] for s in ok], paths, options, notes)
 
 
-def replay_options(replay: Replay, opts: Any) -> Any:
-    """`opts` (a workflow.Options from the replay's flags) completed with the logged run's
-    statement and placement settings where the flags left them unset."""
-    fields = {f.name for f in dataclasses.fields(opts)}
+def replay_settings(replay: Replay, settings: Settings) -> Settings:
+    """`settings` (from the replay's flags) completed with the logged run's statement and
+    placement settings where the flags left them unset."""
     changes: dict[str, Any] = {}
     for name, value in replay.options.items():
-        if name not in fields or getattr(opts, name) not in (None, (), ""):
+        if name not in INHERITED or getattr(settings, name) not in (None, CsvOptions()):
             continue
         if name == "closing_balance":
             number, currency = str(value).split()
             changes[name] = (Decimal(number), currency)
         elif name == "csv":
-            changes[name] = tuple(dict(value).items())
-        elif name in ("importers", "output"):
+            changes[name] = CsvOptions(**{k: v for k, v in dict(value).items()
+                                          if k in CSV_KEYS})
+        elif name == "output":
             changes[name] = Path(value)
         else:
             changes[name] = value
-    return dataclasses.replace(opts, **changes)
+    return dataclasses.replace(settings, **changes)
 
 
 # `beanagent log` as text (the list goes through render.render_rows).

@@ -1,0 +1,296 @@
+"""The values a run is made of: plain, frozen data, no I/O.
+
+Each pipeline stage returns one of these and never changes it afterwards (a later stage
+makes a new value with `dataclasses.replace`). They live here, not in the module that
+first produced them, so that the pure core can use them without importing any I/O.
+
+    Ledger, LedgerFile, LedgerError    the user's books as loaded (ledger/load.py)
+    PostingSpec, Spec                  a validated proposal as plain data (core/proposals.py)
+    Proposal                           a proposal with its id and text, ready to stage
+    StepResult, Step, AgentRun, Task   what an agent did (agent/, sandbox/runner.py)
+    Staged                             the temp copy holding the proposals (files/stage.py)
+    GateError, GateResult              bean-check's verdict on it (core/gate.py)
+    Decision                           the reviewer's answer on one proposal
+    BalanceCheck                       the statement's closing balance against the ledger
+    RunResult                          everything a run found and did
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from beanagent.errors import ExitCode
+from beanagent.statements.model import Ref, Statement
+
+if TYPE_CHECKING:
+    from beanagent.core.culprits import Culprit
+    from beanagent.core.match import MatchResult
+
+
+def sha256_bytes(data: bytes) -> str:
+    """The one file-content hash: the ledger's files, statements, backups, the audit log."""
+    return hashlib.sha256(data).hexdigest()
+
+
+# --- the ledger -------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class LedgerFile:
+    path: Path
+    data: bytes
+    sha256: str
+
+
+@dataclasses.dataclass(frozen=True)
+class LedgerError:
+    """A bean-check error as plain data: `file:line: message`."""
+
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Ledger:
+    path: Path  # the main file, absolute
+    entries: list[Any]
+    errors: list[LedgerError]
+    options: dict[str, Any]
+    files: dict[Path, LedgerFile]  # every file the ledger includes, absolute paths
+    complete: bool = True  # False: parsed only (entries unbooked, errors from parsing)
+    target: Path | None = None  # where new entries go, when the user chose a file
+
+
+# --- proposals --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class PostingSpec:
+    account: str
+    number: Decimal | None
+    currency: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """A validated proposal, still plain data (no beancount types)."""
+
+    kind: str
+    date: datetime.date
+    account: str | None = None  # balance/open
+    number: Decimal | None = None  # balance
+    currency: str | None = None  # balance
+    currencies: tuple[str, ...] = ()  # open
+    flag: str = "*"
+    payee: str | None = None
+    narration: str = ""
+    postings: tuple[PostingSpec, ...] = ()
+    tags: tuple[str, ...] = ()
+    links: tuple[str, ...] = ()
+    meta: tuple[tuple[str, str], ...] = ()
+    evidence: tuple[Ref, ...] = ()
+    confidence: Decimal | None = None
+    reason: str = ""
+
+    @property
+    def main_account(self) -> str:
+        return self.account or self.postings[0].account
+
+
+@dataclasses.dataclass(frozen=True)
+class Proposal:
+    """A proposal ready to stage: its id (P1, P2, ...), validated spec and rendered text."""
+
+    id: str
+    spec: Spec
+    text: str
+    target: Path | None = None  # the file it goes into, once staged
+
+
+# --- the agent --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class StepResult:
+    """One script run. `error` is for the script's author (or the model): a traceback,
+    a timeout, a crash; `proposals` is the raw (still unvalidated) JSON list."""
+
+    ok: bool
+    output: str
+    output_truncated: bool
+    error: str | None
+    proposals: list[Any]
+    seconds: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One script run, as the agent saw it (easy to log, render and test)."""
+
+    index: int
+    code: str
+    result: StepResult
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    statements: tuple[Statement, ...]
+    review_account: str
+    facts: str = ""  # a summary of the ledger, for agents that read prose
+
+
+def proposal_key(raw: Any) -> str:
+    """Proposals are plain JSON values: equal values have equal canonical text."""
+    return json.dumps(raw, sort_keys=True, default=str)
+
+
+@dataclasses.dataclass
+class AgentRun:
+    """What an agent did, built up while it runs (the one value that grows: the agent owns
+    it until `run` returns it, and nothing changes it after that but gate-feedback rounds
+    of the same agent)."""
+
+    name: str
+    steps: list[Step] = dataclasses.field(default_factory=list)
+    proposals: list[Any] = dataclasses.field(default_factory=list)  # raw, unvalidated
+    summary: str = ""
+    model: str | None = None  # the model behind an LLM agent
+    # tokens and estimated cost, for agents that call a model (see agent.pricing)
+    usage: dict[str, Any] | None = None
+    # the whole conversation (system prompt once, then user/assistant/tool messages), for
+    # the audit log; empty for agents without a model
+    messages: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    rounds: int = 0  # gate-feedback rounds the agent took part in
+    stopped: str | None = None  # the bound that ended the run: "steps", "tokens", "time"
+
+    def add_step(self, code: str, result: StepResult) -> Step:
+        """Record a step; a step that failed contributes no proposals (its state is
+        partial), and a proposal identical to an earlier one is kept once."""
+        step = Step(len(self.steps) + 1, code, result)
+        self.steps.append(step)
+        if result.ok:
+            seen = {proposal_key(raw) for raw in self.proposals}
+            for raw in result.proposals:
+                key = proposal_key(raw)
+                if key not in seen:
+                    seen.add(key)
+                    self.proposals.append(raw)
+        return step
+
+    @property
+    def scripts(self) -> list[str]:
+        return [s.code for s in self.steps if s.result.ok]
+
+
+# --- staging and the gate -----------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Staged:
+    """The temporary copy of the ledger with the proposals written in (files/stage.py
+    makes it and removes it)."""
+
+    root: Path
+    main: Path  # the staged copy of the main file
+    staged: dict[Path, Path]  # original -> staged path
+    new_bytes: dict[Path, bytes]  # original -> new content, for changed files only
+    # staged file -> per staged line (1-based index - 1): original line number, or a proposal id
+    line_maps: dict[Path, list[int | str]]
+    targets: dict[str, Path]  # proposal id -> original file it goes into
+    source_root: Path  # the original folder the stage root mirrors
+    texts: dict[str, str] = dataclasses.field(default_factory=dict)  # id -> text as written
+
+    def original_of(self, staged_file: Path) -> Path | None:
+        for orig, staged in self.staged.items():
+            if staged == staged_file:
+                return orig
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class GateError:
+    file: str  # the original file the error belongs to
+    line: int  # its line in the original file (0 when it sits in a proposal)
+    message: str
+    proposal: str | None  # the proposal the error points into, if any
+
+    def __str__(self) -> str:
+        where = f"proposal {self.proposal}" if self.proposal else f"{self.file}:{self.line}"
+        return f"{where}: {self.message}"
+
+
+@dataclasses.dataclass(frozen=True)
+class GateResult:
+    passed: bool
+    errors: tuple[GateError, ...]  # new errors only
+    seconds: float = 0.0  # how long the check itself ran
+    waited: float = 0.0  # how long the run stood still for it (the rest was hidden)
+
+
+# --- review and result ------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    """The user's answer on one proposal.
+
+    `text` is the entry as the user edited it (None: as proposed). The UI only returns an
+    edit that the reviser accepted, and the workflow runs it through the reviser again
+    before staging it: what comes back from the UI is held to the rules like what comes
+    back from the sandbox."""
+
+    id: str
+    accepted: bool
+    text: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class BalanceCheck:
+    account: str
+    date: datetime.date
+    statement: Decimal
+    ledger: Decimal
+    currency: str
+    culprits: tuple[Culprit, ...] = ()  # when they differ
+
+    @property
+    def difference(self) -> Decimal:
+        return self.statement - self.ledger
+
+    @property
+    def reconciles(self) -> bool:
+        return self.difference == 0
+
+
+@dataclasses.dataclass(frozen=True)
+class RunResult:
+    """Everything a run found and did; the CLI renders it and maps it to an exit code.
+    Made at the end of each stage the user sees (with what is known by then), never
+    changed afterwards."""
+
+    ledger: Path
+    statements: tuple[Statement, ...]
+    matches: tuple[MatchResult, ...]
+    proposals: tuple[Proposal, ...]  # as checked (and, after a review, as accepted/edited)
+    agent: AgentRun | None
+    agent_seconds: float
+    gate: GateResult | None = None
+    balance: BalanceCheck | None = None
+    dropped: tuple[tuple[str, str], ...] = ()  # (id, why): proposals that failed the gate
+    diff: str = ""
+    decisions: tuple[Decision, ...] = ()  # the user's answers, one per proposal, in order
+    accepted: tuple[str, ...] | None = None  # None: nobody was asked (dry run, no review)
+    edited: tuple[str, ...] = ()  # ids the user edited
+    committed: bool = False
+    written: tuple[Path, ...] = ()
+    exit_code: ExitCode = ExitCode.OK

@@ -1,0 +1,1 @@
+"""Everything the user sees: the console, the review prompt, tables, the JSON report."""

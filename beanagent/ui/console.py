@@ -1,0 +1,228 @@
+"""All terminal output: progress, the outcome, the coloured diff, and the review.
+
+Human output goes to stderr so that `--json` keeps stdout for the report. `NO_COLOR` is
+respected by rich itself; progress is a transient spinner only on an interactive terminal,
+elsewhere each stage is one plain line.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any, TextIO
+
+from rich.console import Console, RenderableType
+from rich.markup import escape
+from rich.text import Text
+
+from beanagent.model import AgentRun, BalanceCheck, Decision, Proposal, RunResult, Step
+from beanagent.settings import CONFIDENT
+from beanagent.statements.model import Statement
+from beanagent.text import display_path
+from beanagent.ui.prompt import Review, Revise
+from beanagent.ui.tables import format_proposals_table, is_low
+
+
+def format_usage(run: AgentRun, seconds: float) -> str:
+    """The LLM agent's bill: steps, gate rounds, tokens and the estimated cost."""
+    u = run.usage or {}
+    cached, written = int(u.get("cache_read_input_tokens") or 0), \
+        int(u.get("cache_creation_input_tokens") or 0)
+    tokens_in = int(u.get("input_tokens") or 0) + cached + written
+    cost = u.get("cost_usd")
+    rounds = f", {run.rounds} gate round{'s' * (run.rounds != 1)}" if run.rounds else ""
+    return (f"{run.name} agent" + (f" ({run.model})" if run.model else "")
+            + f": {len(run.steps)} step{'s' * (len(run.steps) != 1)}{rounds}, {seconds:.1f} s, "
+            f"{tokens_in:,} tokens in ({cached:,} read from cache, {written:,} written to it), "
+            f"{int(u.get('output_tokens') or 0):,} out; "
+            + (f"about ${cost:.4f} (estimated from list prices)" if cost is not None
+               else "cost unknown for this model"))
+
+
+def format_balance(b: BalanceCheck) -> Text:
+    if b.reconciles:
+        return Text(f"balance {b.account} on {b.date}: {b.statement} {b.currency} reconciles",
+                    style="green")
+    return Text(f"balance {b.account} on {b.date}: statement {b.statement}, ledger {b.ledger}, "
+                f"difference {b.difference} {b.currency}", style="red")
+
+
+
+class ConsoleUI:
+    def __init__(self, stream: TextIO | None = None, show_output: bool = True,
+                 confident: Decimal = CONFIDENT):
+        self.console = Console(file=stream or sys.stderr, highlight=False, soft_wrap=True,
+                               emoji=False)
+        self.show_output = show_output  # what scripts print (always shown when they fail)
+        self.confident = confident  # below this a proposal is highlighted (the setting)
+        self._live: Any = None  # rich.live.Live: the spinner of the current status
+        self._current: tuple[str, float] = ("", 0.0)  # its message and start time
+
+    def status(self, message: str) -> None:
+        """A stage that may take a while. On an interactive terminal: a transient spinner
+        with the elapsed time, replaced by a plain line once the stage is over; elsewhere
+        (pipes, TERM=dumb) just the plain line: no cursor movement, no frames."""
+        self._settle()
+        if not self.console.is_interactive:
+            self.console.print(f"[dim]… {escape(message)}[/]")
+            return
+        from rich.live import Live
+        from rich.spinner import Spinner
+
+        spinner = Spinner("dots", text=Text(message, style="dim"))
+
+        def frame() -> RenderableType:
+            elapsed = time.monotonic() - self._current[1]
+            spinner.update(text=Text(f"{message} ({elapsed:.0f} s)" if elapsed >= 1
+                                     else message, style="dim"))
+            return spinner
+
+        self._current = (message, time.monotonic())
+        # stdout stays untouched: it carries the --json report
+        self._live = Live(console=self.console, transient=True, refresh_per_second=10,
+                          redirect_stdout=False, get_renderable=frame)
+        self._live.start(refresh=True)
+
+    def _settle(self) -> None:
+        """End the spinner (if any), leaving the finished stage as a line with its time."""
+        if self._live is None:
+            return
+        self._live.stop()
+        self._live = None
+        message, started = self._current
+        self.console.print(f"[dim]… {escape(message)} ({time.monotonic() - started:.1f} s)[/]")
+
+    def close(self) -> None:
+        """Restore the terminal (cursor, spinner line) whatever happened."""
+        self._settle()
+
+    def warn(self, message: str) -> None:
+        self._settle()
+        self.console.print(f"[yellow]warning:[/] {escape(message)}")
+
+    def step(self, step: Step) -> None:
+        self._settle()
+        r = step.result
+        mark = "[green]ok[/]" if r.ok else "[red]failed[/]"
+        self.console.print(f"[bold]step {step.index}[/] {mark} "
+                           f"({r.seconds:.2f} s, {len(r.proposals)} proposal(s))")
+        if r.output.strip() and (self.show_output or not r.ok):
+            self.console.print(Text(r.output.rstrip(), style="dim"))
+        if r.output_truncated:
+            self.console.print("[dim](output truncated)[/]")
+        if r.error:
+            self.console.print(Text(r.error, style="red"))
+
+    def weak_sandbox(self, missing: list[str]) -> None:
+        self._settle()
+        self.console.print(
+            "[bold white on red] WEAK SANDBOX [/] [red]scripts run without: "
+            + escape("; ".join(missing))
+            + ". They can read your files and reach the network. Each script is shown "
+            "before it runs.[/]")
+
+    def script(self, code: str) -> None:
+        from rich.syntax import Syntax
+
+        self._settle()
+        self.console.print("[bold red]about to run this script:[/]")
+        self.console.print(Syntax(code, "python", line_numbers=True, theme="ansi_dark"))
+
+    def outcome(self, o: RunResult) -> None:
+        self._settle()
+        c = self.console
+        for st, result in zip(o.statements, o.matches, strict=True):
+            c.print(f"[bold]{escape(st.file)}[/] ({st.format}, {st.account}, {st.start} to "
+                    f"{st.end}): {len(st.lines)} lines, [green]{len(result.matches)} booked[/], "
+                    f"[yellow]{len(result.missing)} missing[/], "
+                    f"{len(result.ledger_only)} only in the ledger")
+            for lo in result.ledger_only:
+                c.print(f"  [magenta]ledger only[/] {display_path(lo.txn.file)}:{lo.txn.line} "
+                        f"{lo.txn.date} {lo.amount} {st.currency} "
+                        f"{escape(lo.txn.payee or lo.txn.narration)} — {escape(lo.reason)}")
+            for m in result.matches:
+                if m.discrepancy:
+                    c.print(f"  [red]amount typo[/] {display_path(m.txn.file)}:{m.txn.line} "
+                            f"{m.txn.date} {escape(m.txn.payee or m.txn.narration)} — "
+                            f"{escape(m.note or '')}")
+        if o.proposals:
+            low = sum(is_low(i, self.confident) for i in o.proposals)
+            c.print(f"[bold]Proposals ({len(o.proposals)})[/]" + (
+                f" [yellow]{low} marked ! (flagged, or confidence below {self.confident}): "
+                f"check {'it' if low == 1 else 'them'} closely[/]" if low else ""))
+            c.print(format_proposals_table(o.proposals, o.statements, c.width, self.confident),
+                    soft_wrap=False)
+        else:
+            c.print("[green]Nothing to propose: the ledger already has every statement line.[/]")
+        if o.balance is not None:
+            b = o.balance
+            c.print(format_balance(b))
+            if not b.reconciles:
+                for culprit in b.culprits:
+                    where = ", ".join(display_path(w) for w in culprit.where)
+                    c.print(f"  [yellow]likely culprit[/] {escape(culprit.explanation)}"
+                            + (f" [dim]({escape(where)})[/]" if where else ""))
+        if o.gate is not None and not o.gate.passed:
+            c.print("[bold red]The staged ledger fails bean-check; nothing will be written:[/]")
+            for e in o.gate.errors:
+                c.print(f"  [red]{escape(str(e))}[/]")
+
+    def diff(self, text: str) -> None:
+        self._settle()
+        out = Text()  # one print: rich's per-call cost dominated long diffs (10k entries)
+        for line in text.splitlines():
+            style = ("bold" if line.startswith(("+++", "---")) else "green"
+                     if line.startswith("+") else "red" if line.startswith("-")
+                     else "cyan" if line.startswith("@@") else "")
+            out.append(line + "\n", style=style)
+        out.rstrip()
+        self.console.print(out)
+
+    # --- the review ---------------------------------------------------------------------
+
+    def approve(self, items: Sequence[Proposal], statements: Sequence[Statement],
+                revise: Revise) -> list[Decision]:
+        """One decision per proposal, in order (ui/prompt.py asks)."""
+        self._settle()
+        return Review(self.console, statements, self.confident).approve(items, revise)
+
+    def summary(self, o: RunResult) -> None:
+        """Before anything is written: what the review decided and where the balance stands."""
+        self._settle()
+        accepted: Sequence[str] = o.accepted or ()
+        said_yes = [d.id for d in o.decisions if d.accepted]
+        dropped = [i for i in said_yes if i not in accepted]
+        edited = [i for i in o.edited if i in accepted]
+        line = Text()
+        line.append(f"{len(accepted)} accepted", style="bold")
+        if edited:
+            line.append(f" ({len(edited)} edited)")
+        line.append(f", {sum(not d.accepted for d in o.decisions)} rejected")
+        if dropped:
+            line.append(f", {len(dropped)} dropped by the check ({', '.join(dropped)})",
+                        style="yellow")
+        if o.balance is not None:
+            line.append("; ")
+            line.append_text(format_balance(o.balance))
+        self.console.print(line)
+        if o.gate is not None and not o.gate.passed:
+            self.console.print("[bold red]The accepted entries fail bean-check; nothing will "
+                               "be written:[/]")
+            for e in o.gate.errors:
+                self.console.print(f"  [red]{escape(str(e))}[/]")
+
+    def finish(self, o: RunResult) -> None:
+        self._settle()
+        c = self.console
+        if o.agent is not None and o.agent.usage is not None:
+            c.print(Text(format_usage(o.agent, o.agent_seconds), style="dim"))
+        if o.committed:
+            n = len(o.accepted or [])
+            files = ", ".join(display_path(p) for p in o.written)
+            c.print(f"[bold green]Wrote {n} entr{'y' if n == 1 else 'ies'} to {files}.[/]")
+        elif o.accepted is not None and not o.accepted:
+            c.print("Nothing accepted; the ledger is unchanged.")
+        elif o.proposals and o.gate is not None and o.gate.passed and o.accepted is None:
+            c.print("[dim]Dry run: nothing written.[/]")
