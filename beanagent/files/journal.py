@@ -55,12 +55,17 @@ def undo_dir(main: Path) -> Path:
     return state_dir(main) / "undo"
 
 
-def file_sha256(path: Path) -> str | None:
-    """The sha256 of a file's bytes, or None when it does not exist."""
+def file_sha256(path: Path, *, quiet: bool = False) -> str | None:
+    """The sha256 of a file's bytes, or None when it does not exist (or, `quiet`, when it
+    can't be read: the audit log must never fail a run)."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return None
+    except OSError:
+        if quiet:
+            return None
+        raise
     return sha256_bytes(data)
 
 
@@ -72,14 +77,19 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """All of `data` to `fd` (os.write may write less than it is given)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def write_durably(path: Path, data: bytes, mode: int | None = None) -> None:
     """Write a whole file and fsync it (the caller renames it into place). Created 0600:
     backups of the books are nobody else's business; `mode` sets the final mode."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+        write_all(fd, data)
         if mode is not None:
             os.fchmod(fd, mode)
         os.fsync(fd)

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from beanagent import __version__
 from beanagent.errors import BadInputError, BeanagentError
-from beanagent.files.journal import file_sha256
+from beanagent.files.journal import file_sha256, fsync_dir, write_all
 
 if TYPE_CHECKING:
     from beanagent.model import Decision, Ledger, Proposal, RunResult, Step
@@ -89,13 +89,6 @@ def _plain(value: Any) -> Any:
         return {str(k): _plain(v) for k, v in value.items()}
     return str(value)
 
-
-def sha256_file(path: Path) -> str | None:
-    """journal.file_sha256, but never an error: the log must not fail a run."""
-    try:
-        return file_sha256(path)
-    except OSError:
-        return None
 
 
 # Where the log lives.
@@ -152,18 +145,12 @@ def append_record(path: Path, record: dict[str, Any]) -> None:
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             data = b"\n" + data
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+        write_all(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
     if created:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        fsync_dir(path.parent)
 
 
 def read_log(path: Path) -> tuple[list[dict[str, Any]], int]:
@@ -240,7 +227,7 @@ class Trail:
         """The workflow's `on_load` hook: the files as loaded, the statements as parsed."""
         self.files = [{"path": str(p), "sha256": f.sha256} for p, f in sorted(ledger.files.items())]
         self.statements = list(statements)
-        self.statement_hashes = {str(p): sha256_file(p) for p in self.statement_paths}
+        self.statement_hashes = {str(p): file_sha256(p, quiet=True) for p in self.statement_paths}
 
     def done(self, outcome: RunResult) -> None:
         self.outcome = outcome
@@ -325,7 +312,8 @@ class Trail:
         for f in self.files:
             after = None
             if committed:
-                after = sha256_file(Path(f["path"])) if f["path"] in written else f["sha256"]
+                after = file_sha256(Path(f["path"]), quiet=True) if f["path"] in written \
+                    else f["sha256"]
             out.append({**f, "sha256_after": after})
         return out
 
@@ -334,7 +322,8 @@ class Trail:
         and how it matched (one file may hold several statements)."""
         hashes = self.statement_hashes  # as parsed; else (never parsed) as they are now
         given = {str(p): {"file": str(p), "path": str(p.resolve()),
-                          "sha256": hashes[str(p)] if str(p) in hashes else sha256_file(p)}
+                          "sha256": hashes[str(p)] if str(p) in hashes
+                          else file_sha256(p, quiet=True)}
                  for p in self.statement_paths}
         if self.statements is None:
             return list(given.values())
@@ -345,7 +334,7 @@ class Trail:
                 "file": st.file, "format": st.format, "account": st.account,
                 "currency": st.currency, "lines": len(st.lines)}
             entry.update(given.get(st.file) or {"path": str(Path(st.file).resolve()),
-                                                "sha256": sha256_file(Path(st.file))})
+                                                "sha256": file_sha256(Path(st.file), quiet=True)})
             if self.outcome is not None:
                 m = self.outcome.matches[i]
                 entry.update(matched=len(m.matches), missing=len(m.missing),

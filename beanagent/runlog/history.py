@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from beanagent.errors import BadInputError
-from beanagent.runlog.audit import log_path, read_log, sha256_file
+from beanagent.files.journal import file_sha256
+from beanagent.runlog.audit import log_path, read_log
 from beanagent.settings import CSV_KEYS, CsvOptions, Settings
 
 
@@ -118,7 +119,7 @@ def plan_replay(record: dict[str, Any], given: list[Path]) -> Replay:
     notes = []
     for path in paths:
         then = hashes.get(path.resolve())
-        if then and sha256_file(path) not in (None, then):
+        if then and file_sha256(path, quiet=True) not in (None, then):
             notes.append(f"{path} changed since run {run_id}: the proposals may differ")
     options = {k: v for k, v in (record.get("options") or {}).items()
                if k in INHERITED and v not in (None, {}, [])}
