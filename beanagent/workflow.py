@@ -25,10 +25,10 @@ from typing import Any, Protocol
 from beanagent.agent import Agent, Repairing
 from beanagent.agent.facts import ledger_facts
 from beanagent.core import proposals as rules
-from beanagent.core.balance import check_balance
+from beanagent.core.balance import compare_balance
 from beanagent.core.diff import format_diff
 from beanagent.core.edit import Reviser, apply_decisions, decide_all
-from beanagent.core.gate import Fix, Settled, check_stage, settle
+from beanagent.core.gate import Fix, Settled, gate_result, settle
 from beanagent.core.match import MatchResult, match_statement
 from beanagent.errors import AgentError, BadInputError, BeanagentError, ExitCode
 from beanagent.files.commit import commit_files
@@ -152,7 +152,7 @@ def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent,
         found = find(loaded, full_load, settings, ui)
         result = RunResult(loaded.ledger.path, loaded.statements, found.matches,
                            acted.proposals, acted.run, acted.seconds,
-                           balance=check_balance(loaded.statements, found.view,
+                           balance=compare_balance(loaded.statements, found.view,
                                                  acted.proposals, found.matches))
         if checking is None:  # nothing to propose
             ui.outcome(result)
@@ -167,7 +167,7 @@ def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent,
         result = dataclasses.replace(
             result, proposals=settled.proposals, gate=settled.gate, dropped=settled.dropped,
             agent_seconds=acted.seconds + gated.repair_seconds,
-            balance=check_balance(loaded.statements, found.view, settled.proposals,
+            balance=compare_balance(loaded.statements, found.view, settled.proposals,
                                   found.matches),
             diff=format_diff(settled.stage) if settled.proposals else "")
         if not early or settled.rounds:  # not shown yet, or what was shown changed
@@ -293,7 +293,7 @@ def review(stages: Stages, loaded: Loaded, found: Found, settled: Settled, shown
     result = dataclasses.replace(
         result, accepted=tuple(by_id), gate=verdict,
         proposals=tuple(by_id.get(i.id, i) for i in items),
-        balance=check_balance(loaded.statements, found.view, chosen, found.matches))
+        balance=compare_balance(loaded.statements, found.view, chosen, found.matches))
     if not verdict.passed:
         result = dataclasses.replace(result, exit_code=ExitCode.CHECK_FAILED)
     elif not chosen:
@@ -360,7 +360,7 @@ def _verdict(sandbox: Sandbox, checking: Checking, full: Ledger) -> GateResult:
     """The check's result. It ran since it started, behind the host's own full load and,
     in a review, behind the proposals on screen: `waited` is what was left to wait for."""
     blocked = time.monotonic()
-    verdict = check_stage(checking.staged, full.errors, sandbox.end_check())
+    verdict = gate_result(checking.staged, full.errors, sandbox.end_check())
     now = time.monotonic()
     ran = sandbox.last_check.get("seconds")
     return dataclasses.replace(verdict, seconds=ran if ran is not None

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from beanagent.errors import BadInputError
-from beanagent.files.commit import check_with_loader, commit_files, recover
+from beanagent.files.commit import bean_check_here, commit_files, recover
 from beanagent.files.journal import Journal
 from beanagent.files.undo import undo_commits
 from beanagent.ledger.load import load_ledger
@@ -129,7 +129,7 @@ def _loaded(main: Path) -> Ledger:
 def _commit(main: Path, changes: dict[str, str]) -> None:
     ledger = _loaded(main)
     commit_files(ledger, {main.parent / k: v.encode() for k, v in changes.items()},
-                 lambda: check_with_loader(main), ledger.errors)
+                 lambda: bean_check_here(main), ledger.errors)
 
 
 def prepare(scenario: str, root: Path) -> Path:

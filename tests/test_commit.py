@@ -24,7 +24,7 @@ from beanagent.errors import (
     LedgerBusyError,
     LedgerChangedError,
 )
-from beanagent.files.commit import check_with_loader, commit_files, new_errors
+from beanagent.files.commit import bean_check_here, commit_files, new_errors
 from beanagent.files.journal import Journal
 from beanagent.files.undo import format_undone, undo_commits
 from beanagent.ledger.load import load_ledger
@@ -340,7 +340,7 @@ def test_a_check_that_crashes_also_puts_every_file_back(books: Path) -> None:
 def test_a_passing_check_keeps_the_commit(books: Path) -> None:
     ledger = load_ledger(books)
     new = (MAIN + "2024-01-01 open Expenses:Rent\n").encode()
-    commit_files(ledger, {books: new}, lambda: check_with_loader(books), ledger.errors)
+    commit_files(ledger, {books: new}, lambda: bean_check_here(books), ledger.errors)
     assert books.read_bytes() == new
     (record,) = Journal(books).records()
     assert record.baseline == ()
@@ -352,13 +352,13 @@ def test_errors_the_ledger_already_had_do_not_fail_the_check_after_writing(
     ledger = load_ledger(books)
     assert len(ledger.errors) == 1
     new = (MAIN + "2024-01-02 open Expenses:Food\n2024-01-01 open Expenses:Rent\n").encode()
-    commit_files(ledger, {books: new}, lambda: check_with_loader(books), ledger.errors)
+    commit_files(ledger, {books: new}, lambda: bean_check_here(books), ledger.errors)
     assert books.read_bytes() == new
     (record,) = Journal(books).records()
     assert record.baseline == ((ledger.errors[0].file, ledger.errors[0].message),)
     with pytest.raises(CheckFailedError):  # without the baseline the same error counts
         commit_files(load_ledger(books), {books: new + b"; x\n"},
-                     lambda: check_with_loader(books))
+                     lambda: bean_check_here(books))
     assert books.read_bytes() == new
 
 

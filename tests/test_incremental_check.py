@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from beanagent.core.gate import check_stage
+from beanagent.core.gate import gate_result
 from beanagent.core.proposals import format_directive, validate
 from beanagent.files.stage import incremental_request, remove_stage, stage_items
 from beanagent.ledger.load import load_ledger
@@ -39,9 +39,9 @@ def both_ways(box: Sandbox, ledger: Ledger, items: list[Proposal]) -> tuple[Any,
     try:
         readable = (stage.root, stage.source_root, *{p.parent for p in ledger.files})
         box.begin_check(stage.main, readable)
-        full = check_stage(stage, ledger.errors, box.end_check())
+        full = gate_result(stage, ledger.errors, box.end_check())
         box.begin_check(stage.main, readable, incremental_request(ledger, stage))
-        fast = check_stage(stage, ledger.errors, box.end_check())
+        fast = gate_result(stage, ledger.errors, box.end_check())
         return full, fast, box.last_check["incremental"]
     finally:
         remove_stage(stage)

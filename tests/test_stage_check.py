@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from beanagent.core.gate import check_stage
+from beanagent.core.gate import gate_result
 from beanagent.core.proposals import format_directive, validate
 from beanagent.files.stage import Placement, remove_stage, stage_items
 from beanagent.ledger.load import load_ledger
@@ -381,7 +381,7 @@ def test_unicode_line_separator_in_a_narration_does_not_shift_placement(
 
 def gate(ledger: Ledger, items: list[Proposal], box: Sandbox, stages: list[Staged]) -> GateResult:
     stage = stage_of(stages, ledger, items)
-    return check_stage(stage, ledger.errors, box.bean_check(stage.main))
+    return gate_result(stage, ledger.errors, box.bean_check(stage.main))
 
 
 GATE_MAIN = """\
@@ -565,7 +565,7 @@ def test_a_planted_picklecache_is_never_used(
     stage = stage_of(stages, ledger, [p1])
     beside_staged = stage.main.parent / name
     beside_staged.write_bytes(payload)
-    result = check_stage(stage, ledger.errors, box.bean_check(stage.main))
+    result = gate_result(stage, ledger.errors, box.bean_check(stage.main))
 
     assert not marker.exists()
     # The real staged ledger was checked: the broken balance is found, nothing else.
@@ -578,7 +578,7 @@ def test_a_planted_picklecache_is_never_used(
     p2 = item("P2", txn("2024-02-05", "Assets:Bank:Checking", "-1.00"), ledger)
     stage2 = stage_of(stages, ledger, [p2])
     (stage2.main.parent / name).write_bytes(payload)
-    assert check_stage(stage2, ledger.errors, box.bean_check(stage2.main)) == GateResult(True, ())
+    assert gate_result(stage2, ledger.errors, box.bean_check(stage2.main)) == GateResult(True, ())
     assert not marker.exists()
 
 

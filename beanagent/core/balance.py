@@ -13,7 +13,7 @@ from beanagent.model import BalanceCheck, Proposal
 from beanagent.statements.model import Statement
 
 
-def check_balance(statements: Sequence[Statement], view: LedgerView,
+def compare_balance(statements: Sequence[Statement], view: LedgerView,
                   proposals: Sequence[Proposal],
                   matches: Sequence[MatchResult]) -> BalanceCheck | None:
     """The first statement with a closing balance, checked at the start of the day after

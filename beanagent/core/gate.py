@@ -1,6 +1,6 @@
 """The gate's verdict, and self-correction when it fails.
 
-`check_stage` compares bean-check's errors on the staged copy (run in the sandbox) with the
+`gate_result` compares bean-check's errors on the staged copy (run in the sandbox) with the
 ledger's own: only errors the original did not have fail the gate.
 
 `settle`: when the staged copy fails, the new errors go back to whoever can fix them, for a
@@ -43,7 +43,7 @@ def _normalise(stage: Staged, message: str) -> str:
     return message.replace(str(stage.root), str(stage.source_root))
 
 
-def check_stage(stage: Staged, baseline_errors: list[LedgerError],
+def gate_result(stage: Staged, baseline_errors: list[LedgerError],
                 staged_errors: list[LedgerError]) -> GateResult:
     """Compare bean-check's errors on the staged copy (run in the sandbox) with the
     original's: errors the original already had do not count."""

@@ -54,7 +54,7 @@ DEFAULT_MODE = 0o644
 def new_errors(baseline: Iterable[tuple[str, str]],
                errors: Iterable[LedgerError]) -> list[LedgerError]:
     """The errors not in the baseline; each baseline error excuses one error with the same
-    file and message (as the gate does, check.check_stage)."""
+    file and message (as the gate does, check.gate_result)."""
     left = Counter(baseline)
     out = []
     for err in errors:
@@ -65,7 +65,7 @@ def new_errors(baseline: Iterable[tuple[str, str]],
     return out
 
 
-def check_with_loader(main: Path) -> list[LedgerError]:
+def bean_check_here(main: Path) -> list[LedgerError]:
     """bean-check in this process: what a recovery runs (the sandbox is not up yet)."""
     return to_ledger_errors(load_entries(main)[1])
 
@@ -213,7 +213,7 @@ def _roll_forward(journal: Journal, record: Record) -> str | None:
         fsync_dir(parent)
     if record.baseline is not None:
         try:
-            errors = new_errors(record.baseline, check_with_loader(journal.main))
+            errors = new_errors(record.baseline, bean_check_here(journal.main))
         except Exception as exc:  # a plugin that crashes: as good as an error
             return f"the check of the written ledger failed to run: {exc}"
         if errors:

@@ -64,7 +64,7 @@ def to_ledger_errors(errors: Iterable[Any]) -> list[LedgerError]:
 
 
 
-def _check_readable(path: Path, display: str) -> None:
+def _require_readable(path: Path, display: str) -> None:
     if not path.exists():
         raise BadInputError("ledger file not found", file=display)
     if not path.is_file():
@@ -133,7 +133,7 @@ def parse_ledger(path: Path, display: str | None = None) -> Ledger:
 
     display = display or str(path)
     path = path.resolve()
-    _check_readable(path, display)
+    _require_readable(path, display)
     with _no_gc():
         entries, errors, options = loader._parse_recursive([(str(path), True)], None, None)
         entries.sort(key=data.entry_sortkey)
@@ -165,7 +165,7 @@ def load_ledger(path: Path, display: str | None = None) -> Ledger:
     a ledger that merely has bean-check errors loads, with `errors` set."""
     display = display or str(path)
     path = path.resolve()
-    _check_readable(path, display)
+    _require_readable(path, display)
     entries, errors, options = load_entries(path)
     ledger_errors = to_ledger_errors(errors)
     _require_entries(entries, ledger_errors, display)

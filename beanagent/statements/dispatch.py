@@ -75,7 +75,7 @@ def _head(path: pathlib.Path, display: str) -> bytes:
     return head
 
 
-def check_size(statements: Sequence[Statement]) -> None:
+def require_size(statements: Sequence[Statement]) -> None:
     """One run reconciles a bounded number of lines: matching and review stay quick, and
     the sandbox's limits (proposals, time per script) hold with room to spare."""
     total = sum(len(st.lines) for st in statements)
@@ -111,5 +111,5 @@ def read_statements(paths: Sequence[pathlib.Path], view: LedgerView, settings: S
             for note in notes:
                 warn(note)
             out.append(st)
-    check_size(out)
+    require_size(out)
     return out
