@@ -31,6 +31,7 @@ from beanagent.statements.model import Ref, Statement
 if TYPE_CHECKING:
     from beanagent.core.culprits import Culprit
     from beanagent.core.match import MatchResult
+    from beanagent.core.proof import Proof
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -285,6 +286,7 @@ class RunResult:
     agent: AgentRun | None
     agent_seconds: float
     gate: GateResult | None = None
+    proof: Proof | None = None  # the reconciliation proof of `proposals`
     balance: BalanceCheck | None = None
     dropped: tuple[tuple[str, str], ...] = ()  # (id, why): proposals that failed the gate
     diff: str = ""

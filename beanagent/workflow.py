@@ -19,17 +19,19 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
 from beanagent.agent import Agent, Repairing
 from beanagent.agent.facts import ledger_facts
 from beanagent.core import proposals as rules
-from beanagent.core.balance import compare_balance
+from beanagent.core.balance import closing_balances, compare_balance, user_assertions
 from beanagent.core.diff import format_diff
 from beanagent.core.edit import Reviser, apply_decisions, decide_all
-from beanagent.core.gate import Fix, Settled, gate_result, settle
+from beanagent.core.gate import Fix, Settled, Verdict, gate_result, settle
 from beanagent.core.match import MatchResult, match_statement
+from beanagent.core.proof import Assertion, Proof, blame_balances, prove
 from beanagent.errors import AgentError, BadInputError, BeanagentError, ExitCode
 from beanagent.files.commit import commit_files
 from beanagent.files.stage import Stages, incremental_request
@@ -99,11 +101,20 @@ class Acted:
 
 @dataclasses.dataclass(frozen=True)
 class Found:
-    """The fully loaded ledger and what matching it against the statements found."""
+    """The fully loaded ledger, what matching it against the statements found, and what the
+    proof needs of it: each statement's ledger balance on its closing day, and the user's
+    own `balance` assertions (by file and line)."""
 
     full: Ledger
     view: LedgerView
     matches: tuple[MatchResult, ...]
+    balances: Mapping[int, Decimal | None]
+    assertions: Mapping[tuple[str, int], Assertion]
+
+    def prove(self, proposals: Sequence[Proposal], statements: Sequence[Statement],
+              settings: Settings, manual: bool) -> Proof:
+        return prove(proposals, statements, self.matches, self.view.accounts,
+                     settings.window_days, manual=manual, balances=self.balances)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,10 +161,12 @@ def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent,
         acted = act(agent, loaded, sandbox, settings, ui)
         checking = stage(stages, loaded, acted.proposals, sandbox, ui)
         found = find(loaded, full_load, settings, ui)
+        proof = found.prove(acted.proposals, loaded.statements, settings,
+                            getattr(agent, "manual", False))
         result = RunResult(loaded.ledger.path, loaded.statements, found.matches,
-                           acted.proposals, acted.run, acted.seconds,
+                           acted.proposals, acted.run, acted.seconds, proof=proof,
                            balance=compare_balance(loaded.statements, found.view,
-                                                 acted.proposals, found.matches))
+                                                   acted.proposals, found.matches))
         if checking is None:  # nothing to propose
             ui.outcome(result)
             return result
@@ -162,19 +175,22 @@ def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent,
             result = dataclasses.replace(result, diff=format_diff(checking.staged))
             ui.outcome(result)
             ui.diff(result.diff)
-        gated = gate(stages, loaded, found, acted, checking, agent, sandbox, settings, ui)
+        gated = gate(stages, loaded, found, acted, checking, proof, agent, sandbox, settings,
+                     ui)
         settled = gated.settled
         result = dataclasses.replace(
             result, proposals=settled.proposals, gate=settled.gate, dropped=settled.dropped,
+            proof=dataclasses.replace(settled.proof,  # with the verdicts on what it dropped
+                                      proposals=settled.proof.proposals + settled.refused),
             agent_seconds=acted.seconds + gated.repair_seconds,
             balance=compare_balance(loaded.statements, found.view, settled.proposals,
                                   found.matches),
             diff=format_diff(settled.stage) if settled.proposals else "")
         if not early or settled.rounds:  # not shown yet, or what was shown changed
             ui.outcome(result)
-            if settled.gate.passed:
+            if settled.verdict.passed:
                 ui.diff(result.diff)
-        if not settled.gate.passed:  # the errors are shown; nothing is reviewed
+        if not settled.verdict.passed:  # the errors are shown; nothing is reviewed
             return dataclasses.replace(result, exit_code=ExitCode.CHECK_FAILED)
         if settings.dry_run:
             return result
@@ -242,25 +258,29 @@ def find(loaded: Loaded, full_load: Future[Ledger], settings: Settings, ui: UI) 
     view = LedgerView(full.entries, full.options)
     matches = tuple(match_statement(view, st, settings.window_days, settings.review_account)
                     for st in loaded.statements)
-    return Found(full, view, matches)
+    return Found(full, view, matches, closing_balances(view, loaded.statements),
+                 user_assertions(full.entries))
 
 
 def gate(stages: Stages, loaded: Loaded, found: Found, acted: Acted, checking: Checking,
-         agent: Agent, sandbox: Sandbox, settings: Settings, ui: UI) -> Gated:
+         proof: Proof, agent: Agent, sandbox: Sandbox, settings: Settings, ui: UI) -> Gated:
     """bean-check's verdict on the staged copy; when it fails, the repair rounds
     (core/gate.settle): the agent fixes its proposals if it can, else what fails is
     dropped."""
     staged = checking.staged
-    first = _verdict(sandbox, checking, found.full)
     items = [dataclasses.replace(p, target=staged.targets[p.id], text=staged.texts[p.id])
              for p in acted.proposals]
+    manual = getattr(agent, "manual", False)
+    first = Verdict(_verdict(sandbox, checking, found.full), proof)
     spent: list[float] = []  # the agent's time in repair rounds
     fix = _agent_fix(agent, _executor(sandbox, loaded, settings, ui),
                      lambda raws, earlier: _validated(raws, loaded, ui, earlier), ui, spent) \
         if isinstance(agent, Repairing) else None
     settled = settle(staged, first, items,
-                     lambda chosen: _restage(stages, loaded, found.full, chosen, sandbox, ui),
-                     ui.warn, fix)
+                     lambda chosen: _restage(stages, loaded, found, chosen, sandbox, settings,
+                                             manual, ui),
+                     ui.warn, fix,
+                     lambda problems, chosen: blame_balances(problems, chosen, found.assertions))
     return Gated(settled, sum(spent))
 
 
@@ -270,7 +290,9 @@ def review(stages: Stages, loaded: Loaded, found: Found, settled: Settled, shown
     they accepted checked again when it differs from what was checked."""
     items = list(settled.proposals)
     revise = Reviser(lambda: rules.known_accounts(found.view, loaded.ledger.options), items)
-    decisions = decide_all(items) if settings.yes else \
+    flagged = set(settled.proof.flagged)  # --yes never accepts what the proof flags
+    decisions = [dataclasses.replace(d, accepted=d.id not in flagged)
+                 for d in decide_all(items)] if settings.yes else \
         ui.approve(items, loaded.statements, revise)
     chosen, edited = apply_decisions(items, decisions, revise)
     result = dataclasses.replace(shown, decisions=tuple(decisions),
@@ -278,20 +300,22 @@ def review(stages: Stages, loaded: Loaded, found: Found, settled: Settled, shown
     if not chosen:
         return Reviewed(dataclasses.replace(result, exit_code=ExitCode.DECLINED),
                         settled.stage)
-    staged, verdict = settled.stage, settled.gate
+    staged, verdict = settled.stage, settled.verdict
+    manual = True  # what the user accepted (and edited) is theirs: unbacked is flagged
     if len(chosen) < len(items) or edited:
-        staged, verdict, chosen = _restage(stages, loaded, found.full, chosen, sandbox, ui)
-        blamed = {e.proposal for e in verdict.errors if e.proposal}
+        staged, verdict, chosen = _restage(stages, loaded, found, chosen, sandbox, settings,
+                                           manual, ui)
+        blamed = {e.proposal for e in verdict.problems if e.proposal}
         if not verdict.passed and blamed and all(
                 i.spec.kind == "balance" for i in chosen if i.id in blamed):
             ui.warn("with the entries as you accepted them the balance assertion no "
                     f"longer holds; dropping {', '.join(sorted(blamed))}")
             chosen = [i for i in chosen if i.id not in blamed]
-            staged, verdict, chosen = _restage(stages, loaded, found.full, chosen, sandbox,
-                                               ui)
+            staged, verdict, chosen = _restage(stages, loaded, found, chosen, sandbox,
+                                               settings, manual, ui)
     by_id = {i.id: i for i in chosen}  # the report shows the entries as written
     result = dataclasses.replace(
-        result, accepted=tuple(by_id), gate=verdict,
+        result, accepted=tuple(by_id), gate=verdict.gate, proof=verdict.proof,
         proposals=tuple(by_id.get(i.id, i) for i in items),
         balance=compare_balance(loaded.statements, found.view, chosen, found.matches))
     if not verdict.passed:
@@ -367,12 +391,14 @@ def _verdict(sandbox: Sandbox, checking: Checking, full: Ledger) -> GateResult:
                                else now - checking.started, waited=now - blocked)
 
 
-def _restage(stages: Stages, loaded: Loaded, full: Ledger, items: list[Proposal],
-             sandbox: Sandbox, ui: UI) -> tuple[Staged, GateResult, list[Proposal]]:
+def _restage(stages: Stages, loaded: Loaded, found: Found, items: list[Proposal],
+             sandbox: Sandbox, settings: Settings, manual: bool,
+             ui: UI) -> tuple[Staged, Verdict, list[Proposal]]:
     staged, items = stages.stage(loaded.ledger, items)
     ui.status("checking the staged ledger again (bean-check)")
     checking = _begin_check(sandbox, loaded.ledger, staged)
-    return staged, _verdict(sandbox, checking, full), items
+    return staged, Verdict(_verdict(sandbox, checking, found.full),
+                           found.prove(items, loaded.statements, settings, manual)), items
 
 
 def format_gate_error(e: GateError) -> str:

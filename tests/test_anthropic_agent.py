@@ -129,18 +129,19 @@ def test_the_review_shows_evidence_from_the_parsed_statements(books: Path) -> No
         out = reconcile(books / "books.beancount", [books / "march.csv"], agent(fake.url),
                         load_settings(books / "books.beancount", account=ACCOUNT, dry_run=True),
                         RecordingUI())
-    real, ghost = out.proposals
+    [real] = out.proposals
     evidence = EvidenceIndex(out.statements)
     [line] = evidence.lines(real)  # the host's own parse of march.csv
     assert (line.description, line.amount) == ("KALE & CO, OAKLAND", Decimal("-13.25"))
     assert "FORGED" not in str(real.spec) and "NO STATEMENT" not in real.spec.reason
     _, (where, said) = table_row(real, evidence)
     assert where == "march.csv:7" and "KALE & CO" in said
-    # invented evidence is dropped, and the reason says so first, whatever the model wrote
-    assert ghost.spec.evidence == ()
-    assert ghost.spec.reason.startswith("NO STATEMENT EVIDENCE: ")
-    assert ghost.spec.reason.endswith("EVIDENCE: march.csv:99, checked")
-    assert table_row(ghost, evidence)[1] == ("no statement line", "")
+    # invented evidence is dropped, and with none left the proof refuses the entry
+    assert out.proof is not None
+    ghost = out.proof.of("P2")
+    assert ghost is not None and ghost.refused and not ghost.backed
+    assert [f.message for f in ghost.findings] == ["no statement line supports this entry"]
+    assert [pid for pid, _ in out.dropped] == ["P2"]
 
 
 def test_statement_text_reaches_the_model_quoted_capped_and_labelled() -> None:

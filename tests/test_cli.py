@@ -38,7 +38,7 @@ def test_dry_run_json_report_contract(books: Path) -> None:
                    "--dry-run", "--json", cwd=books)
     assert proc.returncode == 0, proc.stderr
     rep = report(proc)
-    assert set(rep) == {"version", "ledger", "statements", "matches", "proposals",
+    assert set(rep) == {"version", "ledger", "statements", "matches", "proposals", "proof",
                         "unmatched_ledger", "balance", "check", "committed", "agent"}
     st = rep["statements"][0]
     assert st == {"file": "march.csv", "format": "csv", "account": "Assets:Bank:Checking",
@@ -206,12 +206,16 @@ def test_run_script_gate_failure_exit_3(books: Path) -> None:
 
 def test_gate_drops_failing_proposals_and_commits_the_rest(books: Path) -> None:
     """Self-correction: the wrong balance fails the check and is dropped with its error;
-    the good entry is reviewed and written alone."""
+    the good entry (backed by its statement line) is reviewed and written alone."""
     (books / "mixed.py").write_text(
+        "line = statements[0].lines[-1]\n"
         "propose.transaction(date(2024, 3, 9), 'Corner Deli', 'Lunch', "
-        "[('Assets:Bank:Checking', '-7.00 USD'), ('Expenses:Food:Groceries',)])\n"
+        "[('Assets:Bank:Checking', line.amount, 'USD'), ('Expenses:Food:Groceries',)], "
+        "evidence=[line])\n"
         "propose.balance('Assets:Bank:Checking', date(2024, 3, 10), '1.00 USD')\n")
-    proc = run_cli("run", "books.beancount", "mixed.py", "--yes", "--json", cwd=books)
+    proc = run_cli("run", "books.beancount", "mixed.py", "march.csv", "-a",
+                   "Assets:Bank:Checking", "--yes",
+                   "--json", cwd=books)
     assert proc.returncode == 0, proc.stderr
     rep = report(proc)
     assert rep["check"]["passed"] is True

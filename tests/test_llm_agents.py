@@ -98,10 +98,11 @@ def test_fixes_a_traceback_then_finishes_and_commits_with_its_transcript_logged(
 
 
 def test_a_gate_failure_goes_back_and_is_fixed_in_the_next_round(books: Path, d: Any) -> None:
+    """The wrong balance fails bean-check and the proof (it is not the statement's closing
+    balance); both go back to the model, which withdraws it in the next round."""
     fake = FakeAPI([d.call("run_python", {"code": WRONG_BALANCE}, 1),
                     d.call("finish", {"summary": "done"}, 2),
-                    d.call("run_python", {"code": FIXED_BALANCE}, 3),
-                    d.call("finish", {"summary": "balance fixed"}, 4)])
+                    d.call("finish", {"summary": "balance withdrawn", "withdraw": ["P4"]}, 3)])
     ui = RecordingUI()
     with serve(fake):
         out = run(books, d, fake, ui, yes=True)
@@ -109,14 +110,14 @@ def test_a_gate_failure_goes_back_and_is_fixed_in_the_next_round(books: Path, d:
     feedback = d.last_text(fake.requests[2])
     assert "Balance failed for 'Assets:Bank:Checking'" in feedback
     assert "9999.00 USD" in feedback and "(proposal P4)" in feedback
+    assert "backed: balance 9999.00 USD on 2024-03-09 is not the statement's closing" \
+        in feedback
     assert "P4:\n  2024-03-09 balance Assets:Bank:Checking" in feedback
-    assert out.agent.rounds == 1 and out.agent.summary == "balance fixed"
+    assert out.agent.rounds == 1 and out.agent.summary == "balance withdrawn"
     assert out.committed and out.gate.passed and out.dropped == ()
-    balances = [i for i in out.proposals if i.spec.kind == "balance"]
-    assert [(i.id, str(i.spec.number)) for i in balances] == [("P5", "2854.48")]
-    assert [i.id for i in out.proposals] == ["P1", "P2", "P3", "P5"]
+    assert [i.id for i in out.proposals] == ["P1", "P2", "P3"]
     assert not any("dropped" in w for w in ui.warnings)  # the model fixed it, not the drop
-    assert "2854.48 USD" in (books / "books.beancount").read_text()
+    assert "9999.00" not in (books / "books.beancount").read_text()
     assert bean_check(books / "books.beancount") == []
 
 

@@ -9,6 +9,7 @@ from beanagent.model import AgentRun, Task
 
 class ScriptAgent:
     name = "script"
+    manual = True  # a person wrote it: the proof flags an unbacked entry instead of refusing it
 
     def __init__(self, code: str, source: str):
         self.code = code

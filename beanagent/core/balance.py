@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
 
 from beanagent.core.culprits import find_culprits
 from beanagent.core.match import MatchResult
+from beanagent.core.proof import Assertion
 from beanagent.ledger.view import LedgerView
 from beanagent.model import BalanceCheck, Proposal
 from beanagent.statements.model import Statement
@@ -40,3 +43,37 @@ def compare_balance(statements: Sequence[Statement], view: LedgerView,
     culprits = find_culprits(closing - total, result.ledger_only, unbooked, st.currency,
                              [m for m in result.matches if m.discrepancy])
     return BalanceCheck(st.account, day, closing, total, st.currency, tuple(culprits))
+
+
+def closing_balances(view: LedgerView,
+                     statements: Sequence[Statement]) -> dict[int, Decimal | None]:
+    """Each statement's account balance in the ledger at the start of the day after its
+    closing balance is "as of" (None: the statement gives no closing balance)."""
+    out: dict[int, Decimal | None] = {}
+    for i, st in enumerate(statements):
+        if st.closing_balance is None:
+            out[i] = None
+            continue
+        day = (st.closing_date or st.end or datetime.date.min) + datetime.timedelta(days=1)
+        try:
+            out[i] = view.balance(st.account, day, st.currency)
+        except ValueError:  # an account with no postings yet
+            out[i] = Decimal(0)
+    return out
+
+
+def user_assertions(entries: Sequence[Any]) -> dict[tuple[str, int], Assertion]:
+    """The ledger's own `balance` directives by file and line, each with the date of the
+    previous one on its account (what a proposal before it can break)."""
+    from beancount.core import data
+
+    out: dict[tuple[str, int], Assertion] = {}
+    last: dict[str, datetime.date] = {}
+    for e in entries:  # in date order (the loader sorts them)
+        if not isinstance(e, data.Balance):
+            continue
+        meta = e.meta or {}
+        out[(str(meta.get("filename")), int(meta.get("lineno") or 0))] = Assertion(
+            e.date, e.account, last.get(e.account, datetime.date.min))
+        last[e.account] = e.date
+    return out

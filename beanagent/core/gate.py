@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from beanagent.core.proof import Proof, ProposalProof
 from beanagent.model import GateError, GateResult, LedgerError, Proposal, Staged
 
 
@@ -60,19 +61,58 @@ def gate_result(stage: Staged, baseline_errors: list[LedgerError],
 
 MAX_ROUNDS = 3
 
-Restage = Callable[[list[Proposal]], tuple[Staged, GateResult, list[Proposal]]]
-# The agent's own repair: given the new errors and the proposals, new proposals (or None
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """Both gates on one staged set: bean-check's new errors and the reconciliation proof's
+    refusals (core/proof.py), the latter pinned to the proposals they refuse."""
+
+    gate: GateResult
+    proof: Proof
+
+    @property
+    def problems(self) -> tuple[GateError, ...]:
+        return self.gate.errors + self.proof.errors()
+
+    @property
+    def passed(self) -> bool:
+        return self.gate.passed and not self.proof.refused
+
+    def reasons(self) -> dict[str, str]:
+        """Why each proposal a problem is pinned on fails, as the user is told it."""
+        out: dict[str, list[str]] = {}
+        for pid, why in errors_by_proposal(self.gate.errors).items():
+            out.setdefault(pid, []).append(f"it fails bean-check ({'; '.join(why)})")
+        for pid, why in errors_by_proposal(self.proof.errors()).items():
+            out.setdefault(pid, []).append(f"the proof refuses it ({'; '.join(why)})")
+        return {pid: "; ".join(parts) for pid, parts in out.items()}
+
+
+Restage = Callable[[list[Proposal]], tuple[Staged, Verdict, list[Proposal]]]
+# The agent's own repair: given the problems and the proposals, new proposals (or None
 # when it has nothing better).
 Fix = Callable[[Sequence[GateError], list[Proposal]], list[Proposal] | None]
+# Blame for problems pinned on no proposal (a `balance` assertion of the user's that the
+# proposals break): the proposals to drop, with why.
+Blame = Callable[[Sequence[GateError], Sequence[Proposal]], dict[str, str]]
 
 
 @dataclasses.dataclass(frozen=True)
 class Settled:
     stage: Staged
-    gate: GateResult
+    verdict: Verdict
     proposals: tuple[Proposal, ...]
     rounds: int = 0  # repair rounds run
     dropped: tuple[tuple[str, str], ...] = ()  # (id, why)
+    refused: tuple[ProposalProof, ...] = ()  # the proof's verdicts on what it had dropped
+
+    @property
+    def gate(self) -> GateResult:
+        return self.verdict.gate
+
+    @property
+    def proof(self) -> Proof:
+        return self.verdict.proof
 
 
 def errors_by_proposal(errors: Sequence[GateError]) -> dict[str, list[str]]:
@@ -83,29 +123,37 @@ def errors_by_proposal(errors: Sequence[GateError]) -> dict[str, list[str]]:
     return out
 
 
-def settle(stage: Staged, gate: GateResult, proposals: Sequence[Proposal], restage: Restage,
-           warn: Callable[[str], None], fix: Fix | None = None,
+def settle(stage: Staged, verdict: Verdict, proposals: Sequence[Proposal], restage: Restage,
+           warn: Callable[[str], None], fix: Fix | None = None, blame: Blame | None = None,
            max_rounds: int = MAX_ROUNDS) -> Settled:
-    """Round after round until the gate passes, nothing is left, or no round can help.
-    `restage` stages and checks a new set (its owner removes the stages it made)."""
+    """Round after round until both gates pass, nothing is left, or no round can help.
+    `restage` stages and checks a new set (its owner removes the stages it made). Problems
+    pinned on proposals go to `fix` (the agent) first, else those proposals are dropped;
+    problems pinned on none go to `blame`, and what it names is dropped."""
     items = list(proposals)
     rounds = 0
     dropped: list[tuple[str, str]] = []
-    while not gate.passed and rounds < max_rounds and items:
+    refused: list[ProposalProof] = []
+    while not verdict.passed and rounds < max_rounds and items:
         rounds += 1
-        proposed = fix(gate.errors, items) if fix is not None else None
+        problems = verdict.problems
+        proposed = fix(problems, items) if fix is not None else None
         if proposed is None:
-            blamed = errors_by_proposal(gate.errors)
+            blamed = verdict.reasons()
+            if not blamed and blame is not None:
+                blamed = blame(problems, items)
             if not blamed:
-                break  # only the user's own lines fail: nothing here is ours to drop
+                break  # only the user's own lines fail, and no proposal explains it
             for item in items:
                 if item.id in blamed:
-                    why = "; ".join(blamed[item.id])
-                    dropped.append((item.id, why))
-                    warn(f"{item.id} dropped: it fails bean-check ({why})")
+                    dropped.append((item.id, blamed[item.id]))
+                    warn(f"{item.id} dropped: {blamed[item.id]}")
+                    verdict_of = verdict.proof.of(item.id)
+                    if verdict_of is not None and verdict_of.refused:
+                        refused.append(verdict_of)
             proposed = [i for i in items if i.id not in blamed]
-        if not proposed:  # nothing passed: the gate's errors stand, nothing is reviewed
+        if not proposed:  # nothing passed: the problems stand, nothing is reviewed
             items = []
             break
-        stage, gate, items = restage(proposed)
-    return Settled(stage, gate, tuple(items), rounds, tuple(dropped))
+        stage, verdict, items = restage(proposed)
+    return Settled(stage, verdict, tuple(items), rounds, tuple(dropped), tuple(refused))

@@ -17,6 +17,7 @@ from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.text import Text
 
+from beanagent.core.proof import Proof
 from beanagent.model import AgentRun, BalanceCheck, Decision, Proposal, RunResult, Step
 from beanagent.settings import CONFIDENT
 from beanagent.statements.model import Statement
@@ -164,10 +165,41 @@ class ConsoleUI:
                     where = ", ".join(display_path(w) for w in culprit.where)
                     c.print(f"  [yellow]likely culprit[/] {escape(culprit.explanation)}"
                             + (f" [dim]({escape(where)})[/]" if where else ""))
+        if o.proof is not None:
+            self._proof(o.proof)
         if o.gate is not None and not o.gate.passed:
             c.print("[bold red]The staged ledger fails bean-check; nothing will be written:[/]")
             for e in o.gate.errors:
                 c.print(f"  [red]{escape(str(e))}[/]")
+
+    def _proof(self, proof: Proof) -> None:
+        """The reconciliation proof on the first screen: what it refused or flagged (with
+        the statement line it rests on), new accounts, and each statement's completeness."""
+        c = self.console
+        for p in proof.proposals:
+            for f in p.findings:
+                label = "refused" if f.refuse else ("unbacked" if f.rule == "backed"
+                                                    else "flagged")
+                where = f" ({', '.join(str(r) for r in f.refs)})" if f.refs else ""
+                c.print(Text.assemble((f"  {p.id} {label} ", "bold red"),
+                                      (f"[{f.rule}] ", "red"), f.message + where))
+        new = dict.fromkeys(a for p in proof.proposals if not p.refused for a in p.new_accounts)
+        if new:
+            c.print(Text(f"  new account{'s' * (len(new) > 1)} (not in your ledger yet): "
+                         f"{', '.join(new)}", style="yellow"))
+        for st in proof.statements:
+            text = Text(f"  {st.file}: ")
+            if st.complete:
+                text.append("every line is booked", style="green")
+            else:
+                shown = ", ".join(str(r) for r in st.unbooked[:5])
+                more = f" and {len(st.unbooked) - 5} more" if len(st.unbooked) > 5 else ""
+                text.append(f"{len(st.unbooked)} line(s) not booked: {shown}{more}",
+                            style="yellow")
+            if st.difference is not None and st.difference != 0:
+                text.append(f"; the closing balance still differs by {st.difference} "
+                            f"{st.currency}", style="red")
+            c.print(text)
 
     def diff(self, text: str) -> None:
         self._settle()

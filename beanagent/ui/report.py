@@ -27,6 +27,28 @@ def _usage(usage: dict[str, Any]) -> dict[str, Any]:
     return {k: str(v) if isinstance(v, Decimal) else v for k, v in usage.items()}
 
 
+def _proof(outcome: RunResult) -> dict[str, Any] | None:
+    """The reconciliation proof: per proposal (those shown, then those it refused) whether
+    it is backed and booked once, and its findings; per statement whether every line is
+    booked and what the closing balance still differs by."""
+    proof = outcome.proof
+    if proof is None:
+        return None
+    return {
+        "passed": not proof.refused,
+        "proposals": [{"id": p.id, "backed": p.backed, "once": p.once,
+                       "refused": p.refused, "flagged": p.flagged,
+                       "new_accounts": list(p.new_accounts),
+                       "findings": [{"rule": f.rule, "message": f.message,
+                                     "refused": f.refuse, "statement": [_ref(r) for r in f.refs]}
+                                    for f in p.findings]} for p in proof.proposals],
+        "statements": [{"file": s.file, "account": s.account, "complete": s.complete,
+                        "unbooked": [_ref(r) for r in s.unbooked],
+                        "difference": None if s.difference is None
+                        else _amount(s.difference, s.currency)} for s in proof.statements],
+    }
+
+
 def _confidence(value: Decimal | None) -> Any:
     # A JSON number, not money: three decimals are plenty.
     return None if value is None else int(value * 1000) / 1000
@@ -57,7 +79,7 @@ def build_report(outcome: RunResult) -> dict[str, Any]:
                               "amount": _amount(lo.amount, st.currency), "reason": lo.reason})
     items = outcome.proposals
     if outcome.accepted is not None:
-        items = [i for i in items if i.id in outcome.accepted]
+        items = tuple(i for i in items if i.id in outcome.accepted)
     proposals = [{
         "id": i.id, "kind": i.spec.kind, "date": i.spec.date.isoformat(), "text": i.text,
         "evidence": [_ref(r) for r in i.spec.evidence],
@@ -93,6 +115,7 @@ def build_report(outcome: RunResult) -> dict[str, Any]:
         "unmatched_ledger": unmatched,
         "balance": balance,
         "check": check,
+        "proof": _proof(outcome),
         "committed": outcome.committed,
         "agent": {"name": agent.name if agent else "none",
                   "steps": len(agent.steps) if agent else 0,
