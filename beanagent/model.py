@@ -141,6 +141,7 @@ class Step:
     index: int
     code: str
     result: StepResult
+    replaced: int = 0  # earlier proposals its own replaced (they cited the same lines)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,6 +154,37 @@ class Task:
 def proposal_key(raw: Any) -> str:
     """Proposals are plain JSON values: equal values have equal canonical text."""
     return json.dumps(raw, sort_keys=True, default=str)
+
+
+def _cited(raw: Any) -> set[str]:
+    """The statement lines a raw transaction proposal books (as canonical text)."""
+    if not isinstance(raw, dict) or raw.get("kind") != "transaction":
+        return set()
+    evidence = raw.get("evidence")
+    return {proposal_key(e) for e in evidence} if isinstance(evidence, list) else set()
+
+
+def merge_proposals(earlier: list[Any], new: list[Any]) -> tuple[list[Any], int]:
+    """`new` after `earlier`: an identical proposal is kept once, and a new transaction that
+    cites a line an earlier one cites replaces it (a corrected entry, not a second one).
+    Returns the merged list and how many earlier proposals were replaced."""
+    out = list(earlier)
+    seen = {proposal_key(raw) for raw in out}
+    base = len(out)
+    replaced = 0
+    for raw in new:
+        key = proposal_key(raw)
+        if key in seen:
+            continue
+        lines = _cited(raw)
+        if lines:
+            keep = [old for i, old in enumerate(out) if i >= base or not lines & _cited(old)]
+            replaced += len(out) - len(keep)
+            base -= len(out) - len(keep)
+            out = keep
+        seen.add(key)
+        out.append(raw)
+    return out, replaced
 
 
 @dataclasses.dataclass
@@ -176,16 +208,13 @@ class AgentRun:
 
     def add_step(self, code: str, result: StepResult) -> Step:
         """Record a step; a step that failed contributes no proposals (its state is
-        partial), and a proposal identical to an earlier one is kept once."""
-        step = Step(len(self.steps) + 1, code, result)
-        self.steps.append(step)
+        partial), a proposal identical to an earlier one is kept once, and one that cites
+        a line an earlier step's proposal cites replaces it (`merge_proposals`)."""
+        replaced = 0
         if result.ok:
-            seen = {proposal_key(raw) for raw in self.proposals}
-            for raw in result.proposals:
-                key = proposal_key(raw)
-                if key not in seen:
-                    seen.add(key)
-                    self.proposals.append(raw)
+            self.proposals, replaced = merge_proposals(self.proposals, result.proposals)
+        step = Step(len(self.steps) + 1, code, result, replaced)
+        self.steps.append(step)
         return step
 
     @property

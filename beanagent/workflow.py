@@ -33,7 +33,7 @@ from beanagent.core.gate import Fix, Settled, Verdict, gate_result, settle
 from beanagent.core.match import MatchResult, match_statement
 from beanagent.core.proof import Assertion, Proof, blame_balances, prove
 from beanagent.errors import AgentError, BadInputError, BeanagentError, ExitCode
-from beanagent.files.commit import commit_files
+from beanagent.files.commit import commit_files, require_writable
 from beanagent.files.stage import Stages, incremental_request
 from beanagent.ledger.load import complete, parse_ledger
 from beanagent.ledger.view import AccountInfo, LedgerView
@@ -65,7 +65,8 @@ class UI(Protocol):
     def outcome(self, outcome: RunResult) -> None: ...
     def diff(self, text: str) -> None: ...
     def approve(self, items: Sequence[Proposal], statements: Sequence[Statement],
-                revise: Callable[[Proposal, str], Proposal]) -> list[Decision]: ...
+                revise: Callable[[Proposal, str], Proposal],
+                proof: Proof | None = None) -> list[Decision]: ...
     def summary(self, outcome: RunResult) -> None: ...
     def weak_sandbox(self, missing: list[str]) -> None: ...
     def script(self, code: str) -> None: ...
@@ -160,6 +161,8 @@ def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent,
         full_load = pool.submit(complete, loaded.ledger)
         acted = act(agent, loaded, sandbox, settings, ui)
         checking = stage(stages, loaded, acted.proposals, sandbox, ui)
+        if checking is not None and not settings.dry_run:  # every write possible, before asking
+            require_writable(loaded.ledger, checking.staged.new_bytes)
         found = find(loaded, full_load, settings, ui)
         proof = found.prove(acted.proposals, loaded.statements, settings,
                             getattr(agent, "manual", False))
@@ -293,7 +296,7 @@ def review(stages: Stages, loaded: Loaded, found: Found, settled: Settled, shown
     flagged = set(settled.proof.flagged)  # --yes never accepts what the proof flags
     decisions = [dataclasses.replace(d, accepted=d.id not in flagged)
                  for d in decide_all(items)] if settings.yes else \
-        ui.approve(items, loaded.statements, revise)
+        ui.approve(items, loaded.statements, revise, settled.proof)
     chosen, edited = apply_decisions(items, decisions, revise)
     result = dataclasses.replace(shown, decisions=tuple(decisions),
                                  accepted=tuple(i.id for i in chosen), edited=tuple(edited))
@@ -433,6 +436,10 @@ def _agent_fix(agent: Repairing, run_script: Callable[[str], StepResult], valida
         kept = [i for i in items if i.id not in out]
         specs = {i.spec for i in kept}
         new = [i for i in validate(answer.proposals, items) if i.spec not in specs]
+        # A corrected entry replaces the one that cited the same statement lines.
+        cited = {r for i in new if i.spec.kind == "transaction" for r in i.spec.evidence}
+        kept = [i for i in kept if i.spec.kind != "transaction"
+                or not cited.intersection(i.spec.evidence)]
         first = 1 + max((int(i.id[1:]) for i in items if i.id[1:].isdigit()), default=0)
         return kept + [dataclasses.replace(i, id=f"P{first + n}") for n, i in enumerate(new)]
 

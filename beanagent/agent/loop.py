@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from beanagent.agent import Execute, OnStep, Repair
 from beanagent.agent.pricing import add_usage, new_usage, total_tokens
-from beanagent.model import AgentRun, StepResult, proposal_key
+from beanagent.model import AgentRun, Step, merge_proposals
 from beanagent.settings import AGENT_TIMEOUT, DEFAULT_STEPS, MAX_TOKENS_TOTAL
 
 MAX_TOOL_TEXT = 8000  # of a script's output, sent back (the tail: errors come last)
@@ -124,8 +124,7 @@ class Session:
         self.taken = 0  # actions, for the step bound
         self.seconds = 0.0  # spent in earlier drives
         self._since = 0.0
-        self.round: list[Any] = []  # this round's proposals (deduplicated within it)
-        self._keys: set[str] = set()
+        self.round: list[Any] = []  # this round's proposals (merge_proposals within it)
         self.withdrawn: tuple[str, ...] = ()
 
     # bounds
@@ -207,12 +206,8 @@ class Session:
         step = self.run.add_step(code, execute(code))
         on_step(step)
         if step.result.ok:
-            for raw in step.result.proposals:
-                key = proposal_key(raw)
-                if key not in self._keys:
-                    self._keys.add(key)
-                    self.round.append(raw)
-        return observation(step.result, len(self.round)), not step.result.ok
+            self.round, _ = merge_proposals(self.round, step.result.proposals)
+        return observation(step, len(self.run.proposals)), not step.result.ok
 
     def _tell(self, call: Call, text: str, error: bool = False) -> None:
         self.run.messages.append({"role": "tool", "call_id": call.id, "name": call.name,
@@ -224,19 +219,23 @@ class Session:
         """Another round with the gate's errors; None when a bound was already reached."""
         if self.run.stopped is not None or self.bound() is not None:
             return None
-        self.round, self._keys, self.withdrawn = [], set(), ()
+        self.round, self.withdrawn = [], ()
         self.run.rounds += 1
         self.run.messages.append({"role": "user", "content": feedback})
         self.drive(execute, on_step)
         return Repair(list(self.round), self.withdrawn)
 
 
-def observation(result: StepResult, so_far: int) -> str:
-    """What the model learns from one script: JSON, so that printed text stays data."""
+def observation(step: Step, so_far: int) -> str:
+    """What the model learns from one script: JSON, so that printed text stays data.
+    `proposals_so_far` counts every proposal staged in the run (all steps, all rounds);
+    `replaced` says how many earlier ones this step's replaced (they cited the same
+    statement lines: a corrected entry replaces the old one, it is not booked twice)."""
+    result = step.result
     payload = {"ok": result.ok, "output": result.output[-MAX_TOOL_TEXT:],
                "output_truncated": result.output_truncated
                or len(result.output) > MAX_TOOL_TEXT,
                "error": result.error,
                "proposals_this_step": len(result.proposals) if result.ok else 0,
-               "proposals_so_far": so_far}
+               "proposals_so_far": so_far, "replaced": step.replaced}
     return json.dumps(payload, ensure_ascii=False)

@@ -250,7 +250,7 @@ def prove(proposals: Sequence[Proposal], statements: Sequence[Statement],
     kept = {v.id for v in verdicts if not v.refused}
     return Proof(tuple(verdicts), _complete(statements, booked, cited_by, kept,
                                              [p for p in proposals if p.id in kept],
-                                             balances or {}))
+                                             balances or {}, "complete" in on))
 
 
 def _accounts(p: Proposal) -> list[str]:
@@ -377,11 +377,12 @@ def _other_sides(p: Proposal, refs: list[Ref], lines: Mapping[Ref, _Line],
 
 def _complete(statements: Sequence[Statement], booked: Mapping[Ref, str],
               cited_by: Mapping[Ref, str], kept: set[str], proposals: Sequence[Proposal],
-              balances: Mapping[int, Decimal | None]) -> tuple[StatementProof, ...]:
+              balances: Mapping[int, Decimal | None],
+              check: bool = True) -> tuple[StatementProof, ...]:
     out = []
     for i, st in enumerate(statements):
         unbooked = tuple(ln.ref for ln in st.lines if ln.ref not in booked
-                         and cited_by.get(ln.ref) not in kept)
+                         and cited_by.get(ln.ref) not in kept) if check else ()
         difference = None
         start = balances.get(i)
         if st.closing_balance is not None and start is not None:

@@ -9,7 +9,12 @@ never fails because of its log: a log that can't be written costs one warning.
 Where the log lives (`audit_log` in beanagent.toml, or `BEANAGENT_AUDIT_LOG`):
 `"ledger"` (default: `.beanagent/log/audit.jsonl` beside the ledger), `"state"`
 (`$XDG_STATE_HOME/beanagent/log/`, else `~/.local/state/beanagent/log/`, one file per
-ledger), `"off"`, or a file path (relative to the ledger's folder).
+ledger), `"off"`, or a file path (relative to the ledger's folder). beanagent.toml comes
+with a shared books folder, so a path from it must stay inside that folder and name a
+`.jsonl` file (never the ledger, a git hook or a script); an absolute path or `~` is
+honoured only from the environment (the user's own). The log is opened without following
+a symlink, and `.beanagent` or `.beanagent/log` being a symlink is refused; its folders are
+created 0700, the file 0600.
 
 The record's fields are listed in the README ("The audit log"). The model's messages, for
 agents that keep them (`AgentRun.messages`, or `Trail.messages` as they happen), go in
@@ -21,11 +26,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import errno
 import fcntl
 import hashlib
 import json
 import os
 import secrets
+import stat
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,7 +41,15 @@ from typing import TYPE_CHECKING, Any
 
 from beanagent import __version__
 from beanagent.errors import BadInputError, BeanagentError
-from beanagent.files.journal import file_sha256, fsync_dir, write_all
+from beanagent.files.journal import (
+    STATE_DIR,
+    file_sha256,
+    fsync_dir,
+    make_private_dirs,
+    read_regular,
+    require_real_dir,
+    write_all,
+)
 
 if TYPE_CHECKING:
     from beanagent.model import Decision, Ledger, Proposal, RunResult, Step
@@ -54,6 +69,7 @@ WARNINGS_KEPT = 200
 # Environment variables whose values must never reach the log, even by accident (a script
 # or an error message quoting one): replaced by "[redacted]" in the line as written.
 SECRET_NAMES = ("KEY", "TOKEN", "SECRET", "PASSWORD")
+ENV = "BEANAGENT_AUDIT_LOG"  # where the log goes, from the user's own environment
 
 
 def cap(text: str | None, limit: int) -> str | None:
@@ -105,15 +121,38 @@ def log_path(ledger: Path, setting: Any) -> Path | None:
         raise BadInputError(f"audit_log must be \"ledger\", \"state\", \"off\" or a file path, "
                             f"not {setting!r}")
     ledger = ledger.resolve()
+    root = ledger.parent
     if setting == "off":
         return None
     if setting == "ledger":
-        return ledger.parent / ".beanagent" / "log" / "audit.jsonl"
+        require_real_dir(root / STATE_DIR)  # a symlink here would send the log anywhere
+        require_real_dir(root / STATE_DIR / "log")
+        return root / STATE_DIR / "log" / "audit.jsonl"
     if setting == "state":
         key = hashlib.sha256(str(ledger).encode()).hexdigest()[:12]
         return state_home() / "beanagent" / "log" / f"{ledger.stem}-{key}.jsonl"
-    path = Path(setting).expanduser()
-    return path if path.is_absolute() else ledger.parent / path
+    if os.environ.get(ENV) == setting:  # the user's own environment: anywhere
+        path = Path(setting).expanduser()
+        return path if path.is_absolute() else root / path
+    return _confined(root, setting)
+
+
+def _confined(root: Path, setting: str) -> Path:
+    """A log path from beanagent.toml (a shared books folder's file): a .jsonl file inside
+    the folder tree, symlinks on the way resolved (the file itself is opened O_NOFOLLOW)."""
+    def refuse(why: str) -> BadInputError:
+        return BadInputError(f"audit_log {setting!r} {why}; a path in beanagent.toml must name "
+                             "a .jsonl file inside the ledger's folder (set BEANAGENT_AUDIT_LOG "
+                             "for a log elsewhere)", file=str(root / "beanagent.toml"))
+
+    if setting.startswith("~") or os.path.isabs(setting):
+        raise refuse("is not relative to the ledger's folder")
+    path = Path(os.path.normpath(root / setting))
+    if not Path(os.path.realpath(path.parent)).is_relative_to(root) or path == root:
+        raise refuse("leads out of the ledger's folder")
+    if path.suffix != ".jsonl":
+        raise refuse("is not a .jsonl file")
+    return path
 
 
 
@@ -137,10 +176,20 @@ def append_record(path: Path, record: dict[str, Any]) -> None:
     (no final newline) is closed first, so it spoils only itself."""
     data = (_scrub(json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str))
             + "\n").encode("utf-8")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    created = not path.exists()
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    made = make_private_dirs(path.parent)
+    for folder in made:
+        fsync_dir(folder.parent)
+    created = not os.path.lexists(path)
     try:
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+                     | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError("it is a symbolic link (not followed)") from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError("it is not a regular file")
         fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
@@ -159,7 +208,7 @@ def read_log(path: Path) -> tuple[list[dict[str, Any]], int]:
     records: list[dict[str, Any]] = []
     bad = 0
     try:
-        data = path.read_bytes()
+        data = read_regular(path)  # never through a symlink, never a FIFO
     except FileNotFoundError:
         return [], 0
     except OSError as exc:
@@ -372,13 +421,14 @@ class Trail:
     def _results(self) -> dict[str, Any]:
         report = self._report()
         if report is None or self.outcome is None:
-            return {"proposals": [], "balance": None, "check": None}
+            return {"proposals": [], "balance": None, "check": None, "proof": None}
         items = self.outcome.proposals
         proposals = [{**p, "flag": i.spec.flag, "file": str(i.target) if i.target else None}
                      for p, i in zip(report["proposals"], items, strict=True)]
         gate = self.outcome.gate
         check = None if gate is None else {**report["check"], "seconds": round(gate.seconds, 3)}
-        return {"proposals": proposals, "balance": report["balance"], "check": check}
+        return {"proposals": proposals, "balance": report["balance"], "check": check,
+                "proof": report["proof"]}
 
     def _review(self) -> dict[str, Any]:
         o = self.outcome
@@ -446,7 +496,8 @@ class AuditedUI:
         self._ui.weak_sandbox(missing)
 
     def approve(self, items: Sequence[Proposal], statements: Sequence[Statement],
-                revise: Callable[[Proposal, str], Proposal]) -> list[Decision]:
-        answer: list[Decision] = self._ui.approve(items, statements, revise)
+                revise: Callable[[Proposal, str], Proposal],
+                proof: Any = None) -> list[Decision]:
+        answer: list[Decision] = self._ui.approve(items, statements, revise, proof)
         self._trail.answers = [_decision(a) for a in answer]
         return answer

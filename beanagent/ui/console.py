@@ -3,6 +3,10 @@
 Human output goes to stderr so that `--json` keeps stdout for the report. `NO_COLOR` is
 respected by rich itself; progress is a transient spinner only on an interactive terminal,
 elsewhere each stage is one plain line.
+
+Text from statements, ledgers, file names and models is hostile: it is never markup (only
+`Text` objects and fixed markup strings are printed) and always goes through `_show`
+(`text.visible`), so that no control, bidi or separator character reaches the terminal.
 """
 
 from __future__ import annotations
@@ -14,16 +18,27 @@ from decimal import Decimal
 from typing import Any, TextIO
 
 from rich.console import Console, RenderableType
-from rich.markup import escape
 from rich.text import Text
 
 from beanagent.core.proof import Proof
 from beanagent.model import AgentRun, BalanceCheck, Decision, Proposal, RunResult, Step
 from beanagent.settings import CONFIDENT
 from beanagent.statements.model import Statement
-from beanagent.text import display_path
+from beanagent.text import display_path, visible
 from beanagent.ui.prompt import Review, Revise
 from beanagent.ui.tables import format_proposals_table, is_low
+
+
+def _show(value: object) -> str:
+    """Untrusted text for one line of the terminal: every control made visible."""
+    return visible(str(value))
+
+
+def _line(*parts: str | tuple[str, str]) -> Text:
+    """A line of fixed labels and data: each part plain text or (text, style), every
+    part passed through `_show` (a label has nothing to escape; data may)."""
+    return Text.assemble(*((_show(p[0]), p[1]) if isinstance(p, tuple) else _show(p)
+                           for p in parts))
 
 
 def format_usage(run: AgentRun, seconds: float) -> str:
@@ -44,10 +59,10 @@ def format_usage(run: AgentRun, seconds: float) -> str:
 
 def format_balance(b: BalanceCheck) -> Text:
     if b.reconciles:
-        return Text(f"balance {b.account} on {b.date}: {b.statement} {b.currency} reconciles",
-                    style="green")
-    return Text(f"balance {b.account} on {b.date}: statement {b.statement}, ledger {b.ledger}, "
-                f"difference {b.difference} {b.currency}", style="red")
+        return Text(_show(f"balance {b.account} on {b.date}: {b.statement} {b.currency} "
+                          "reconciles"), style="green")
+    return Text(_show(f"balance {b.account} on {b.date}: statement {b.statement}, ledger "
+                      f"{b.ledger}, difference {b.difference} {b.currency}"), style="red")
 
 
 
@@ -66,8 +81,9 @@ class ConsoleUI:
         with the elapsed time, replaced by a plain line once the stage is over; elsewhere
         (pipes, TERM=dumb) just the plain line: no cursor movement, no frames."""
         self._settle()
+        message = _show(message)
         if not self.console.is_interactive:
-            self.console.print(f"[dim]… {escape(message)}[/]")
+            self.console.print(Text(f"… {message}", style="dim"))
             return
         from rich.live import Live
         from rich.spinner import Spinner
@@ -93,7 +109,8 @@ class ConsoleUI:
         self._live.stop()
         self._live = None
         message, started = self._current
-        self.console.print(f"[dim]… {escape(message)} ({time.monotonic() - started:.1f} s)[/]")
+        self.console.print(Text(f"… {message} ({time.monotonic() - started:.1f} s)",
+                                style="dim"))
 
     def close(self) -> None:
         """Restore the terminal (cursor, spinner line) whatever happened."""
@@ -101,7 +118,7 @@ class ConsoleUI:
 
     def warn(self, message: str) -> None:
         self._settle()
-        self.console.print(f"[yellow]warning:[/] {escape(message)}")
+        self.console.print(_line(("warning:", "yellow"), " ", message))
 
     def step(self, step: Step) -> None:
         self._settle()
@@ -109,51 +126,56 @@ class ConsoleUI:
         mark = "[green]ok[/]" if r.ok else "[red]failed[/]"
         self.console.print(f"[bold]step {step.index}[/] {mark} "
                            f"({r.seconds:.2f} s, {len(r.proposals)} proposal(s))")
+        # what a script printed and its traceback: blocks of lines (tabs kept)
         if r.output.strip() and (self.show_output or not r.ok):
-            self.console.print(Text(r.output.rstrip(), style="dim"))
+            self.console.print(Text(visible(r.output.rstrip(), keep="\n\t"), style="dim"))
         if r.output_truncated:
             self.console.print("[dim](output truncated)[/]")
         if r.error:
-            self.console.print(Text(r.error, style="red"))
+            self.console.print(Text(visible(r.error, keep="\n\t"), style="red"))
 
     def weak_sandbox(self, missing: list[str]) -> None:
         self._settle()
-        self.console.print(
-            "[bold white on red] WEAK SANDBOX [/] [red]scripts run without: "
-            + escape("; ".join(missing))
-            + ". They can read your files and reach the network. Each script is shown "
-            "before it runs.[/]")
+        self.console.print(_line(
+            (" WEAK SANDBOX ", "bold white on red"), " ",
+            (f"scripts run without: {'; '.join(missing)}. They can read your files and reach "
+             "the network. Each script is shown before it runs.", "red")))
 
     def script(self, code: str) -> None:
         from rich.syntax import Syntax
 
         self._settle()
         self.console.print("[bold red]about to run this script:[/]")
-        self.console.print(Syntax(code, "python", line_numbers=True, theme="ansi_dark"))
+        # a model's code may hold raw escapes in its strings: shown escaped, as Python would
+        self.console.print(Syntax(visible(code, keep="\n\t"), "python", line_numbers=True,
+                                  theme="ansi_dark"))
 
     def outcome(self, o: RunResult) -> None:
         self._settle()
         c = self.console
         for st, result in zip(o.statements, o.matches, strict=True):
-            c.print(f"[bold]{escape(st.file)}[/] ({st.format}, {st.account}, {st.start} to "
-                    f"{st.end}): {len(st.lines)} lines, [green]{len(result.matches)} booked[/], "
-                    f"[yellow]{len(result.missing)} missing[/], "
-                    f"{len(result.ledger_only)} only in the ledger")
+            c.print(_line((st.file, "bold"), f" ({st.format}, {st.account}, {st.start} to "
+                          f"{st.end}): {len(st.lines)} lines, ",
+                          (f"{len(result.matches)} booked", "green"), ", ",
+                          (f"{len(result.missing)} missing", "yellow"),
+                          f", {len(result.ledger_only)} only in the ledger"))
             for lo in result.ledger_only:
-                c.print(f"  [magenta]ledger only[/] {display_path(lo.txn.file)}:{lo.txn.line} "
-                        f"{lo.txn.date} {lo.amount} {st.currency} "
-                        f"{escape(lo.txn.payee or lo.txn.narration)} — {escape(lo.reason)}")
+                c.print(_line("  ", ("ledger only", "magenta"),
+                              f" {display_path(lo.txn.file)}:{lo.txn.line} {lo.txn.date} "
+                              f"{lo.amount} {st.currency} {lo.txn.payee or lo.txn.narration}"
+                              f" — {lo.reason}"))
             for m in result.matches:
                 if m.discrepancy:
-                    c.print(f"  [red]amount typo[/] {display_path(m.txn.file)}:{m.txn.line} "
-                            f"{m.txn.date} {escape(m.txn.payee or m.txn.narration)} — "
-                            f"{escape(m.note or '')}")
+                    c.print(_line("  ", ("amount typo", "red"),
+                                  f" {display_path(m.txn.file)}:{m.txn.line} {m.txn.date} "
+                                  f"{m.txn.payee or m.txn.narration} — {m.note or ''}"))
         if o.proposals:
             low = sum(is_low(i, self.confident) for i in o.proposals)
             c.print(f"[bold]Proposals ({len(o.proposals)})[/]" + (
                 f" [yellow]{low} marked ! (flagged, or confidence below {self.confident}): "
                 f"check {'it' if low == 1 else 'them'} closely[/]" if low else ""))
-            c.print(format_proposals_table(o.proposals, o.statements, c.width, self.confident),
+            c.print(format_proposals_table(o.proposals, o.statements, c.width, self.confident,
+                                           o.proof.flagged if o.proof else ()),
                     soft_wrap=False)
         else:
             c.print("[green]Nothing to propose: the ledger already has every statement line.[/]")
@@ -163,14 +185,14 @@ class ConsoleUI:
             if not b.reconciles:
                 for culprit in b.culprits:
                     where = ", ".join(display_path(w) for w in culprit.where)
-                    c.print(f"  [yellow]likely culprit[/] {escape(culprit.explanation)}"
-                            + (f" [dim]({escape(where)})[/]" if where else ""))
+                    c.print(_line("  ", ("likely culprit", "yellow"), f" {culprit.explanation}",
+                                  (f" ({where})" if where else "", "dim")))
         if o.proof is not None:
             self._proof(o.proof)
         if o.gate is not None and not o.gate.passed:
             c.print("[bold red]The staged ledger fails bean-check; nothing will be written:[/]")
             for e in o.gate.errors:
-                c.print(f"  [red]{escape(str(e))}[/]")
+                c.print(_line("  ", (str(e), "red")))
 
     def _proof(self, proof: Proof) -> None:
         """The reconciliation proof on the first screen: what it refused or flagged (with
@@ -181,20 +203,20 @@ class ConsoleUI:
                 label = "refused" if f.refuse else ("unbacked" if f.rule == "backed"
                                                     else "flagged")
                 where = f" ({', '.join(str(r) for r in f.refs)})" if f.refs else ""
-                c.print(Text.assemble((f"  {p.id} {label} ", "bold red"),
-                                      (f"[{f.rule}] ", "red"), f.message + where))
+                c.print(_line((f"  {p.id} {label} ", "bold red"), (f"[{f.rule}] ", "red"),
+                              f.message + where))
         new = dict.fromkeys(a for p in proof.proposals if not p.refused for a in p.new_accounts)
         if new:
-            c.print(Text(f"  new account{'s' * (len(new) > 1)} (not in your ledger yet): "
-                         f"{', '.join(new)}", style="yellow"))
+            c.print(_line((f"  new account{'s' * (len(new) > 1)} (not in your ledger yet): "
+                           f"{', '.join(new)}", "yellow")))
         for st in proof.statements:
-            text = Text(f"  {st.file}: ")
+            text = Text(_show(f"  {st.file}: "))
             if st.complete:
                 text.append("every line is booked", style="green")
             else:
                 shown = ", ".join(str(r) for r in st.unbooked[:5])
                 more = f" and {len(st.unbooked) - 5} more" if len(st.unbooked) > 5 else ""
-                text.append(f"{len(st.unbooked)} line(s) not booked: {shown}{more}",
+                text.append(_show(f"{len(st.unbooked)} line(s) not booked: {shown}{more}"),
                             style="yellow")
             if st.difference is not None and st.difference != 0:
                 text.append(f"; the closing balance still differs by {st.difference} "
@@ -204,7 +226,10 @@ class ConsoleUI:
     def diff(self, text: str) -> None:
         self._settle()
         out = Text()  # one print: rich's per-call cost dominated long diffs (10k entries)
-        for line in text.splitlines():
+        # Split at "\n" only: str.splitlines would also split at U+2028 (and \x85, \x0c...)
+        # inside a ledger's text and show the rest as a line of its own, unchanged.
+        for line in text.split("\n"):
+            line = visible(line.removesuffix("\r"))
             style = ("bold" if line.startswith(("+++", "---")) else "green"
                      if line.startswith("+") else "red" if line.startswith("-")
                      else "cyan" if line.startswith("@@") else "")
@@ -215,10 +240,10 @@ class ConsoleUI:
     # --- the review ---------------------------------------------------------------------
 
     def approve(self, items: Sequence[Proposal], statements: Sequence[Statement],
-                revise: Revise) -> list[Decision]:
+                revise: Revise, proof: Proof | None = None) -> list[Decision]:
         """One decision per proposal, in order (ui/prompt.py asks)."""
         self._settle()
-        return Review(self.console, statements, self.confident).approve(items, revise)
+        return Review(self.console, statements, self.confident, proof).approve(items, revise)
 
     def summary(self, o: RunResult) -> None:
         """Before anything is written: what the review decided and where the balance stands."""
@@ -243,17 +268,18 @@ class ConsoleUI:
             self.console.print("[bold red]The accepted entries fail bean-check; nothing will "
                                "be written:[/]")
             for e in o.gate.errors:
-                self.console.print(f"  [red]{escape(str(e))}[/]")
+                self.console.print(_line("  ", (str(e), "red")))
 
     def finish(self, o: RunResult) -> None:
         self._settle()
         c = self.console
         if o.agent is not None and o.agent.usage is not None:
-            c.print(Text(format_usage(o.agent, o.agent_seconds), style="dim"))
+            c.print(Text(_show(format_usage(o.agent, o.agent_seconds)), style="dim"))
         if o.committed:
             n = len(o.accepted or [])
             files = ", ".join(display_path(p) for p in o.written)
-            c.print(f"[bold green]Wrote {n} entr{'y' if n == 1 else 'ies'} to {files}.[/]")
+            c.print(_line((f"Wrote {n} entr{'y' if n == 1 else 'ies'} to {files}.",
+                           "bold green")))
         elif o.accepted is not None and not o.accepted:
             c.print("Nothing accepted; the ledger is unchanged.")
         elif o.proposals and o.gate is not None and o.gate.passed and o.accepted is None:

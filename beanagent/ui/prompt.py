@@ -1,5 +1,6 @@
 """The review at the terminal: one question per proposal (y/n/e/a/q/?), edits in the
-user's $EDITOR checked before they count, and the answers as `Decision`s."""
+user's $EDITOR checked before they count, and the answers as `Decision`s. Everything shown
+from a proposal, a statement or an error is a `Text` passed through `text.visible`."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from rich.console import Console
 from rich.text import Text
 
 from beanagent.core.edit import format_for_edit, same_entry
+from beanagent.core.proof import Proof
 from beanagent.core.proposals import ProposalError
 from beanagent.model import Decision, Proposal
 from beanagent.statements.model import Statement
-from beanagent.text import display_path
+from beanagent.text import display_path, visible
 from beanagent.ui.tables import EvidenceIndex
 
 KEYS = "[y/n/e/a/q/?]"
@@ -34,7 +36,8 @@ EDIT_HELP = """\
 
 
 def _indent(text: str) -> str:
-    return "\n".join("  " + row for row in text.rstrip("\n").split("\n"))
+    """An entry, indented, each of its lines made visible (split at "\\n" only)."""
+    return "\n".join("  " + visible(row) for row in text.rstrip("\n").split("\n"))
 
 
 class EditorFailed(Exception):
@@ -103,22 +106,33 @@ class Review:
     """One review session on `console`: proposals below `confident` (or flagged) are
     highlighted; the evidence lines come from `statements`."""
 
-    def __init__(self, console: Console, statements: Sequence[Statement], confident: Decimal):
+    def __init__(self, console: Console, statements: Sequence[Statement], confident: Decimal,
+                 proof: Proof | None = None):
         self.console = console
         self.confident = confident
         self.evidence = EvidenceIndex(statements)
+        self.proof = proof  # its flags are shown with each entry and never taken by "a"
 
     def approve(self, items: Sequence[Proposal], revise: Revise) -> list[Decision]:
         """One decision per proposal, in order. `revise` checks an edit (raising
-        ProposalError with the reason it is refused) and returns the edited proposal."""
+        ProposalError with the reason it is refused) and returns the edited proposal.
+        After "a" the rest is accepted without asking, except what the proof flagged
+        (unbacked, Equity, ...): that is still asked about, one by one."""
         decisions: list[Decision] = []
+        rest = Rest.ASK
         for index, item in enumerate(items):
-            decision, rest = self._decide(item, f"{index + 1}/{len(items)}", revise)
+            if rest is Rest.REJECT or (rest is Rest.ACCEPT and not self._flagged(item)):
+                decisions.append(Decision(item.id, rest is Rest.ACCEPT))
+                continue
+            decision, answer = self._decide(item, f"{index + 1}/{len(items)}", revise)
             decisions.append(decision)
-            if rest is not Rest.ASK:
-                decisions.extend(Decision(i.id, rest is Rest.ACCEPT) for i in items[index + 1:])
-                break
+            if answer is not Rest.ASK:
+                rest = answer
         return decisions
+
+    def _flagged(self, item: Proposal) -> bool:
+        verdict = self.proof.of(item.id) if self.proof is not None else None
+        return verdict is not None and verdict.flagged
 
     def _ask(self, prompt: str, on_eof: str) -> str:
         try:
@@ -131,7 +145,7 @@ class Review:
         spec = item.spec
         head = Text()
         head.append(item.id, style="bold")
-        head.append(f" {position} → {display_path(item.target or '')}")
+        head.append(f" {position} → {visible(display_path(item.target or ''))}")
         if spec.flag == "!":
             head.append("  ! flagged for review", style="bold yellow")
         if spec.confidence is not None and spec.confidence < self.confident:
@@ -140,10 +154,10 @@ class Review:
         c.print(head)
         c.print(Text(_indent(item.text), style="green"))
         for line in self.evidence.lines(item):
-            c.print(Text(f"  statement {line.ref}: {line.date} {line.amount} "
-                         f"{line.description}", style="dim"))
+            c.print(Text(visible(f"  statement {line.ref}: {line.date} {line.amount} "
+                                 f"{line.description}"), style="dim"))
         if spec.reason:
-            c.print(Text(f"  why: {spec.reason}", style="dim"))
+            c.print(Text(visible(f"  why: {spec.reason}"), style="dim"))
 
     def _decide(self, item: Proposal, position: str, revise: Revise) -> tuple[Decision, Rest]:
         """The decision on `item`, and what it says of the proposals after it."""
@@ -186,12 +200,12 @@ class Review:
         for op, i1, i2, j1, j2 in matcher.get_opcodes():
             if op == "equal":
                 for row in b[j1:j2]:
-                    self.console.print(Text("    " + row))
+                    self.console.print(Text("    " + visible(row)))
                 continue
             for row in a[i1:i2]:
-                self.console.print(Text("  - " + row, style="red"))
+                self.console.print(Text("  - " + visible(row), style="red"))
             for row in b[j1:j2]:
-                self.console.print(Text("  + " + row, style="green"))
+                self.console.print(Text("  + " + visible(row), style="green"))
 
     def _edit(self, item: Proposal, shown: Proposal,
               revise: Revise) -> tuple[EditEnd, Proposal | None]:
@@ -217,7 +231,7 @@ class Review:
                         c.print(Text(f"{item.id}: unchanged"))
                         return EditEnd.SAME, None
                     return EditEnd.EDITED, revised
-            c.print(Text.assemble(("edit not accepted: ", "bold red"), error))
+            c.print(Text.assemble(("edit not accepted: ", "bold red"), visible(error)))
             while True:
                 answer = self._ask("Edit again, keep it as it was, or reject it? [e/k/n/?] ",
                                    on_eof="n").strip().lower()

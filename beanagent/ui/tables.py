@@ -1,14 +1,16 @@
 """Tables on the terminal: the proposals the reviewer scans (cells, widths, evidence),
-`query` rows and `doctor`'s report. Untrusted text is always a `Text`, never markup."""
+`query` rows and `doctor`'s report. Untrusted text is always a `Text`, never markup, and
+passed through `text.visible` (no control, bidi or separator character reaches the
+terminal)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
@@ -16,6 +18,7 @@ from rich.text import Text
 from beanagent.model import Proposal
 from beanagent.settings import CONFIDENT
 from beanagent.statements.model import Ref, Statement, StatementLine
+from beanagent.text import visible
 
 
 def _amount(item: Proposal, statements: Sequence[Statement]) -> str:
@@ -69,7 +72,7 @@ def _evidence_cell(item: Proposal, evidence: EvidenceIndex) -> tuple[str, str]:
         + (f" #{first.id}" if first.id and not first.line else "")
     lines = evidence.lines(item)
     more = f" (+{len(refs) - 1} more)" if len(refs) > 1 else ""
-    return where, f"{more} {lines[0].description if lines else ''}".rstrip()
+    return visible(where), visible(f"{more} {lines[0].description if lines else ''}".rstrip())
 
 
 def fit_evidence(where: str, rest: str, width: int) -> str:
@@ -88,8 +91,9 @@ def _label(item: Proposal) -> str:
     return (spec.payee or spec.narration) if spec.kind == "transaction" else spec.kind
 
 
-TABLE_COLUMNS = (("", "left"), ("date", "left"), ("payee", "left"), ("amount", "right"),
-                 ("account", "left"), ("conf", "right"), ("statement line", "left"))
+TABLE_COLUMNS: tuple[tuple[str, JustifyMethod], ...] = (
+    ("", "left"), ("date", "left"), ("payee", "left"), ("amount", "right"),
+    ("account", "left"), ("conf", "right"), ("statement line", "left"))
 # Which column gives way first, and down to what width: ids, dates, amounts and
 # confidences never do; the payee (also in the statement's text) before the evidence.
 _SHRINK = ((2, 16), (6, 20), (2, 8), (6, 11), (4, 14))
@@ -118,16 +122,18 @@ def table_row(item: Proposal, evidence: EvidenceIndex, confident: Decimal = CONF
     `fit_evidence` once the column's width is known."""
     spec = item.spec
     statements = evidence.statements
-    cells = [item.id + (" !" if is_low(item, confident) else ""), str(spec.date), _label(item),
-             _amount(item, statements), _counter(item, statements),
+    cells = [item.id + (" !" if is_low(item, confident) else ""), str(spec.date),
+             visible(_label(item)), _amount(item, statements), visible(_counter(item, statements)),
              "" if spec.confidence is None else f"{spec.confidence:.2f}", ""]
     return cells, _evidence_cell(item, evidence)
 
 
 def format_proposals_table(items: Sequence[Proposal], statements: Sequence[Statement],
-                           width: int, confident: Decimal = CONFIDENT) -> Table:
+                           width: int, confident: Decimal = CONFIDENT,
+                           unproven: Collection[str] = ()) -> Table:
     """One row per proposal: what a reviewer scans before the questions. Flagged and
-    low-confidence rows are marked `!` (and yellow, where there is colour)."""
+    low-confidence rows are marked `!` (and yellow, where there is colour); those the
+    proof flags (`unproven`: unbacked, Equity, ...) are marked `!!` (and red)."""
     from rich.cells import cell_len
 
     evidence = EvidenceIndex(statements)
@@ -139,12 +145,14 @@ def format_proposals_table(items: Sequence[Proposal], statements: Sequence[State
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold",
                   padding=(0, gap, 0, 0))
     for (head, justify), size in zip(TABLE_COLUMNS, widths, strict=True):
-        table.add_column(head, justify=justify,  # type: ignore[arg-type]
-                         no_wrap=True, overflow="ellipsis", width=size)
+        table.add_column(head, justify=justify, no_wrap=True, overflow="ellipsis", width=size)
     for item, (cells, (where, rest)) in zip(items, rows, strict=True):
         # Cells are Text, never markup: descriptions come from statements and models.
+        if item.id in unproven:
+            cells[0] = f"{item.id} !!"
         table.add_row(*(Text(c) for c in (*cells[:6], fit_evidence(where, rest, widths[6]))),
-                      style="yellow" if is_low(item, confident) else None)
+                      style="red" if item.id in unproven
+                      else "yellow" if is_low(item, confident) else None)
     return table
 
 
@@ -158,9 +166,9 @@ def render_rows(rows: list[dict[str, Any]]) -> None:
         return
     table = Table()
     for name in rows[0]:
-        table.add_column(name)
+        table.add_column(Text(visible(str(name))))
     for row in rows:
-        table.add_row(*(escape("" if v is None else str(v)) for v in row.values()))
+        table.add_row(*(Text(visible("" if v is None else str(v))) for v in row.values()))
     console.print(table)
 
 
@@ -183,16 +191,19 @@ def render_doctor(facts: dict[str, Any], layers: dict[str, Any], canaries: list[
     ]
     for label, on, note in rows:
         mark = "[green]active [/]" if on else "[red]missing[/]"
-        console.print(f"  {mark} {escape(label)}" + (f" [dim]({escape(note)})[/]" if note else ""))
+        console.print(f"  {mark} {escape(label)}"
+                      + (f" [dim]({escape(visible(note))})[/]" if note else ""))
     for kind, value in (layers.get("landlock_features") or {}).items():
-        console.print(f"           [dim]Landlock {kind}: {escape(value)}[/]")
+        console.print(f"           [dim]Landlock {escape(visible(str(kind)))}: "
+                      f"{escape(visible(str(value)))}[/]")
     if layers.get("missing"):
         console.print("[bold white on red] WEAK [/] [red]scripts will only run with "
                       "--allow-weak-sandbox[/]")
     console.print("[bold]self-test: canary attacks[/]")
     for canary in canaries:
         mark = "[green]blocked[/]" if canary.blocked else "[bold red]GOT THROUGH[/]"
-        console.print(f"  {mark} {escape(canary.name)} [dim]{escape(canary.detail[:70])}[/]")
+        console.print(f"  {mark} {escape(canary.name)} "
+                      f"[dim]{escape(visible(canary.detail[:70]))}[/]")
     bad = [c for c in canaries if not c.blocked]
     console.print("[green]all attacks failed[/]" if not bad else
                   f"[bold red]{len(bad)} attack(s) got through[/]")
