@@ -1,9 +1,37 @@
-"""Text for people: paths as the user would type them."""
+"""Text for people: paths as the user would type them, and untrusted text made safe to show.
+
+Statements, ledgers and models are hostile: a description can carry terminal escape
+sequences (erase a line, set the window title), C1 controls (U+009B is a CSI on some
+terminals), bidirectional overrides that make text read differently from what it holds,
+zero-width characters that make two payees look alike, and line separators that some
+programs split lines at. `visible` is the one sanitiser for display; `one_line` is what
+statement parsers keep of a text field; `line_breaker` is the proposal rules' test.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+
+# Every character of Unicode categories Cc (C0, DEL, C1), Cf (format: bidi controls,
+# zero-width characters, soft hyphen, tag characters...), Zl and Zp (U+2028, U+2029),
+# plus lone surrogates (Cs: from undecodable file names; they can't even be encoded).
+# Written out rather than computed from unicodedata at import (that takes a tenth of a
+# second); tests/test_hardening_text.py checks it against unicodedata.
+_INVISIBLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\xad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
+    "\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ud800-\udfff\ufeff"
+    "\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
+    "\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]")
+
+# What a proposal's text may not hold, because one printed line could not show it as it
+# is: C0 and C1 controls and DEL (escape sequences, newlines; U+0085 is NEL), the line and
+# paragraph separators, and the bidirectional controls (marks, embeddings, overrides,
+# isolates), which reorder what is shown. Zero-width characters stay allowed (Persian
+# needs U+200C, emoji U+200D); the display escapes them.
+_LINE_BREAKERS = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def display_path(path: Path | str) -> str:
@@ -27,3 +55,38 @@ def split_lines(text: str) -> list[str]:
         lines.append(parts[-1])
     return lines
 
+
+def escape_char(ch: str) -> str:
+    """A character as Python writes it in a string literal: \\x1b, \\u202e, \\U000e0041."""
+    n = ord(ch)
+    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
+
+
+def visible(text: str, *, keep: str = "") -> str:
+    """`text` safe to show on a terminal: every control, format (bidi, zero-width) and
+    separator character written as its escape (ESC as `\\x1b`, RLO as `\\u202e`), so that
+    it can neither drive the terminal nor hide or reorder what is shown. `keep`: the
+    characters to leave as they are ("\\n\\t" for a block of script output or code).
+    Backslashes are not doubled: `\\x1b` in the data and an escaped ESC look the same.
+    Markup is a separate matter: show the result as `rich.text.Text`, never as markup."""
+    if not keep:
+        return _INVISIBLE.sub(lambda m: escape_char(m.group()), text)
+    return _INVISIBLE.sub(lambda m: m.group() if m.group() in keep
+                          else escape_char(m.group()), text)
+
+
+def line_breaker(text: str) -> str | None:
+    """The first character of `text` that one printed line can't show as it is (a control,
+    a line separator, a bidi control), or None."""
+    found = _LINE_BREAKERS.search(text)
+    return None if found is None else found.group()
+
+
+def one_line(text: str) -> str:
+    """What statement parsers keep of a text field (a description, a payee, a bank id):
+    whitespace collapsed to single spaces (tabs, line breaks, U+0085, U+2028 and U+2029
+    are whitespace to `str.split`), and every other character `line_breaker` objects to
+    written as its visible escape (`\\x1b`, `\\u202e`): the text passes the proposal rules,
+    and shows that the bank file held something odd."""
+    text = " ".join(text.split())
+    return _LINE_BREAKERS.sub(lambda m: escape_char(m.group()), text)

@@ -339,13 +339,12 @@ def test_not_a_number(accounts: Mapping[str, AccountInfo], number: str) -> None:
                                  "esc\x1b[31m", "del\x7f"])
 def test_control_characters_in_text(accounts: Mapping[str, AccountInfo], field: str,
                                     bad: str) -> None:
-    assert rejects(txn(**{field: bad}), accounts, "contains a control character") == \
-        f"{field} contains a control character (newline, tab...)"
+    rejects(txn(**{field: bad}), accounts, f"{field} contains a control character (U+")
 
 
 def test_control_characters_in_meta_value(accounts: Mapping[str, AccountInfo]) -> None:
-    assert rejects(txn(meta={"note": "a\nb"}), accounts, "contains a control character") == \
-        "meta value of note contains a control character (newline, tab...)"
+    assert rejects(txn(meta={"note": "a\nb"}), accounts, "contains a control character") \
+        .startswith("meta value of note contains a control character (U+000A, at position 2)")
 
 
 def test_control_characters_in_reason(accounts: Mapping[str, AccountInfo]) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 from beanagent.ledger.view import AccountInfo, LedgerView
 from beanagent.model import PostingSpec, Proposal, Spec
 from beanagent.statements.model import Ref, Statement
+from beanagent.text import line_breaker
 
 KINDS = ("transaction", "balance", "open")
 MAX_TEXT = 500
@@ -30,7 +31,6 @@ MAX_DECIMALS = 8
 
 _META_KEY = re.compile(r"^[a-z][a-zA-Z0-9_\-]{0,40}$")
 _TAG = re.compile(r"^[A-Za-z0-9\-_/.]{1,64}$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class ProposalError(ValueError):
@@ -43,9 +43,17 @@ def _text(value: Any, what: str, *, optional: bool = False) -> str | None:
     if not isinstance(value, str):
         raise ProposalError(f"{what} must be a string, not {type(value).__name__}")
     if len(value) > MAX_TEXT:
-        raise ProposalError(f"{what} is longer than {MAX_TEXT} characters")
-    if _CONTROL.search(value):
-        raise ProposalError(f"{what} contains a control character (newline, tab...)")
+        raise ProposalError(f"{what} is longer than {MAX_TEXT} characters ({len(value)}): "
+                            "shorten it")
+    # What the printer can't show on one line as it is: written to a ledger it would
+    # break the entry's line, reorder what the reviewer reads, or drive their terminal.
+    char = line_breaker(value)
+    if char is not None:
+        kind = ("a control character" if ord(char) < 0xa0 else "a line separator"
+                if char in "\u2028\u2029" else "a bidirectional control")
+        raise ProposalError(f"{what} contains {kind} (U+{ord(char):04X}, at position "
+                            f"{value.index(char) + 1}): text in an entry must stay on one "
+                            "line and read as written; remove it")
     return value
 
 

@@ -15,6 +15,7 @@ from beanagent.errors import BadInputError
 from beanagent.files.journal import file_sha256
 from beanagent.runlog.audit import log_path, read_log
 from beanagent.settings import CSV_KEYS, CsvOptions, Settings
+from beanagent.text import visible
 
 
 @dataclasses.dataclass
@@ -146,7 +147,9 @@ def replay_settings(replay: Replay, settings: Settings) -> Settings:
     return dataclasses.replace(settings, **changes)
 
 
-# `beanagent log` as text (the list goes through render.render_rows).
+# `beanagent log` as text (the list goes through render.render_rows). What the log holds
+# came from statements, ledgers and models: every line is passed through `text.visible`
+# (tabs kept, for code), so no control character reaches the terminal.
 
 
 def format_log(summaries: list[dict[str, Any]]) -> str:
@@ -158,9 +161,10 @@ def format_log(summaries: list[dict[str, Any]]) -> str:
         what.append(s["mode"] if s["accepted"] is None else f"{s['accepted']} accepted")
         if s["committed"]:
             what.append("committed")
-        rows.append((_local(s["time"])[:16], s["run"], f"{s['command']}/{s['agent']}",
-                     ", ".join(Path(f).name for f in s["statements"] if f) or "-",
-                     ", ".join(str(w) for w in what), f"exit {s['exit_code']}"))
+        cells = (_local(s["time"])[:16], s["run"], f"{s['command']}/{s['agent']}",
+                 ", ".join(Path(f).name for f in s["statements"] if f) or "-",
+                 ", ".join(str(w) for w in what), f"exit {s['exit_code']}")
+        rows.append(tuple(visible(str(cell)) for cell in cells))
     widths = [max((len(r[i]) for r in rows), default=0) for i in range(5)]
     return "".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False))
                    + f"  {r[5]}\n" for r in rows)
@@ -175,7 +179,9 @@ def _local(stamp: str | None) -> str:
 
 
 def _block(text: str | None, prefix: str = "    | ") -> list[str]:
-    return [prefix + line for line in (text or "").rstrip("\n").splitlines()]
+    # split at "\n" only: a U+2028 in a script's output stays inside its line
+    body = (text or "").rstrip("\n")
+    return [prefix + line for line in body.split("\n")] if body else []
 
 
 def format_run(record: dict[str, Any]) -> str:
@@ -240,4 +246,4 @@ def format_run(record: dict[str, Any]) -> str:
     if record.get("error"):
         out.append(f"error: {record['error']['type']}: {record['error']['message']}")
     out.append(f"exit code: {record.get('exit_code')}")
-    return "\n".join(out) + "\n"
+    return "\n".join(visible(line, keep="\t") for line in out) + "\n"
