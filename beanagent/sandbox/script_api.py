@@ -11,6 +11,7 @@ Everything here runs inside the sandboxed child; what leaves it is `Propose.to_j
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
@@ -23,6 +24,7 @@ from beanagent.core.match import MatchResult, match_statement
 from beanagent.ledger.view import LedgerView, Txn
 from beanagent.settings import CONFIDENT, REVIEW_ACCOUNT, WINDOW_DAYS
 from beanagent.statements.model import Ref, Statement, StatementLine
+from beanagent.text import one_line
 
 MAX_PROPOSALS = 11_000  # every line of the largest statement run, plus opens and balances
 
@@ -65,6 +67,15 @@ def _num(value: Any) -> Any:
         raise proposals.ProposalError(
             f"amount {value!r} is a float: use Decimal('...') or a string, floats lose cents")
     return None if value is None else str(value)
+
+
+def fit_text(text: str) -> str:
+    """`text` as a proposal may carry it: on one line with its controls made visible
+    (`text.one_line`) and cut to the rules' length with "…". The rules stay strict for
+    what a script writes itself; this is for text the bank or the ledger wrote."""
+    text = one_line(text)
+    limit = proposals.MAX_TEXT
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _date(value: Any) -> str:
@@ -151,12 +162,21 @@ class Engine:
         return match_statement(self._view, statement, self.window_days, self.review_account)
 
     def suggest(self, statement: Statement, line: StatementLine) -> Suggestion:
-        """The likely counter-account for `line`, with a confidence and a reason."""
+        """The likely counter-account for `line`, with a confidence and a reason (its
+        payee and reason fit a proposal: a ledger's payee may be long or hold controls)."""
         cat = self._categorisers.get(statement.account)
         if cat is None:
             cat = self._categorisers[statement.account] = Categoriser(
                 self._view, statement.account, self.review_account, self.confident)
-        return cat.suggest(line)
+        found = cat.suggest(line)
+        return dataclasses.replace(found, payee=self.fit(found.payee),
+                                   reason=fit_text(found.reason))
+
+    def fit(self, text: str | None) -> str | None:
+        """Text the bank or the ledger wrote, made to fit a proposal's payee, narration or
+        reason: on one line, controls shown as escapes, cut to 500 characters with "…"
+        (a long memo would otherwise be refused)."""
+        return None if text is None else fit_text(text)
 
     def template(self, statement: Statement, line: StatementLine,
                  suggestion: Suggestion) -> list[tuple[str, Decimal, str]] | None:
@@ -193,8 +213,9 @@ class Engine:
         """Metadata that lets the next run recognise this line: the bank's id, else a
         hash of date, amount and description plus the occurrence number of identical rows;
         and a paper check's number."""
-        check = {"check": line.check} if line.check else {}
-        if line.ref.id:
+        limit = proposals.MAX_TEXT  # a longer value is no bank's id, and no meta value
+        check = {"check": line.check} if line.check and len(line.check) <= limit else {}
+        if line.ref.id and len(line.ref.id) <= limit:
             return {"bank_ref": line.ref.id, **check}
         key = f"{line.date}|{line.amount}|{line.description}"
         occurrences = self._occurrences.get(id(statement))

@@ -21,7 +21,14 @@ from decimal import Decimal
 from beanagent.errors import BadInputError
 from beanagent.settings import CsvOptions
 from beanagent.statements import csv_detect as det
-from beanagent.statements.model import RawStatement, Ref, StatementLine
+from beanagent.statements.model import (
+    RawStatement,
+    Ref,
+    StatementLine,
+    amount_problem,
+    date_problem,
+)
+from beanagent.text import line_breaker, one_line
 
 _ROLES = ("date", "amount", "debit", "credit", "balance", "id", "currency", "description")
 _MONEY_ROLES = ("amount", "debit", "credit")
@@ -251,7 +258,7 @@ def _column_by_spec(spec: str, heads: list[str], role: str, display: str, where:
     for i, head in enumerate(heads):
         if head and det.normalize_header(head)[0] == wanted:
             return i
-    shown = ", ".join(h for h in heads if h) or "none"
+    shown = one_line(", ".join(h for h in heads if h)) or "none"
     raise BadInputError(
         f"{_FLAGS[role]} {text!r}: no such column (the header has: {shown})",
         file=display,
@@ -354,7 +361,7 @@ def _build_lines(
     def money(row: _Row, role: str) -> det.Money | None:
         text = row.get(ix.get(role))
         try:
-            return det.parse_money(text, decimal)
+            found = det.parse_money(text, decimal)
         except ValueError:
             raise BadInputError(
                 f"cannot read amount {text!r} in column {cols.name(role)!r}"
@@ -362,6 +369,12 @@ def _build_lines(
                 file=display,
                 line=row.line,
             ) from None
+        problem = amount_problem(found.value) if found else None
+        if problem:
+            shown = text if len(text) <= 24 else text[:24] + "…"
+            raise BadInputError(f"amount {shown!r} in column {cols.name(role)!r} {problem}",
+                                file=display, line=row.line)
+        return found
 
     # Debits written as positive numbers are subtracted; a debit column that already
     # holds negative numbers is used as it is.
@@ -393,6 +406,10 @@ def _build_lines(
                 file=display,
                 line=row.line,
             )
+        out_of_range = date_problem(date)  # a --csv-date-format reads any year strptime does
+        if out_of_range:
+            raise BadInputError(f"date {date_text!r} {out_of_range}", file=display,
+                                line=row.line)
         parts = {role: money(row, role) for role in money_roles}
         if "amount" in parts:
             amount = parts["amount"].value if parts["amount"] else Decimal(0)
@@ -405,21 +422,29 @@ def _build_lines(
         if options.negate:
             amount = -amount
             balance = None if balance is None else -balance
-        payee = " ".join(row.get(ix.get("payee")).split()) or None
+        # Text fields on one line, their controls made visible (text.one_line)
+        payee = one_line(row.get(ix.get("payee"))) or None
         codes = {m.currency for m in parts.values() if m and m.currency}
-        column_currency = row.get(ix.get("currency")).upper() or None
+        column_currency = one_line(row.get(ix.get("currency"))).upper() or None
         currencies.append(column_currency or (codes.pop() if len(codes) == 1 else None))
         lines.append(
             StatementLine(
-                ref=Ref(file=display, line=row.line, id=row.get(ix.get("id")) or None),
+                ref=Ref(file=display, line=row.line, id=_bank_id(row.get(ix.get("id")))),
                 date=date,
                 amount=amount,
-                description=" ".join(row.get(ix.get("description")).split()),
+                description=one_line(row.get(ix.get("description"))),
                 balance=balance,
                 payee=payee,
             )
         )
     return lines, currencies, skipped
+
+
+def _bank_id(text: str) -> str | None:
+    """A reference column's value as it is (it must match what earlier runs booked),
+    unless it holds a control, bidi or separator character: then on one line, those made
+    visible."""
+    return (one_line(text) if line_breaker(text) is not None else text) or None
 
 
 def _lenient(text: str, decimal: str) -> Decimal:

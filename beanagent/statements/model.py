@@ -11,6 +11,32 @@ import datetime
 from decimal import Decimal
 from typing import Any
 
+# What a statement line may hold. Amounts: what a proposal may carry (mirrors
+# core.proposals.MAX_NUMBER and MAX_DECIMALS), far beyond any bank's; dates: the years a
+# bank writes (the CSV detector's too). A value outside them would otherwise crash the
+# run later (a date plus the matching window overflows; Decimal arithmetic past its
+# context's 28 digits raises) or be refused only after the agent's work.
+MAX_AMOUNT = Decimal("1e15")
+MAX_DECIMALS = 8
+YEARS = range(1900, 2101)
+
+
+def amount_problem(number: Decimal) -> str | None:
+    """Why a statement amount can't be used (to follow "amount '…' "), or None."""
+    if not number.is_finite() or abs(number) >= MAX_AMOUNT:
+        return f"is out of range (amounts are below {MAX_AMOUNT:,.0f})"
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent > MAX_DECIMALS:
+        return f"has more than {MAX_DECIMALS} decimals"
+    return None
+
+
+def date_problem(day: datetime.date) -> str | None:
+    """Why a statement date can't be used (to follow "date '…' "), or None."""
+    if day.year not in YEARS:
+        return f"is out of range (years {YEARS.start} to {YEARS.stop - 1})"
+    return None
+
 
 @dataclasses.dataclass(frozen=True)
 class Ref:

@@ -31,7 +31,14 @@ from ofxtools import Types
 from ofxtools.Parser import ParseError, TreeBuilder
 
 from beanagent.errors import BadInputError
-from beanagent.statements.model import RawStatement, Ref, StatementLine
+from beanagent.statements.model import (
+    RawStatement,
+    Ref,
+    StatementLine,
+    amount_problem,
+    date_problem,
+)
+from beanagent.text import line_breaker, one_line
 
 OFX_SUFFIXES = frozenset({".ofx", ".qfx", ".qbo"})
 
@@ -295,11 +302,15 @@ def _describe(name: str, memo: str) -> str:
 
 def _text(elem: ET.Element, path: str) -> str | None:
     """The text of a data element below `elem`, entities unescaped; None when absent
-    or empty (OFX 1.x files write empty values as `<TAG></TAG>`)."""
+    or empty (OFX 1.x files write empty values as `<TAG></TAG>`). A value holding a
+    control, bidi or separator character is put on one line with those made visible
+    (`text.one_line`): a MEMO is the bank's, or anyone's, text."""
     child = elem.find(path)
     if child is None or not child.text:
         return None
     value = _string_type.convert(child.text.strip())
+    if line_breaker(value) is not None:  # otherwise as it was: FITIDs stay byte-identical
+        value = one_line(value)
     return value or None
 
 
@@ -320,6 +331,10 @@ def _amount(elem: ET.Element, tag: str, doc: _Document, *, required: bool) -> De
         number = None
     if not isinstance(number, Decimal) or not number.is_finite():
         raise doc.error(f"<{elem.tag}> has an invalid {tag} amount {value!r}", elem)
+    problem = amount_problem(number)
+    if problem:
+        shown = value if len(value) <= 24 else value[:24] + "…"
+        raise doc.error(f"<{elem.tag}> {tag} amount {shown!r} {problem}", elem)
     return number
 
 
@@ -336,8 +351,12 @@ def _date(elem: ET.Element, tag: str, doc: _Document, *, required: bool) -> date
     try:
         if m is None:
             raise ValueError(value)
-        return datetime.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        day = datetime.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
     except ValueError:
         raise doc.error(
             f"<{elem.tag}> has an invalid {tag} date {value!r} (expected YYYYMMDD...)", elem
         ) from None
+    problem = date_problem(day)
+    if problem:  # 9999-12-31 would overflow the matching window's arithmetic
+        raise doc.error(f"<{elem.tag}> {tag} date {day} {problem}", elem)
+    return day

@@ -41,7 +41,7 @@ for number, st in enumerate(statements):
         propose.transaction(
             date=line.date,
             payee=guess.payee if guess.confident else None,
-            narration=line.description,
+            narration=engine.fit(line.description),  # a bank's memo can be long
             postings=postings,
             evidence=[line],
             flag="*" if guess.confident else "!",
@@ -64,7 +64,8 @@ for number, st in enumerate(statements):
     elif booked == st.closing_balance:
         propose.balance(st.account, day, st.closing_balance, st.currency,
                         evidence=[st.lines[-1]],
-                        reason=f"closing balance of {st.file} as of {day - timedelta(days=1)}")
+                        reason=engine.fit(f"closing balance of {st.file} as of "
+                                          f"{day - timedelta(days=1)}"))
     else:
         print(f"  closing balance {st.closing_balance} {st.currency} differs from the ledger's "
               f"{booked} {st.currency} by {st.closing_balance - booked}: no balance assertion "
