@@ -133,10 +133,12 @@ def _make_agent(settings: Any) -> Any:
     if settings.agent == "anthropic":
         from beanagent.agent.anthropic import AnthropicAgent
 
-        return AnthropicAgent.from_env(settings.model, base_url=settings.base_url, **options)
+        return AnthropicAgent.from_env(settings.model, base_url=settings.base_url,
+                                       allow_insecure_url=settings.allow_insecure_url, **options)
     from beanagent.agent.openai import OpenAIAgent
 
-    return OpenAIAgent.from_env(settings.model, settings.base_url, **options)
+    return OpenAIAgent.from_env(settings.model, settings.base_url,
+                                allow_insecure_url=settings.allow_insecure_url, **options)
 
 
 def _audited(command: str, ledger: Path, statements: list[Path], agent: Any, settings: Any,
@@ -193,6 +195,9 @@ def reconcile(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show what the agent's "
                                           "scripts print.")] = False,
     allow_weak_sandbox: WeakOpt = False,
+    allow_insecure_url: Annotated[bool, typer.Option(
+        "--allow-insecure-url", help="LLM agents: allow a plain http:// --base-url on another "
+        "machine (the API key and the ledger's data travel unencrypted).")] = False,
     output: OutputOpt = None,
     csv_delimiter: Annotated[str | None, typer.Option(help="CSV: , ; or \\t")] = None,
     csv_encoding: Annotated[str | None, typer.Option(help="CSV: file encoding")] = None,
@@ -222,7 +227,7 @@ def reconcile(
         max_steps=max_steps, max_tokens_total=max_tokens, account=account, dry_run=dry_run,
         yes=yes, closing_balance=_closing(closing_balance), importers=importers,
         save_script=save_script, allow_weak_sandbox=allow_weak_sandbox, output=output,
-        verbose=verbose, csv=CsvOptions(
+        verbose=verbose, allow_insecure_url=allow_insecure_url, csv=CsvOptions(
             delimiter=csv_delimiter, encoding=csv_encoding, header_line=csv_header_line,
             date_col=csv_date_col, amount_col=csv_amount_col, debit_col=csv_debit_col,
             credit_col=csv_credit_col, description_col=csv_description_col,

@@ -132,6 +132,7 @@ class Settings:
     csv: CsvOptions = CsvOptions()  # --csv-* overrides
     save_script: Path | None = None  # save the agent's scripts here
     allow_weak_sandbox: bool = False  # run scripts even without Landlock/seccomp
+    allow_insecure_url: bool = False  # LLM agents: plain http to a non-loopback --base-url
     output: Path | None = None  # the file new entries go into (one the ledger includes)
     verbose: bool = False  # show what the agent's scripts print
 

@@ -14,7 +14,7 @@ import dataclasses
 import os
 from typing import Any
 
-from beanagent.agent.llm import LLMAgent
+from beanagent.agent.llm import LLMAgent, require_safe_url
 from beanagent.agent.loop import Call, Reply, ToolSpec, Wire
 from beanagent.errors import AgentError, BadInputError
 
@@ -104,7 +104,8 @@ class AnthropicAgent(LLMAgent):
     name: str = "anthropic"
 
     @classmethod
-    def from_env(cls, model: str | None, **options: Any) -> AnthropicAgent:
+    def from_env(cls, model: str | None, allow_insecure_url: bool = False,
+                 **options: Any) -> AnthropicAgent:
         key = os.environ.get("ANTHROPIC_API_KEY")
         if not key:
             raise BadInputError("--agent anthropic needs an API key: export "
@@ -114,6 +115,11 @@ class AnthropicAgent(LLMAgent):
 
     def wire(self) -> Wire:
         return AnthropicWire(self.api_key, self.model, self.base_url, self.max_retries,
+        # the SDK reads ANTHROPIC_BASE_URL itself when base_url is None: checked the same
+        url = options.get("base_url") or os.environ.get("ANTHROPIC_BASE_URL")
+        if url:
+            require_safe_url(url, allow_insecure_url,
+                             "--base-url" if options.get("base_url") else "ANTHROPIC_BASE_URL")
                              self.max_tokens)
 
 

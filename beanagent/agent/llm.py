@@ -4,18 +4,52 @@ one API only says how to reach it (`wire`)."""
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import re
+import urllib.parse
+from collections.abc import Mapping
 from importlib import resources
 
 from beanagent.agent import Execute, OnStep, Repair
 from beanagent.agent.actions import actions_for
 from beanagent.agent.facts import api_reference, statement_summary
 from beanagent.agent.loop import Limits, Session, Wire
+from beanagent.errors import BadInputError
 from beanagent.model import AgentRun, Task
 from beanagent.settings import AGENT_TIMEOUT, DEFAULT_STEPS, MAX_TOKENS_TOTAL
 
 
 def _prompt(name: str) -> str:
     return resources.files("beanagent.agent").joinpath(f"prompts/{name}").read_text("utf-8")
+
+
+_PLACEHOLDER = re.compile(r"\{(api|actions|facts|statements)\}")
+
+
+def fill(template: str, values: Mapping[str, str]) -> str:
+    """The template's `{name}` placeholders replaced in one pass: what is inserted (the
+    ledger's facts, the statements' text) is never scanned again, so a payee named
+    "{statements}" stays text. (Chained str.replace expanded it.)"""
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+
+
+def require_safe_url(url: str, allow_insecure: bool, what: str = "--base-url") -> None:
+    """Refuse to send the API key and the ledger's data over plain http, except to this
+    machine (localhost, 127.0.0.0/8, ::1: a local model server) or when the user said
+    `--allow-insecure-url`. Raises BadInputError (exit 2)."""
+    parts = urllib.parse.urlsplit(url.strip())
+    if parts.scheme.lower() != "http" or allow_insecure:
+        return
+    host = (parts.hostname or "").rstrip(".")
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host.lower() == "localhost"
+    if not loopback:
+        raise BadInputError(
+            f"{what} {url} is plain http to another machine: your API key and the ledger's "
+            "data would travel unencrypted. Use https://, a server on this machine "
+            "(localhost, 127.0.0.1, ::1), or pass --allow-insecure-url")
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -42,11 +76,10 @@ class LLMAgent:
                       self.max_tokens)
 
     def system_prompt(self, task: Task) -> str:
-        how = _prompt(f"{self.actions}.md").replace("{api}", api_reference())
-        return (_prompt("system.md")
-                .replace("{actions}", how.strip())
-                .replace("{facts}", task.facts or "(no facts)")
-                .replace("{statements}", statement_summary(list(task.statements))))
+        how = fill(_prompt(f"{self.actions}.md"), {"api": api_reference()})
+        return fill(_prompt("system.md"), {
+            "actions": how.strip(), "facts": task.facts or "(no facts)",
+            "statements": statement_summary(list(task.statements))})
 
     def run(self, task: Task, execute: Execute, on_step: OnStep) -> AgentRun:
         run = AgentRun(self.name, model=self.model)

@@ -24,7 +24,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from beanagent.agent.llm import LLMAgent
+from beanagent.agent.llm import LLMAgent, require_safe_url
 from beanagent.agent.loop import Call, Reply, ToolSpec, Wire
 from beanagent.errors import AgentError, BadInputError
 
@@ -182,7 +182,8 @@ class OpenAIAgent(LLMAgent):
     name: str = "openai"
 
     @classmethod
-    def from_env(cls, model: str | None, base_url: str | None, **options: Any) -> OpenAIAgent:
+    def from_env(cls, model: str | None, base_url: str | None, allow_insecure_url: bool = False,
+                 **options: Any) -> OpenAIAgent:
         key = os.environ.get("OPENAI_API_KEY") or None
         url = base_url or os.environ.get("OPENAI_BASE_URL") or (OPENAI_URL if key else None)
         if not url:
@@ -191,6 +192,8 @@ class OpenAIAgent(LLMAgent):
                                 "OPENAI_API_KEY for OpenAI's own API")
         if not re.match(r"^https?://[^/\s]+", url):
             raise BadInputError(f"--base-url must be an http(s) URL, not {url!r}")
+        require_safe_url(url, allow_insecure_url,
+                         "--base-url" if base_url else "OPENAI_BASE_URL")
         if not model:
             raise BadInputError("--agent openai needs a model: --model NAME (or "
                                 "BEANAGENT_MODEL, or model in beanagent.toml)")
