@@ -171,10 +171,11 @@ def test_apply_decisions_runs_the_rules_again_and_keeps_the_order() -> None:
 def test_the_editor_buffer_has_a_header_and_keeps_the_last_attempt() -> None:
     item = _txn()
     first = format_for_edit(item)
-    assert first.startswith("; P1: edit this transaction") and first.endswith(item.text)
+    assert first.startswith("; P1: edit this transaction") and item.text in first
+    assert all(row.startswith(";") for row in first.split(item.text)[1].splitlines())
     again = format_for_edit(item, "; old header\n2024-03-04 * broken\n", "line 2: boom")
     assert "; NOT ACCEPTED: line 2: boom\n" in again
-    assert again.endswith("2024-03-04 * broken\n") and "old header" not in again
+    assert "\n2024-03-04 * broken\n;" in again and "old header" not in again
     assert _reviser(item)(item, first) is not None  # the header itself parses as comments
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -171,17 +172,76 @@ _EDIT_HEADER = """\
 ; {id}: edit this {kind}, then save and quit. Quit without saving to keep it as it is.
 ; It is checked like the agent's proposals (accounts open, postings balance) and then
 ; bean-checked with the other accepted entries. Lines starting with ";" are ignored.
+; In quoted text, "\\:" is a ":" written so that no editor takes the text for a
+; modeline (a command to the editor); leave it, or write ":" again.
 """
+_EDIT_FOOTER = """\
+;
+; (The lines above and below the entry keep it out of the first and last five lines of
+; this file, where editors look for modelines: text from a bank or a model must not be
+; able to give your editor commands.)
+;
+"""
+# Where an editor looks for a command in the text it opens: vim, neovim and vi clones
+# apply a modeline (`vim: set ...:`, `vi:`, `ex:`, `Vim: set`, `vim600:`) at the start
+# of a line or after white space within the first and last 'modelines' lines (5 by
+# default); Kakoune has `kak:` ones; emacs reads a `Local Variables:` block near the end
+# (and `-*- ... -*-` on the first line, which is ours). The entry holds a bank's and a
+# model's text, so two defences:
+# 1. the entry never sits in the first or last five lines (the fixed header and footer),
+#    which also covers what can't be rewritten (a metadata key named `vim`);
+# 2. in the entry's strings and in comments, each marker's colon is written `\:`
+#    (`vim\: set`): beancount reads `\:` in a string as `:`, so the entry saved is
+#    exactly the one shown, and no editor sees a modeline whatever its 'modelines' is.
+_MODELINE = re.compile(r"(?<!\S)(?:vi|vim[<=>]?\d*|Vim|ex|kak|Local Variables)(?=:)")
+
+
+def _in_text(text: str) -> list[bool]:
+    """For each character of `text`: whether it is inside a beancount string or a
+    comment (where writing `\\:` for `:` changes nothing the parser keeps)."""
+    mask = [False] * len(text)
+    in_string = comment = False
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if comment:
+            comment = ch != "\n"
+            mask[i] = comment
+        elif in_string:
+            mask[i] = True
+            if ch == "\\" and i + 1 < len(text):
+                mask[i + 1] = True
+                i += 1
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch == ";":
+            comment = mask[i] = True
+        i += 1
+    return mask
+
+
+def neutralise_modelines(text: str) -> str:
+    """`text` with the colon of every modeline marker inside a string or a comment
+    written as `\\:` (see above); the rest as it is."""
+    mask = _in_text(text)
+    colons = [m.end() for m in _MODELINE.finditer(text) if mask[m.end()]]
+    for at in reversed(colons):
+        text = text[:at] + "\\" + text[at:]
+    return text
 
 
 def format_for_edit(item: Proposal, text: str | None = None, error: str | None = None) -> str:
-    """What the editor opens: a short header, then the entry (or the user's last attempt,
-    with the reason it was refused)."""
+    """What the editor opens: a header, the entry (or the user's last attempt, with the
+    reason it was refused), a footer; no modeline anywhere (see `_MODELINE`)."""
     body = item.text if text is None else text
     lines = body.split("\n")
     while lines and lines[0].startswith(";"):  # our header from the previous attempt
         lines.pop(0)
+    while lines and (not lines[-1].strip() or lines[-1].startswith(";")):  # and footer
+        lines.pop()
     head = _EDIT_HEADER.format(id=item.id, kind=item.spec.kind)
     if error:
         head += "".join(f"; NOT ACCEPTED: {row}\n" for row in error.splitlines())
-    return head + "\n".join(lines).rstrip("\n") + "\n"
+    return neutralise_modelines(head + "\n".join(lines).rstrip("\n") + "\n" + _EDIT_FOOTER)

@@ -16,7 +16,7 @@ import datetime
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeGuard
 
 from beanagent.core import proposals
 from beanagent.core.categorise import Categoriser, Suggestion
@@ -24,7 +24,7 @@ from beanagent.core.match import MatchResult, match_statement
 from beanagent.ledger.view import LedgerView, Txn
 from beanagent.settings import CONFIDENT, REVIEW_ACCOUNT, WINDOW_DAYS
 from beanagent.statements.model import Ref, Statement, StatementLine
-from beanagent.text import one_line
+from beanagent.text import line_breaker, one_line
 
 MAX_PROPOSALS = 11_000  # every line of the largest statement run, plus opens and balances
 
@@ -76,6 +76,13 @@ def fit_text(text: str) -> str:
     text = one_line(text)
     limit = proposals.MAX_TEXT
     return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _meta_value(text: str | None) -> TypeGuard[str]:
+    """Whether a bank's id can be a metadata value as it is (ids must stay exact to be
+    matched again; one too long or holding a control is no bank's id, and is left out)."""
+    return (text is not None and 0 < len(text) <= proposals.MAX_TEXT
+            and line_breaker(text) is None)
 
 
 def _date(value: Any) -> str:
@@ -213,9 +220,8 @@ class Engine:
         """Metadata that lets the next run recognise this line: the bank's id, else a
         hash of date, amount and description plus the occurrence number of identical rows;
         and a paper check's number."""
-        limit = proposals.MAX_TEXT  # a longer value is no bank's id, and no meta value
-        check = {"check": line.check} if line.check and len(line.check) <= limit else {}
-        if line.ref.id and len(line.ref.id) <= limit:
+        check = {"check": line.check} if _meta_value(line.check) else {}
+        if line.ref.id and _meta_value(line.ref.id):
             return {"bank_ref": line.ref.id, **check}
         key = f"{line.date}|{line.amount}|{line.description}"
         occurrences = self._occurrences.get(id(statement))
