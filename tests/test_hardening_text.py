@@ -377,6 +377,20 @@ def test_insecure_url_is_allowed_on_loopback_or_when_asked(books: Path) -> None:
     assert "unencrypted" not in proc.stderr
 
 
+def test_api_error_text_from_a_server_reaches_the_terminal_escaped(books: Path) -> None:
+    from tests.fake_anthropic import FakeAPI, serve
+    from tests.fake_openai import error
+
+    fake = FakeAPI([error(400, "invalid_request_error", f"bad {TITLE} request{ERASE}")])
+    with serve(fake):
+        proc = run_cli("reconcile", "books.beancount", "march.csv", "-a", ACCOUNT,
+                       "--dry-run", "--agent", "openai", "--model", "m", "--base-url",
+                       fake.url + "/v1", cwd=books)
+    assert proc.returncode == 5, proc.stderr
+    assert r"HTTP 400: bad \x1b]0;pwned\x07 request\x1b[2K" in one_error_line(proc)
+    assert not RAW.search(proc.stderr), repr(proc.stderr)
+
+
 # --- 6. $EDITOR and modelines ------------------------------------------------------------
 
 MODELINE = re.compile(r"(?:^|\s)(?:vi:|vim[<=>]?\d*:|Vim:|ex:)")

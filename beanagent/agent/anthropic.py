@@ -17,6 +17,7 @@ from typing import Any
 from beanagent.agent.llm import LLMAgent, require_safe_url
 from beanagent.agent.loop import Call, Reply, ToolSpec, Wire
 from beanagent.errors import AgentError, BadInputError
+from beanagent.text import visible
 
 DEFAULT_MODEL = "claude-sonnet-4-6"
 CACHE = {"type": "ephemeral"}
@@ -130,5 +131,6 @@ def _api_message(exc: Exception) -> str:
     error = body.get("error") if isinstance(body, dict) else None
     text = error.get("message") if isinstance(error, dict) else None
     text = str(text or getattr(exc, "message", "") or exc)
-    text = (text.strip().splitlines() or [type(exc).__name__])[0][:300]
+    # the server's words reach the terminal in the error line: controls made visible
+    text = visible((text.strip().splitlines() or [type(exc).__name__])[0][:300])
     return f"HTTP {status}: {text}" if status else text

@@ -27,6 +27,7 @@ from typing import Any
 from beanagent.agent.llm import LLMAgent, require_safe_url
 from beanagent.agent.loop import Call, Reply, ToolSpec, Wire
 from beanagent.errors import AgentError, BadInputError
+from beanagent.text import visible
 
 OPENAI_URL = "https://api.openai.com/v1"
 NO_KEY = "sk-no-key-required"  # local servers want some bearer token, and ignore it
@@ -171,7 +172,8 @@ def _error_text(exc: urllib.error.HTTPError) -> str:
         text = error.get("message") if isinstance(error, dict) else error
     except (ValueError, AttributeError):
         text = raw
-    return (str(text or exc.reason).strip().splitlines() or [""])[0][:300]
+    # the server's words reach the terminal in the error line: controls made visible
+    return visible((str(text or exc.reason).strip().splitlines() or [""])[0][:300])
 
 
 @dataclasses.dataclass(kw_only=True)
