@@ -27,6 +27,12 @@ from beanagent.errors import (
     LedgerChangedError,
     WriteFailedError,
 )
+from beanagent.files.confine import (
+    allowed_files,
+    require_files_writable,
+    require_record,
+)
+from beanagent.files.confine import require_writable as require_writable  # the workflow's
 from beanagent.files.journal import (
     RENAME_EXCHANGE,
     RENAME_NOREPLACE,
@@ -37,11 +43,13 @@ from beanagent.files.journal import (
     file_sha256,
     fsync_dir,
     hold_lock,
+    make_private_dir,
     now,
+    read_regular,
     rename_flags,
     write_durably,
 )
-from beanagent.ledger.load import load_entries, to_ledger_errors
+from beanagent.ledger.load import ledger_file_names, load_entries, to_ledger_errors
 from beanagent.model import Ledger, LedgerError, sha256_bytes
 
 # bean-check of the written ledger: all its errors. Those the ledger had at load (the
@@ -169,7 +177,7 @@ def _roll_back(journal: Journal, record: Record) -> None:
         if change.old_sha256 is None:
             path.unlink()  # it did not exist before: the write created it
             continue
-        data = (folder / str(change.backup)).read_bytes()
+        data = read_regular(folder / str(change.backup))
         if sha256_bytes(data) != change.old_sha256:
             raise _stuck(journal, record, change)
         temp = _rollback_temp(path, record.seq)
@@ -197,7 +205,7 @@ def _roll_forward(journal: Journal, record: Record) -> str | None:
         if sha != change.old_sha256:
             return "a file holds neither its old nor its new bytes"
         temp = journal.temp_path(change)
-        if change.new_sha256 is not None and (temp is None
+        if change.new_sha256 is not None and (temp is None or temp.is_symlink()
                                               or file_sha256(temp) != change.new_sha256):
             return "it died before every new file was ready"
         plan.append((path, temp, change.old_sha256))
@@ -227,14 +235,17 @@ def _names(record: Record) -> str:
     return ", ".join(c.path for c in record.files)
 
 
-def recover_held(journal: Journal) -> list[str]:
-    """Under the lock: finish or revert every interrupted write; say what was done."""
+def recover_held(journal: Journal, allowed: frozenset[Path]) -> list[str]:
+    """Under the lock: finish or revert every interrupted write; say what was done. Every
+    record is checked first (`confine.require_record`: only the files in `allowed`, the
+    ledger's), so a forged one is refused before anything is touched."""
+    unfinished = [r for r in journal.records() if r.state != "done"]
+    for record in unfinished:
+        require_record(journal, record, allowed)
     notes = []
     for orphan in journal.orphans():
         journal.remove(int(orphan.name))
-    for record in journal.records():
-        if record.state == "done":
-            continue
+    for record in unfinished:
         why = _roll_forward(journal, record) if record.state == "pending" else None
         if record.state == "pending" and why is None:
             notes.append(f"an interrupted beanagent {record.kind} (#{record.seq}) was "
@@ -247,15 +258,27 @@ def recover_held(journal: Journal) -> list[str]:
     return notes
 
 
+def ledger_allowed(main: Path) -> frozenset[Path]:
+    """The files a record of this ledger may name (confine.allowed_files), learnt by
+    parsing it: the recovery runs before the ledger is loaded."""
+    return allowed_files(main.parent, ledger_file_names(main))
+
+
 def recover(main: Path) -> list[str]:
-    """At the start of a run: make an interrupted write whole again. Creates nothing when
-    there is nothing to do; leaves a write in progress in another run to that run."""
+    """At the start of a run (a dry run too): make an interrupted write whole again.
+    Creates nothing when there is nothing to do; leaves a write in progress in another
+    run to that run. A record that names anything but the ledger's files is refused
+    (BadInputError) before the lock is taken: nothing is touched, not even the lock."""
     journal = Journal(main.resolve())
     if not journal.has_unfinished():
         return []
+    allowed = ledger_allowed(journal.main)
+    for record in journal.records():
+        if record.state != "done":
+            require_record(journal, record, allowed)
     try:
         with hold_lock(journal.main):
-            return recover_held(journal)
+            return recover_held(journal, allowed)
     except LedgerBusyError:
         return []
 
@@ -276,10 +299,9 @@ def _prepare(journal: Journal, kind: Kind, new: dict[Path, bytes | None],
     changes = []
     path: Path | None = None
     try:
-        if not journal.folder.is_dir():
-            journal.folder.mkdir()
+        if make_private_dir(journal.folder):
             fsync_dir(journal.folder.parent)  # so the journal survives a power cut
-        folder.mkdir()
+        make_private_dir(folder)
         for k, path in enumerate(sorted(new)):
             before, after = old[path], new[path]
             backup = None
@@ -304,7 +326,9 @@ def _prepare(journal: Journal, kind: Kind, new: dict[Path, bytes | None],
 def journaled_write(journal: Journal, kind: Kind, new: dict[Path, bytes | None],
            expected: dict[Path, str | None], check: Check | None = None,
            baseline: Sequence[LedgerError] = (), undoes: tuple[int, ...] = ()) -> Record:
-    """One journaled write of several files, under the lock (see the module docstring)."""
+    """One journaled write of several files, under the lock (see the module docstring).
+    `new`'s paths are the files' real paths (confine.targets)."""
+    require_files_writable({p: p for p in new})
     old: dict[Path, bytes | None] = {}
     for path in sorted(new):  # read once: these bytes are both the guard and the backup
         try:
@@ -390,19 +414,25 @@ def _undo_or_keep_journal(journal: Journal, record: Record, cause: BaseException
 
 
 def commit_files(ledger: Ledger, new_bytes: dict[Path, bytes], check: Check | None = None,
-                 baseline: Sequence[LedgerError] = ()) -> list[Path]:
-    """Write each changed file as one journaled, locked write (module docstring). Refuses
-    before writing anything (LedgerChangedError, exit 4, naming the file) if any of them
-    moved since load; LedgerBusyError (exit 4) if another run is writing; CheckFailedError
-    (exit 3, files put back) if `check` finds errors not in `baseline` (the errors the
-    ledger had at load); WriteFailedError (exit 6) when
-    the disk refuses (nothing changed). Returns the files written."""
+                 baseline: Sequence[LedgerError] = (), *,
+                 output: Path | None = None) -> list[Path]:
+    """Write each changed file as one journaled, locked write (module docstring). A file
+    the ledger reaches through a symlink is written where the link points, inside the
+    ledger's folder (or anywhere if it is `output`, the user's --output; confine.targets).
+    Refuses before writing anything (LedgerChangedError, exit 4, naming the file) if any
+    of them moved since load; LedgerBusyError (exit 4) if another run is writing;
+    CheckFailedError (exit 3, files put back) if `check` finds errors not in `baseline`
+    (the errors the ledger had at load); WriteFailedError (exit 6) when a file, its
+    folder or the state folder is read-only (require_writable) or the disk refuses
+    (nothing changed). Returns the files written, as the ledger names them."""
     paths = sorted(new_bytes)
     journal = Journal(ledger.path)
     expected = {p: (ledger.files[p].sha256 if p in ledger.files else None) for p in paths}
     _guard(expected)  # before the lock too: a refused commit leaves the folder as it was
+    real = require_writable(ledger, paths, output)
     with hold_lock(ledger.path):
-        recover_held(journal)
-        journaled_write(journal, "commit", {p: new_bytes[p] for p in paths}, expected, check,
-               baseline)
+        recover_held(journal, allowed_files(ledger.path.parent, ledger.files) | {
+            real[p] for p in paths})
+        journaled_write(journal, "commit", {real[p]: new_bytes[p] for p in paths},
+                        {real[p]: expected[p] for p in paths}, check, baseline)
     return paths

@@ -29,22 +29,29 @@ import dataclasses
 import datetime
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import shutil
+import stat
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 from beanagent.errors import BadInputError, LedgerBusyError, WriteFailedError
-from beanagent.model import sha256_bytes
 
 STATE_DIR = ".beanagent"
 FORMAT = 1
 RECORD = "record.json"
 Kind = Literal["commit", "undo"]
 State = Literal["pending", "rollback", "done"]
+
+
+RECORD_CAP = 64 * 2**20  # a record.json larger than this is not one beanagent wrote
+# What file_sha256 says of a folder, a FIFO, a device or a socket: never read (a FIFO would
+# block, /dev/zero never ends), and never equal to a file's sha256.
+NOT_REGULAR = "not a regular file"
 
 
 def state_dir(main: Path) -> Path:
@@ -57,16 +64,109 @@ def undo_dir(main: Path) -> Path:
 
 def file_sha256(path: Path, *, quiet: bool = False) -> str | None:
     """The sha256 of a file's bytes, or None when it does not exist (or, `quiet`, when it
-    can't be read: the audit log must never fail a run)."""
+    can't be read or is not a regular file: the audit log must never fail a run, nor
+    hang on a statement given as a FIFO). Anything but a regular file is NOT_REGULAR."""
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
     except OSError:
         if quiet:
             return None
         raise
-    return sha256_bytes(data)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None if quiet else NOT_REGULAR
+        digest = hashlib.sha256()
+        while chunk := os.read(fd, 2**20):
+            digest.update(chunk)
+    except OSError:
+        if quiet:
+            return None
+        raise
+    finally:
+        os.close(fd)
+    return digest.hexdigest()
+
+
+def read_regular(path: Path, limit: int | None = None) -> bytes:
+    """The bytes of a regular file that is not a symlink (`.beanagent/` is the shared
+    folder's: a record or backup planted as a link to /dev/zero or a secret is refused,
+    OSError), at most `limit` of them (OSError EFBIG beyond)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        if limit is not None and st.st_size > limit:
+            raise OSError(errno.EFBIG, "file too large", str(path))
+        chunks = []
+        while chunk := os.read(fd, 2**20):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
+def writable(path: Path) -> bool:
+    """Can beanagent write this file (or, a folder, create and rename in it)? A file or
+    folder with no write permission bit at all is read-only even to root: the user said
+    so with chmod, and beanagent does not override it."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    if not st.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+        return False
+    folder = stat.S_ISDIR(st.st_mode)
+    return os.access(path, os.W_OK | (os.X_OK if folder else 0))
+
+
+def require_real_dir(path: Path) -> bool:
+    """True when `path` is a folder, False when absent. A symlink (or a file) where one
+    of beanagent's state folders belongs is refused: `.beanagent/` comes with a shared
+    books folder, and a link there would send the lock, the journal or the log (and what
+    they write) anywhere."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if stat.S_ISLNK(st.st_mode):
+        raise BadInputError("is a symbolic link; beanagent keeps its state (lock, undo "
+                            "history, audit log) only in a real folder: remove the link "
+                            "and run again", file=str(path))
+    if not stat.S_ISDIR(st.st_mode):
+        raise BadInputError("is not a folder; beanagent keeps its state (lock, undo history, "
+                            "audit log) in this folder: move the file away and run again",
+                            file=str(path))
+    return True
+
+
+def make_private_dir(path: Path) -> bool:
+    """Create one folder 0700 whatever the umask (mkdir, then chmod); False when it was
+    there already (a real folder: require_real_dir). Never inside a read-only folder."""
+    if require_real_dir(path):
+        return False
+    if not writable(path.parent):
+        raise OSError(errno.EACCES, "the folder is read-only", str(path.parent))
+    os.mkdir(path, 0o700)
+    os.chmod(path, 0o700)
+    return True
+
+
+def make_private_dirs(path: Path) -> list[Path]:
+    """`path` and its missing parents, each created 0700; the ones created, outermost
+    first (their parents need an fsync for them to survive a power cut). Folders that
+    exist are taken as they are (links included: above the books they are the user's;
+    the callers refuse links in beanagent's own state folders first)."""
+    missing = []
+    for folder in (path, *path.parents):
+        if os.path.isdir(folder):
+            break
+        missing.append(folder)
+    for folder in reversed(missing):
+        make_private_dir(folder)
+    return list(reversed(missing))
 
 
 def fsync_dir(directory: Path) -> None:
@@ -84,10 +184,22 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
+def _create_new(path: Path) -> int:
+    """A new, empty file 0600. Whatever had the name is removed first, never followed:
+    a temp name beside a ledger file planted as a symlink to ~/.bashrc must not be
+    written through."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        return os.open(path, flags, 0o600)
+    except FileExistsError:
+        os.unlink(path)  # a stale temp from an interrupted run, or a planted link
+        return os.open(path, flags, 0o600)
+
+
 def write_durably(path: Path, data: bytes, mode: int | None = None) -> None:
-    """Write a whole file and fsync it (the caller renames it into place). Created 0600:
-    backups of the books are nobody else's business; `mode` sets the final mode."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    """Write a whole new file and fsync it (the caller renames it into place). Created
+    0600: backups of the books are nobody else's business; `mode` sets the final mode."""
+    fd = _create_new(path)
     try:
         write_all(fd, data)
         if mode is not None:
@@ -111,7 +223,7 @@ def _load_renameat2() -> Callable[..., int] | None:
         return None
     fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
     fn.restype = ctypes.c_int
-    return fn  # type: ignore[no-any-return]
+    return fn
 
 
 _RENAMEAT2 = _load_renameat2()
@@ -245,21 +357,30 @@ class Journal:
         out = []
         for folder in self._folders():
             path = folder / RECORD
-            with contextlib.suppress(FileNotFoundError):
-                out.append(_parse(path.read_bytes(), path))
+            try:
+                raw = read_regular(path, RECORD_CAP)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise BadInputError(f"unreadable undo record ({exc.strerror}); move the "
+                                    f"folder {folder} aside to continue",
+                                    file=str(path)) from None
+            out.append(_parse(raw, path))
         return sorted(out, key=lambda r: r.seq)
 
     def orphans(self) -> list[Path]:
         """Folders without a journal: a write that died before its journal existed (so
         before any temp file or rename), or a rollback that died while removing it."""
-        return [f for f in self._folders() if not (f / RECORD).exists()]
+        return [f for f in self._folders() if not os.path.lexists(f / RECORD)]
 
     def _folders(self) -> list[Path]:
-        try:
-            names = os.listdir(self.folder)
-        except FileNotFoundError:
+        """The numbered folders; none of the folders on the way may be a symlink."""
+        if not (require_real_dir(state_dir(self.main)) and require_real_dir(self.folder)):
             return []
-        return sorted(self.folder / n for n in names if n.isdigit() and len(n) == 6)
+        names = sorted(n for n in os.listdir(self.folder) if n.isdigit() and len(n) == 6)
+        for name in names:
+            require_real_dir(self.folder / name)
+        return [self.folder / n for n in names]
 
     def next_seq(self) -> int:
         folders = self._folders()
@@ -283,16 +404,26 @@ def hold_lock(main: Path) -> Iterator[None]:
     """Exclusive, per ledger, never waits: two beanagent runs never write the same ledger
     at once. The lock dies with its process (flock), so a crash never leaves it stuck."""
     folder = state_dir(main)
+    lock = folder / "lock"
     try:
-        created = not folder.is_dir()
-        folder.mkdir(exist_ok=True)
-        if created:
+        if make_private_dir(folder):
             fsync_dir(folder.parent)
-        fd = os.open(folder / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+                     | os.O_CLOEXEC, 0o600)
     except OSError as exc:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a symlink
+            raise BadInputError("is a symbolic link; remove it and run again",
+                                file=str(lock)) from None
         raise WriteFailedError(f"cannot create the lock file: {exc.strerror}; nothing was "
-                               "written", file=str(folder / "lock")) from None
+                               "written", file=str(lock)) from None
     try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise BadInputError("is not a regular file; remove it and run again",
+                                file=str(lock))
+        if st.st_mode & 0o777 != 0o600:  # made by an older beanagent, or another umask
+            with contextlib.suppress(OSError):
+                os.fchmod(fd, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:

@@ -12,8 +12,18 @@ import dataclasses
 from pathlib import Path
 
 from beanagent.errors import BadInputError, LedgerChangedError
-from beanagent.files.commit import journaled_write, recover_held
-from beanagent.files.journal import FileChange, Journal, Record, file_sha256, hold_lock
+from beanagent.files.commit import journaled_write, ledger_allowed, recover_held
+from beanagent.files.confine import require_record
+from beanagent.files.journal import (
+    FileChange,
+    Journal,
+    Record,
+    file_sha256,
+    hold_lock,
+    read_regular,
+    require_real_dir,
+    state_dir,
+)
 from beanagent.model import sha256_bytes
 
 
@@ -24,8 +34,7 @@ class Undone:
     notes: tuple[str, ...] = ()  # what the recovery of an interrupted write did first
 
 
-def _undoable(journal: Journal) -> list[Record]:
-    records = journal.records()
+def _undoable(records: list[Record]) -> list[Record]:
     undone = {seq for r in records if r.kind == "undo" for seq in r.undoes}
     return [r for r in reversed(records) if r.kind == "commit" and r.seq not in undone]
 
@@ -39,12 +48,19 @@ def undo_commits(main: Path, steps: int = 1) -> Undone:
     if not main.is_file():
         raise BadInputError("ledger file not found", file=str(main))
     journal = Journal(main.resolve())
-    if not journal.folder.is_dir():
+    if not (require_real_dir(state_dir(journal.main)) and require_real_dir(journal.folder)):
         raise BadInputError("nothing to undo: no beanagent commit is recorded beside this "
                             "ledger", file=str(main))
+    # The history is the shared folder's: every record acted on must name only the
+    # ledger's files (confine.require_record), learnt by parsing the ledger.
+    # Checked before the lock too, so that a refusal leaves even the lock file uncreated.
+    allowed = ledger_allowed(journal.main)
+    records = journal.records()
+    for record in [r for r in records if r.state != "done"] + _undoable(records)[:steps]:
+        require_record(journal, record, allowed)
     with hold_lock(journal.main):
-        notes = recover_held(journal)
-        todo = _undoable(journal)
+        notes = recover_held(journal, allowed)
+        todo = _undoable(journal.records())
         if not todo:
             raise BadInputError("nothing to undo: every recorded beanagent commit has been "
                                 "undone already", file=str(main))
@@ -52,6 +68,8 @@ def undo_commits(main: Path, steps: int = 1) -> Undone:
             raise BadInputError(f"only {len(todo)} beanagent commit(s) left to undo; pass "
                                 f"--steps {len(todo)} or fewer", file=str(main))
         chosen = todo[:steps]
+        for record in chosen:
+            require_record(journal, record, allowed)
         expected: dict[Path, str | None] = {}  # what each file must hold now
         state: dict[Path, str | None] = {}  # what it holds once the later commits are undone
         target: dict[Path, bytes | None] = {}
@@ -77,7 +95,7 @@ def _backup_bytes(journal: Journal, record: Record, change: FileChange) -> bytes
         return None
     where = journal.record_dir(record.seq) / change.backup
     try:
-        data = where.read_bytes()
+        data = read_regular(where)
     except OSError as exc:
         raise BadInputError(f"the undo history is damaged: {exc.strerror}; nothing was "
                             "undone", file=str(where)) from None

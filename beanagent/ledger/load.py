@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import glob
 import os
+import re
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -125,17 +128,93 @@ def _refuse_unparsable(raw: list[Any], errors: list[LedgerError], main: Path,
                                 file=where, line=located.line or None)
 
 
+# An include directive, at the start of a line as beancount requires.
+_INCLUDE = re.compile(rb'^include[ \t]+"((?:[^"\\\n]|\\.)*)"', re.MULTILINE)
+
+
+def _shown(file: Path, main: Path, display: str) -> str:
+    if file == main:
+        return display
+    with contextlib.suppress(ValueError):
+        return os.path.relpath(file)
+    return str(file)
+
+
+def require_plain_includes(main: Path, display: str | None = None) -> None:
+    """Every file the ledger includes (globs expanded as beancount does) is a regular
+    file: beancount's parser crashes on a folder (`include "somedir"`) and blocks for ever
+    on a FIFO or /dev/zero (a symlink in a shared folder matched by a glob). Refused with
+    one line naming the include (file and line). Reads the directives only: cheap."""
+    display = display or str(main)
+    seen: set[Path] = set()
+    todo = [main]
+    while todo:
+        file = todo.pop()
+        if file in seen:
+            continue
+        seen.add(file)
+        try:
+            if not stat.S_ISREG(os.stat(file).st_mode):
+                continue  # the main file: _require_readable says it
+            data = file.read_bytes()
+        except OSError:
+            continue  # beancount reports what it can't read
+        for found in _INCLUDE.finditer(data):
+            name = found.group(1).decode("utf-8", "replace")
+            pattern = name if os.path.isabs(name) else os.path.join(file.parent, name)
+            for match in sorted(glob.glob(pattern, recursive=True)):
+                try:
+                    mode = os.stat(match).st_mode
+                except OSError:
+                    continue  # a dangling link: beancount says it does not exist
+                if stat.S_ISREG(mode):
+                    todo.append(Path(os.path.normpath(match)))
+                    continue
+                what = "a folder" if stat.S_ISDIR(mode) else \
+                    "not a regular file (a FIFO, device or socket)"
+                shown = "" if os.path.normpath(match) == os.path.normpath(pattern) \
+                    else f" ({match})"
+                hint = f"; include the files in it, like \"{name.rstrip('/')}/*.beancount\"" \
+                    if stat.S_ISDIR(mode) else ""
+                raise BadInputError(f"include \"{name}\" names {what}{shown}, which can't be "
+                                    f"read as a ledger file{hint}",
+                                    file=_shown(file, main, display),
+                                    line=data.count(b"\n", 0, found.start()) + 1)
+
+
+def _parse_files(path: Path, display: str) -> tuple[list[Any], list[Any], dict[str, Any]]:
+    """beancount's parse of the whole ledger (includes followed), after
+    require_plain_includes; an include that still can't be read (it changed meanwhile) is
+    one line, never a traceback."""
+    from beancount import loader
+
+    require_plain_includes(path, display)
+    try:
+        with _no_gc():
+            return loader._parse_recursive([(str(path), True)], None, None)
+    except OSError as exc:
+        raise BadInputError(f"cannot read an included file: {exc.strerror}",
+                            file=str(exc.filename or path)) from None
+
+
+def ledger_file_names(main: Path) -> list[Path]:
+    """The files the ledger reads (the main file and every include), as beancount names
+    them, by parsing only: no plugin runs, nothing is booked. What an undo record may
+    name (files/confine.py)."""
+    _, _, options = _parse_files(main, str(main))
+    return [Path(name) for name in options.get("include") or [str(main)]]
+
+
 def parse_ledger(path: Path, display: str | None = None) -> Ledger:
     """Parse only (no booking, plugins or validation): enough to know the accounts, the
     files and where entries sit, in a fraction of a full load. `complete()` finishes it."""
-    from beancount import loader
     from beancount.core import data
 
     display = display or str(path)
     path = path.resolve()
     _require_readable(path, display)
+    entries, errors, options = _parse_files(path, display)
     with _no_gc():
-        entries, errors, options = loader._parse_recursive([(str(path), True)], None, None)
         entries.sort(key=data.entry_sortkey)
     parse_errors = to_ledger_errors(errors)
     _require_entries(entries, parse_errors, display)
@@ -166,6 +245,7 @@ def load_ledger(path: Path, display: str | None = None) -> Ledger:
     display = display or str(path)
     path = path.resolve()
     _require_readable(path, display)
+    require_plain_includes(path, display)
     entries, errors, options = load_entries(path)
     ledger_errors = to_ledger_errors(errors)
     _require_entries(entries, ledger_errors, display)

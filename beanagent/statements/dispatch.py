@@ -3,7 +3,9 @@ OFX, or CSV), then tie each statement to its ledger account (resolve)."""
 
 from __future__ import annotations
 
+import os
 import pathlib
+import stat
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -54,24 +56,39 @@ def parse_statement_file(
     return [parse_csv(path, display, csv_options or CsvOptions())]
 
 
-def _head(path: pathlib.Path, display: str) -> bytes:
-    """The first bytes of the file, after checking it is a readable, non-empty file."""
-    if not path.exists():
-        raise BadInputError("statement file not found", file=display)
-    if not path.is_file():
+def _require_regular(mode: int, display: str) -> None:
+    if stat.S_ISDIR(mode):
         raise BadInputError("not a file (pass a statement file, not a directory)", file=display)
+    if not stat.S_ISREG(mode):
+        raise BadInputError("not a regular file (a FIFO, device or socket can't be a "
+                            "statement: save the export to a file and pass that)", file=display)
+
+
+def _head(path: pathlib.Path, display: str) -> bytes:
+    """The first bytes of the file, after checking it is a readable, non-empty regular
+    file of a bounded size. Looked at (stat) before it is opened, and opened without
+    blocking: a FIFO or /dev/zero given as a statement must not hang the run."""
     try:
-        with path.open("rb") as fh:
-            head = fh.read(_SNIFF_BYTES)
+        _require_regular(os.stat(path).st_mode, display)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise BadInputError("statement file not found", file=display) from None
     except OSError as err:
-        raise BadInputError(f"cannot read file: {err.strerror or err}", file=display) from err
+        raise BadInputError(f"cannot read file: {err.strerror or err}", file=display) from None
+    try:
+        st = os.fstat(fd)
+        _require_regular(st.st_mode, display)  # it may have been swapped since the stat
+        if st.st_size > MAX_STATEMENT_BYTES:
+            raise BadInputError(f"statement file is {st.st_size / 2**20:.0f} MiB; beanagent "
+                                f"reads statements up to {MAX_STATEMENT_BYTES // 2**20} MiB: "
+                                "export a shorter period", file=display)
+        head = os.read(fd, _SNIFF_BYTES)
+    except OSError as err:
+        raise BadInputError(f"cannot read file: {err.strerror or err}", file=display) from None
+    finally:
+        os.close(fd)
     if not head:
         raise BadInputError("statement file is empty", file=display)
-    size = path.stat().st_size
-    if size > MAX_STATEMENT_BYTES:
-        raise BadInputError(f"statement file is {size / 2**20:.0f} MiB; beanagent reads "
-                            f"statements up to {MAX_STATEMENT_BYTES // 2**20} MiB: export a "
-                            "shorter period", file=display)
     return head
 
 
