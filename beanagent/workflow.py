@@ -262,7 +262,7 @@ def find(loaded: Loaded, full_load: Future[Ledger], settings: Settings, ui: UI) 
     matches = tuple(match_statement(view, st, settings.window_days, settings.review_account)
                     for st in loaded.statements)
     return Found(full, view, matches, closing_balances(view, loaded.statements),
-                 user_assertions(full.entries))
+                 user_assertions(view))
 
 
 def gate(stages: Stages, loaded: Loaded, found: Found, acted: Acted, checking: Checking,

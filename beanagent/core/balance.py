@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
 
 from beanagent.core.culprits import find_culprits
 from beanagent.core.match import MatchResult
@@ -62,18 +61,13 @@ def closing_balances(view: LedgerView,
     return out
 
 
-def user_assertions(entries: Sequence[Any]) -> dict[tuple[str, int], Assertion]:
+def user_assertions(view: LedgerView) -> dict[tuple[str, int], Assertion]:
     """The ledger's own `balance` directives by file and line, each with the date of the
     previous one on its account (what a proposal before it can break)."""
-    from beancount.core import data
-
     out: dict[tuple[str, int], Assertion] = {}
     last: dict[str, datetime.date] = {}
-    for e in entries:  # in date order (the loader sorts them)
-        if not isinstance(e, data.Balance):
-            continue
-        meta = e.meta or {}
-        out[(str(meta.get("filename")), int(meta.get("lineno") or 0))] = Assertion(
-            e.date, e.account, last.get(e.account, datetime.date.min))
-        last[e.account] = e.date
+    for b in view.balance_assertions:  # in date order (the loader sorts them)
+        out[(b.file, b.line)] = Assertion(b.date, b.account,
+                                          last.get(b.account, datetime.date.min))
+        last[b.account] = b.date
     return out

@@ -75,6 +75,8 @@ class BalanceAssertion:
     account: str
     amount: Decimal
     currency: str
+    file: str = ""  # where the directive is
+    line: int = 0
 
 
 def _posting(p: Any) -> Posting:
@@ -114,8 +116,11 @@ class LedgerView:
         self._txn_dates = [e.date for e in self._raw]
         self._converted: dict[int, Txn] = {}
         self.balance_assertions: tuple[BalanceAssertion, ...] = tuple(
-            BalanceAssertion(e.date, e.account, e.amount.number, e.amount.currency)
-            for e in entries if isinstance(e, data.Balance)
+            BalanceAssertion(e.date, e.account, e.amount.number, e.amount.currency,
+                             str(e.meta.get("filename", "")), int(e.meta.get("lineno") or 0))
+            for e in entries
+            # a balance directive always has a number (the grammar requires one)
+            if isinstance(e, data.Balance) and e.amount.number is not None
         )
         self._by_account: dict[str, list[Any]] = {}
 
