@@ -174,9 +174,10 @@ def render_rows(rows: list[dict[str, Any]]) -> None:
 
 def render_doctor(facts: dict[str, Any], layers: dict[str, Any], canaries: list[Any]) -> None:
     console = Console(highlight=False, emoji=False, soft_wrap=True)
-    console.print(f"[bold]beanagent doctor[/] — Python {facts['python']} on {facts['platform']}")
+    console.print(f"[bold]beanagent doctor[/] — Python {escape(visible(str(facts['python'])))} "
+                  f"on {escape(visible(str(facts['platform'])))}")
     for name, version in facts["packages"].items():
-        console.print(f"  {name:<11} {version}")
+        console.print(Text(visible(f"  {name:<11} {version}")))
     console.print("[bold]sandbox layers[/]")
     abi = layers.get("landlock_abi") or 0
     rows = [
