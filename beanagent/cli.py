@@ -62,7 +62,10 @@ def _handled(command: Callable[..., None]) -> Callable[..., None]:
         try:
             command(*args, **kwargs)
         except BeanagentError as exc:
-            sys.stderr.write(f"beanagent: error: {exc}\n")
+            from beanagent.text import visible
+
+            # One line, and nothing a statement or a model wrote reaches the terminal raw.
+            sys.stderr.write(f"beanagent: error: {visible(str(exc), keep=chr(10))}\n")
             raise typer.Exit(int(exc.exit_code)) from None
         except KeyboardInterrupt:
             sys.stderr.write("beanagent: interrupted; nothing was written\n")
@@ -81,8 +84,11 @@ def _closing(value: str | None) -> tuple[Decimal, str] | None:
         if len(parts) != 2:
             raise InvalidOperation
         number = Decimal(parts[0])
-        if not number.is_finite():
-            raise InvalidOperation
+        from beanagent.statements.model import amount_problem
+
+        problem = amount_problem(number)
+        if problem is not None:
+            raise BadInputError(f"--closing-balance amount {parts[0]!r} {problem}")
         return number, parts[1].upper()
     except InvalidOperation:
         raise BadInputError(f"--closing-balance expects 'AMOUNT CURRENCY' like '-2356.38 USD', "

@@ -118,17 +118,51 @@ class Review:
         ProposalError with the reason it is refused) and returns the edited proposal.
         After "a" the rest is accepted without asking, except what the proof flagged
         (unbacked, Equity, ...): that is still asked about, one by one."""
-        decisions: list[Decision] = []
+        decisions: dict[str, Decision] = {}
         rest = Rest.ASK
         for index, item in enumerate(items):
-            if rest is Rest.REJECT or (rest is Rest.ACCEPT and not self._flagged(item)):
-                decisions.append(Decision(item.id, rest is Rest.ACCEPT))
+            if item.id in decisions:  # already rejected with the account it needs
                 continue
-            decision, answer = self._decide(item, f"{index + 1}/{len(items)}", revise)
-            decisions.append(decision)
-            if answer is not Rest.ASK:
-                rest = answer
-        return decisions
+            if rest is Rest.REJECT or (rest is Rest.ACCEPT and not self._flagged(item)):
+                decisions[item.id] = Decision(item.id, rest is Rest.ACCEPT)
+            else:
+                decision, answer = self._decide(item, f"{index + 1}/{len(items)}", revise)
+                decisions[item.id] = decision
+                if answer is not Rest.ASK:
+                    rest = answer
+            if item.spec.kind == "open" and not decisions[item.id].accepted:
+                self._rejected_open(item, items, decisions, rest)
+        return [decisions[i.id] for i in items]
+
+    def _rejected_open(self, opened: Proposal, items: Sequence[Proposal],
+                       decisions: dict[str, Decision], rest: Rest) -> None:
+        """Entries that post to an account only this `open` creates can't be written
+        without it: say so now, and let the user reject them too or keep the open."""
+        account = opened.spec.account
+        needing = [i for i in items if i.spec.kind != "open"
+                   and any(p.account == account for p in i.spec.postings)
+                   and (decisions[i.id].accepted if i.id in decisions else rest is not
+                        Rest.REJECT)]
+        if not needing:
+            return
+        ids = ", ".join(i.id for i in needing)
+        self.console.print(Text(f"{ids} post{'s' * (len(needing) == 1)} to "
+                                f"{visible(account or '')}, which only {opened.id} opens: "
+                                "without it they can't be written.", style="bold yellow"))
+        while True:
+            answer = self._ask(f"Reject {ids} too, or keep {opened.id}? [r/k] ",
+                               on_eof="r").strip().lower()
+            if answer in ("k", "keep"):
+                decisions[opened.id] = Decision(opened.id, True)
+                self.console.print(Text(f"{opened.id}: kept"))
+                return
+            if answer in ("r", "reject"):
+                for i in needing:
+                    decisions[i.id] = Decision(i.id, False)
+                self.console.print(Text(f"{ids}: rejected"))
+                return
+            self.console.print(Text(f"  r  reject {ids} as well\n  k  keep {opened.id} "
+                                    "(accept it after all)"))
 
     def _flagged(self, item: Proposal) -> bool:
         verdict = self.proof.of(item.id) if self.proof is not None else None
