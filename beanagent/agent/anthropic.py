@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from beanagent.agent.llm import LLMAgent, require_safe_url
 from beanagent.agent.loop import Call, Reply, ToolSpec, Wire
 from beanagent.errors import AgentError, BadInputError
 from beanagent.text import visible
 
+if TYPE_CHECKING:  # the SDK is imported when used: a run without the agent skips it
+    from anthropic.types import CacheControlEphemeralParam
+
 DEFAULT_MODEL = "claude-sonnet-4-6"
-CACHE = {"type": "ephemeral"}
+CACHE: CacheControlEphemeralParam = {"type": "ephemeral"}
 
 
 def to_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -77,6 +80,7 @@ class AnthropicWire:
                 system=[{"type": "text", "text": system, "cache_control": CACHE}],
                 tools=[{"name": t.name, "description": t.description,
                         "input_schema": t.parameters} for t in tools],
+                # plain dicts of the MessageParam shape, not declared as the SDK's TypedDicts
                 messages=to_messages(messages))  # type: ignore[arg-type]
         except self._anthropic.APIError as exc:
             raise AgentError(f"the Anthropic API failed: {_api_message(exc)}") from None
@@ -112,15 +116,15 @@ class AnthropicAgent(LLMAgent):
             raise BadInputError("--agent anthropic needs an API key: export "
                                 "ANTHROPIC_API_KEY=sk-ant-... (or drop --agent to use the "
                                 "offline agent, which needs none)")
-        return cls(api_key=key, model=model or DEFAULT_MODEL, **options)
-
-    def wire(self) -> Wire:
-        return AnthropicWire(self.api_key, self.model, self.base_url, self.max_retries,
         # the SDK reads ANTHROPIC_BASE_URL itself when base_url is None: checked the same
         url = options.get("base_url") or os.environ.get("ANTHROPIC_BASE_URL")
         if url:
             require_safe_url(url, allow_insecure_url,
                              "--base-url" if options.get("base_url") else "ANTHROPIC_BASE_URL")
+        return cls(api_key=key, model=model or DEFAULT_MODEL, **options)
+
+    def wire(self) -> Wire:
+        return AnthropicWire(self.api_key, self.model, self.base_url, self.max_retries,
                              self.max_tokens)
 
 

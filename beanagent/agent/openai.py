@@ -159,7 +159,7 @@ def _backoff(attempt: int, retry_after: str | None) -> float:
     # Retry-After is whole seconds (RFC 9110 delay-seconds); an HTTP date falls back.
     if retry_after is not None and retry_after.strip().isdigit():
         return min(20, int(retry_after))
-    return min(8.0, 0.5 * 2 ** attempt) * (1 + random.random() / 4)
+    return min(8.0, 0.5 * 2.0 ** attempt) * (1 + random.random() / 4)
 
 
 def _error_text(exc: urllib.error.HTTPError) -> str:

@@ -48,7 +48,7 @@ class _Key:
     text: str
     grams: frozenset[str]
     txns: list[Txn]
-    votes: tuple[Counter[str], dict[str, Txn]] | None = None
+    votes: tuple[dict[str, float], dict[str, Txn]] | None = None
 
 
 def _counter_account(txn: Txn, account: str) -> str | None:
@@ -118,11 +118,11 @@ class Categoriser:
                           f"worded like a transfer; {count} past movement(s) of this sign "
                           f"between this account and {acct}", threshold=self.threshold)
 
-    def _votes(self, key: _Key) -> tuple[Counter[str], dict[str, Txn]]:
+    def _votes(self, key: _Key) -> tuple[dict[str, float], dict[str, Txn]]:
         """Counter-accounts seen for one description, recent ones weighing more; computed
         once per description, not once per statement line."""
         if key.votes is None:
-            votes: Counter[str] = Counter()
+            votes: dict[str, float] = {}
             last: dict[str, Txn] = {}
             newest = max(t.date for t in key.txns)
             for t in key.txns:
@@ -130,7 +130,7 @@ class Categoriser:
                 if acct is None:
                     continue
                 age_years = (newest - t.date).days / 365
-                votes[acct] += 1 / (1 + age_years)
+                votes[acct] = votes.get(acct, 0.0) + 1 / (1 + age_years)
                 if acct not in last or t.date > last[acct].date:
                     last[acct] = t
             key.votes = (votes, last)
@@ -162,12 +162,12 @@ class Categoriser:
             by_payee, payee_sim = self._best(payee)
             if payee_sim > best_sim:
                 best, best_sim = by_payee, payee_sim
-        votes: Counter[str] = Counter()
+        votes: dict[str, float] = {}
         last: dict[str, Txn] = {}
         closed: list[str] = []
         if best is not None and best_sim >= MIN_SIMILARITY:
             all_votes, last = self._votes(best)
-            votes = Counter({a: w for a, w in all_votes.items() if self._usable(a, line.date)})
+            votes = {a: w for a, w in all_votes.items() if self._usable(a, line.date)}
             closed = [a for a in all_votes if a not in votes]
         if best is None or not votes:
             transfer = self._transfer(line)
@@ -179,7 +179,8 @@ class Categoriser:
             return Suggestion(self.review_account, None, 0.0,
                               f"{why}; booked to the review account {self.review_account}",
                               threshold=self.threshold)
-        acct, weight = votes.most_common(1)[0]
+        # the first of the heaviest, as Counter.most_common(1) picks it
+        acct, weight = max(votes.items(), key=lambda kv: kv[1])
         share = weight / sum(votes.values())
         confidence = round(min(1.0, best_sim) * share, 2)
         example = last[acct]

@@ -197,11 +197,11 @@ def _match_placeholders(view: LedgerView, st: Statement, placeholder: str, used:
                 legs[p.amount].append(t)
     for i in left:
         line = st.lines[i]
-        t = next((t for t in legs.get(line.amount, ()) if id(t) not in used
-                  and abs((t.date - line.date).days) <= window_days), None)
-        if t is not None:
-            used.add(id(t))
-            matched_line[i] = Match(line, t, f"this is the entry's {placeholder} leg: change "
+        leg = next((t for t in legs.get(line.amount, ()) if id(t) not in used
+                    and abs((t.date - line.date).days) <= window_days), None)
+        if leg is not None:
+            used.add(id(leg))
+            matched_line[i] = Match(line, leg, f"this is the entry's {placeholder} leg: change "
                                     f"that leg's account to {st.account}", line.amount, True)
 
 
@@ -224,10 +224,10 @@ def match_statement(view: LedgerView, st: Statement, window_days: int = WINDOW_D
     matched_line: dict[int, Match] = {}
     used: set[int] = set()
     for i, line in enumerate(st.lines):
-        t = by_id.get(line.ref.id) if line.ref.id else None
-        if t is not None and id(t) not in used:
-            used.add(id(t))
-            matched_line[i] = Match(line, t, "bank id")
+        hit = by_id.get(line.ref.id) if line.ref.id else None
+        if hit is not None and id(hit) not in used:
+            used.add(id(hit))
+            matched_line[i] = Match(line, hit, "bank id")
 
     # A check is entered when it is written and cashed weeks later: its number (and amount)
     # identify it at any distance, like a bank id.
@@ -236,11 +236,11 @@ def match_statement(view: LedgerView, st: Statement, window_days: int = WINDOW_D
         for number in _checks(t, st.account):
             by_check[number].append(t)
     for i, line in enumerate(st.lines):
-        number = check_number(line.check) if line.check and i not in matched_line else None
-        for t in by_check.get(number or "", ()):
+        check = check_number(line.check) if line.check and i not in matched_line else None
+        for t in by_check.get(check or "", ()):
             if id(t) not in used and t.amount(st.account, st.currency) == line.amount:
                 used.add(id(t))
-                matched_line[i] = Match(line, t, f"check {number}")
+                matched_line[i] = Match(line, t, f"check {check}")
                 break
 
     near = [t for t in txns if start - window <= t.date <= end + window and id(t) not in used]

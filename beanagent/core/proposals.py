@@ -251,18 +251,22 @@ def to_directive(spec: Spec) -> Any:
 
     meta = data.new_metadata("<beanagent>", 0)
     if spec.kind == "open":
-        return data.Open(meta, spec.date, spec.account, list(spec.currencies) or None, None)
+        assert spec.account is not None
+        # No currencies is an empty list, which the printer writes as it writes None.
+        return data.Open(meta, spec.date, spec.account, list(spec.currencies), None)
     if spec.kind == "balance":
+        assert spec.account is not None
         assert spec.number is not None and spec.currency is not None
         return data.Balance(meta, spec.date, spec.account,
                             amount.Amount(spec.number, spec.currency), None, None)
     meta.update(dict(spec.meta))
-    postings = [
-        data.Posting(p.account,
-                     None if p.number is None else amount.Amount(p.number, p.currency),
-                     None, None, None, None)
-        for p in spec.postings
-    ]
+    postings = []
+    for p in spec.postings:
+        units = None
+        if p.number is not None:
+            assert p.currency is not None  # validated: a posting's amount has a currency
+            units = amount.Amount(p.number, p.currency)
+        postings.append(data.Posting(p.account, units, None, None, None, None))
     return data.Transaction(meta, spec.date, spec.flag, spec.payee, spec.narration,
                             frozenset(spec.tags), frozenset(spec.links), postings)
 
@@ -280,7 +284,7 @@ def format_directive(spec: Spec) -> str:
 def pad(number: Decimal | None, places: Mapping[str, int], currency: str | None
         ) -> Decimal | None:
     """Show '-42.4' as '-42.40' when the ledger writes USD with 2 decimals; never round."""
-    if number is None or currency not in places:
+    if number is None or currency is None or currency not in places:
         return number
     exponent = number.as_tuple().exponent
     if isinstance(exponent, int) and -exponent < places[currency]:

@@ -34,7 +34,7 @@ class Placement:
         # file -> (line, date) of its dated entries, in line order
         self.dated: dict[Path, list[tuple[int, datetime.date]]] = {}
         self.first_open: dict[str, Path] = {}  # root ("Expenses") -> file of its first open
-        paths: dict[str, Path | None] = {}
+        paths: dict[str | None, Path | None] = {}
         for entry in ledger.entries:
             name = entry.meta.get("filename") if entry.meta else None
             if name not in paths:

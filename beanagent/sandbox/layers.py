@@ -51,7 +51,7 @@ class LayerError(RuntimeError):
     """A mandatory layer could not be applied; the script must not run."""
 
 
-def _libc() -> Any:
+def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(None, use_errno=True)
 
 
@@ -202,7 +202,8 @@ class Layers:
 
 
 def _unshare(flags: int) -> bool:
-    return _libc().unshare(flags) == 0
+    result: int = _libc().unshare(flags)
+    return result == 0
 
 
 def _probe_namespaces() -> bool:

@@ -48,7 +48,7 @@ class Sandbox:
         self._stderr: IO[bytes] | None = None
         self._ready = False
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
-        self.load_seconds: float | None = None
+        self.load_seconds: Decimal | int | None = None
 
     def start(self) -> Sandbox:
         """Start the server now; it loads the ledger while the host does other work."""
@@ -134,7 +134,8 @@ class Sandbox:
         if not reply.get("ready"):
             raise SandboxError(f"sandbox could not load the ledger: {reply.get('error')}")
         self._ready = True
-        self.layers = reply.get("layers") if isinstance(reply.get("layers"), dict) else {}
+        layers = reply.get("layers")
+        self.layers = layers if isinstance(layers, dict) else {}
         missing = reply.get("missing")
         self.missing_layers = [str(m) for m in missing] if isinstance(missing, list) else []
         if self.missing_layers and not self.allow_weak:
@@ -144,7 +145,8 @@ class Sandbox:
                 + ". Nothing was run. Pass --allow-weak-sandbox to run scripts in a weaker "
                 "sandbox (each script is shown before it runs)")
         seconds = reply.get("seconds")
-        self.load_seconds = seconds if isinstance(seconds, (int, float, Decimal)) else None
+        # a JSON number: an int or, read with parse_float=Decimal, a Decimal (never a float)
+        self.load_seconds = seconds if isinstance(seconds, (int, Decimal)) else None
 
     @property
     def weak(self) -> bool:

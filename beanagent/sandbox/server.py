@@ -10,6 +10,7 @@ to the host as raw text for the host to parse strictly. Nothing survives between
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import json
 import linecache
@@ -315,11 +316,11 @@ def main() -> None:
         request = json.loads(line)
         strict = bool(request.get("strict", True))
         if request["op"] == "run":
-            reply = serve_one(lambda r=request: _run_script(view, r),
+            reply = serve_one(functools.partial(_run_script, view, request),
                               request["timeout"], 2 * 1024**3, layers,
                               python_paths + ledger_files, strict)
         elif request["op"] == "check":
-            reply = serve_one(lambda r=request: _run_check(r, state), request["timeout"], 0,
+            reply = serve_one(functools.partial(_run_check, request, state), request["timeout"], 0,
                               layers,
                               python_paths + tuple(request.get("read") or ()), strict)
         else:

@@ -171,12 +171,12 @@ def _extract(importer: beangulp.Importer, path: pathlib.Path, display: str) -> l
     balances: dict[str, data.Balance] = {}
     for entry in entries:
         if isinstance(entry, data.Transaction):
-            for currency, amount in _amounts_on(entry, account, name, path, display).items():
-                lines[currency].append(_line(entry, amount, path, display))
+            for code, amount in _amounts_on(entry, account, name, path, display).items():
+                lines[code].append(_line(entry, amount, path, display))
         elif isinstance(entry, data.Balance) and entry.account == account:
-            currency = entry.amount.currency
-            if currency not in balances or entry.date >= balances[currency].date:
-                balances[currency] = entry
+            code = entry.amount.currency
+            if code not in balances or entry.date >= balances[code].date:
+                balances[code] = entry
 
     # A file the importer recognised but with nothing on its account (a month without
     # activity) still gives one, empty, statement.

@@ -353,8 +353,9 @@ def _build_lines(
     expected: str,
     options: CsvOptions,
     display: str,
-) -> tuple[list[StatementLine], list[str | None]]:
-    """Rows to lines in file order; also the currency each line names (column or code)."""
+) -> tuple[list[StatementLine], list[str | None], list[str]]:
+    """Rows to lines in file order; also the currency each line names (column or code) and
+    a note for each row skipped among the transactions for having no amount."""
     ix = cols.index
     money_roles = [r for r in _MONEY_ROLES if r in ix]
 
@@ -414,8 +415,9 @@ def _build_lines(
         if "amount" in parts:
             amount = parts["amount"].value if parts["amount"] else Decimal(0)
         else:
-            debit = parts["debit"].value if parts.get("debit") else Decimal(0)
-            credit = parts["credit"].value if parts.get("credit") else Decimal(0)
+            debit_money, credit_money = parts.get("debit"), parts.get("credit")
+            debit = debit_money.value if debit_money else Decimal(0)
+            credit = credit_money.value if credit_money else Decimal(0)
             amount = credit - debit if subtract_debits else credit + debit
         balance_money = money(row, "balance") if "balance" in ix else None
         balance = balance_money.value if balance_money else None
@@ -463,9 +465,11 @@ def _chronological(lines: list[StatementLine]) -> list[StatementLine]:
     downs = sum(b.date < a.date for a, b in pairs)
     newest_first = downs > ups
     if not ups and not downs:
-        known = [(a, b) for a, b in pairs if a.balance is not None and b.balance is not None]
-        forward = all(b.balance == a.balance + b.amount for a, b in known)  # type: ignore[operator]
-        backward = all(a.balance == b.balance + a.amount for a, b in known)  # type: ignore[operator]
+        # each pair of neighbours that both carry a balance, with the two balances
+        known = [(a, b, a.balance, b.balance) for a, b in pairs
+                 if a.balance is not None and b.balance is not None]
+        forward = all(after == before + b.amount for _, b, before, after in known)
+        backward = all(before == after + a.amount for a, _, before, after in known)
         newest_first = bool(known) and backward and not forward
     ordered = lines[::-1] if newest_first else list(lines)
     # Stable: same-day rows keep the bank's order (reversed with the file if needed).

@@ -125,7 +125,7 @@ class _Builder(TreeBuilder):
         super().__init__()
         self.open_tags: list[str] = []
 
-    def start(self, tag: str, attrs: dict[str, str]) -> ET.Element:  # type: ignore[override]
+    def start(self, tag: str, attrs: dict[str, str]) -> ET.Element:
         if tag.endswith("/"):
             # An XML-style empty element (`<BALAMT/>`) in an SGML file: ofxtools' regex
             # takes the slash as part of the name and would leave it open.
@@ -135,6 +135,7 @@ class _Builder(TreeBuilder):
         self.open_tags.append(tag)
         return super().start(tag, attrs)
 
+    # None for an end tag of no open element: ofxtools' parser ignores what end() returns.
     def end(self, tag: str) -> ET.Element | None:  # type: ignore[override]
         if tag not in self.open_tags:
             return None
