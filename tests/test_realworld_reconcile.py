@@ -17,7 +17,9 @@ from tests.helpers import RecordingUI, bean_check, report, run_cli, tree_hashes
 @pytest.fixture
 def beangulp_case(realworld: Path, tmp_path: Path) -> Path:
     base = realworld / "beangulp" / "examples"
-    shutil.copy(base / "ledger" / "ledger.beancount", tmp_path / "ledger.beancount")
+    # copyfile: the peers' data is read-only (0444), and beanagent refuses to overwrite a
+    # read-only ledger file
+    shutil.copyfile(base / "ledger" / "ledger.beancount", tmp_path / "ledger.beancount")
     shutil.copy(base / "tests" / "ofx" / "ofxdownload.ofx", tmp_path / "ofxdownload.ofx")
     shutil.copy(base / "documents" / "Liabilities" / "US" / "CreditCard" / "2013-12-03.bofa.ofx",
                 tmp_path / "bofa.ofx")
