@@ -6,15 +6,9 @@ and through the workflow's `on_load` hook (the ledger's files with their sha256,
 statements), and on the way out, whatever happened, appends one record to the log. A run
 never fails because of its log: a log that can't be written costs one warning.
 
-Where the log lives (`audit_log` in beanagent.toml, or `BEANAGENT_AUDIT_LOG`):
-`"ledger"` (default: `.beanagent/log/audit.jsonl` beside the ledger), `"state"`
-(`$XDG_STATE_HOME/beanagent/log/`, else `~/.local/state/beanagent/log/`, one file per
-ledger), `"off"`, or a file path (relative to the ledger's folder). beanagent.toml comes
-with a shared books folder, so a path from it must stay inside that folder and name a
-`.jsonl` file (never the ledger, a git hook or a script); an absolute path or `~` is
-honoured only from the environment (the user's own). The log is opened without following
-a symlink, and `.beanagent` or `.beanagent/log` being a symlink is refused; its folders are
-created 0700, the file 0600.
+Where the log lives, and what a shared folder's beanagent.toml may say about it, is
+`location`. The log is opened without following a symlink; its folders are created 0700,
+the file 0600.
 
 The record's fields are listed in the README ("The audit log"). The model's messages, for
 agents that keep them (`AgentRun.messages`, or `Trail.messages` as they happen), go in
@@ -28,7 +22,6 @@ import dataclasses
 import datetime
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import secrets
@@ -42,14 +35,14 @@ from typing import TYPE_CHECKING, Any
 from beanagent import __version__
 from beanagent.errors import BadInputError, BeanagentError
 from beanagent.files.journal import (
-    STATE_DIR,
     file_sha256,
     fsync_dir,
     make_private_dirs,
     read_regular,
-    require_real_dir,
     write_all,
 )
+from beanagent.runlog.location import log_path as log_path
+from beanagent.runlog.location import state_home as state_home
 
 if TYPE_CHECKING:
     from beanagent.model import Decision, Ledger, Proposal, RunResult, Step
@@ -69,7 +62,6 @@ WARNINGS_KEPT = 200
 # Environment variables whose values must never reach the log, even by accident (a script
 # or an error message quoting one): replaced by "[redacted]" in the line as written.
 SECRET_NAMES = ("KEY", "TOKEN", "SECRET", "PASSWORD")
-ENV = "BEANAGENT_AUDIT_LOG"  # where the log goes, from the user's own environment
 
 
 def cap(text: str | None, limit: int) -> str | None:
@@ -104,55 +96,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     return str(value)
-
-
-
-# Where the log lives.
-
-
-def state_home() -> Path:
-    xdg = os.environ.get("XDG_STATE_HOME", "")
-    return Path(xdg) if os.path.isabs(xdg) else Path.home() / ".local" / "state"
-
-
-def log_path(ledger: Path, setting: Any) -> Path | None:
-    """The JSONL file for this ledger under `setting`; None when the log is off."""
-    if not isinstance(setting, str) or not setting.strip():
-        raise BadInputError(f"audit_log must be \"ledger\", \"state\", \"off\" or a file path, "
-                            f"not {setting!r}")
-    ledger = ledger.resolve()
-    root = ledger.parent
-    if setting == "off":
-        return None
-    if setting == "ledger":
-        require_real_dir(root / STATE_DIR)  # a symlink here would send the log anywhere
-        require_real_dir(root / STATE_DIR / "log")
-        return root / STATE_DIR / "log" / "audit.jsonl"
-    if setting == "state":
-        key = hashlib.sha256(str(ledger).encode()).hexdigest()[:12]
-        return state_home() / "beanagent" / "log" / f"{ledger.stem}-{key}.jsonl"
-    if os.environ.get(ENV) == setting:  # the user's own environment: anywhere
-        path = Path(setting).expanduser()
-        return path if path.is_absolute() else root / path
-    return _confined(root, setting)
-
-
-def _confined(root: Path, setting: str) -> Path:
-    """A log path from beanagent.toml (a shared books folder's file): a .jsonl file inside
-    the folder tree, symlinks on the way resolved (the file itself is opened O_NOFOLLOW)."""
-    def refuse(why: str) -> BadInputError:
-        return BadInputError(f"audit_log {setting!r} {why}; a path in beanagent.toml must name "
-                             "a .jsonl file inside the ledger's folder (set BEANAGENT_AUDIT_LOG "
-                             "for a log elsewhere)", file=str(root / "beanagent.toml"))
-
-    if setting.startswith("~") or os.path.isabs(setting):
-        raise refuse("is not relative to the ledger's folder")
-    path = Path(os.path.normpath(root / setting))
-    if not Path(os.path.realpath(path.parent)).is_relative_to(root) or path == root:
-        raise refuse("leads out of the ledger's folder")
-    if path.suffix != ".jsonl":
-        raise refuse("is not a .jsonl file")
-    return path
 
 
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from beanagent.errors import BadInputError
 from beanagent.files.journal import file_sha256
-from beanagent.runlog.audit import log_path, read_log
+from beanagent.runlog.audit import read_log
+from beanagent.runlog.location import log_path
 from beanagent.settings import CSV_KEYS, CsvOptions, Settings
 from beanagent.text import visible
 
