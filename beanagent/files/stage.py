@@ -7,10 +7,7 @@ already holds the account's recent entries, keeping that file's line endings.
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
-import datetime
-import itertools
 import os
 import re
 import shutil
@@ -19,83 +16,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from beanagent.model import Ledger, Proposal, Spec, Staged
+from beanagent.files.placement import FileLines, Placement, insert_index
+from beanagent.model import Ledger, Proposal, Staged
 from beanagent.text import split_lines
-
-
-class Placement:
-    """Where each account's entries live: one pass over the ledger, then lookups."""
-
-    def __init__(self, ledger: Ledger):
-        from beancount.core import data
-
-        self.ledger = ledger
-        self.latest: dict[str, tuple[datetime.date, Path]] = {}
-        # file -> (line, date) of its dated entries, in line order
-        self.dated: dict[Path, list[tuple[int, datetime.date]]] = {}
-        self.first_open: dict[str, Path] = {}  # root ("Expenses") -> file of its first open
-        paths: dict[str | None, Path | None] = {}
-        for entry in ledger.entries:
-            name = entry.meta.get("filename") if entry.meta else None
-            if name not in paths:
-                path = Path(name) if name and not name.startswith("<") else None
-                paths[name] = path if path in ledger.files else None
-            path = paths[name]
-            if path is None:
-                continue
-            lineno = entry.meta.get("lineno")
-            if lineno:
-                self.dated.setdefault(path, []).append((int(lineno), entry.date))
-            if isinstance(entry, data.Transaction):
-                accounts = {p.account for p in entry.postings}
-            else:
-                account = getattr(entry, "account", None)
-                accounts = {account} if isinstance(account, str) else set()
-                if isinstance(entry, data.Open):
-                    self.first_open.setdefault(entry.account.split(":")[0], path)
-            for account in accounts:
-                best = self.latest.get(account)
-                if best is None or entry.date >= best[0]:
-                    self.latest[account] = (entry.date, path)
-        for items in self.dated.values():
-            items.sort()
-
-    def file_for(self, spec: Spec) -> Path:
-        """The file that holds the account's most recent entry, else (for a new account)
-        the file with the first `open` of its kind, else the main file."""
-        if spec.kind == "transaction":
-            accounts = [p.account for p in spec.postings]
-            account = next((a for a in accounts
-                            if a.split(":")[0] in ("Assets", "Liabilities")), accounts[0])
-        else:
-            account = spec.main_account
-        best = self.latest.get(account)
-        if best is not None:
-            return best[1]
-        if spec.kind == "open":
-            return self.first_open.get(account.split(":")[0], self.ledger.path)
-        return self.ledger.path
-
-
-def _in_date_order(dated: list[tuple[int, datetime.date]]) -> bool:
-    return all(a[1] <= b[1] for a, b in itertools.pairwise(dated))
-
-
-def _insert_index(lines: list[str], dated: list[tuple[int, datetime.date]],
-                  date: datetime.date) -> int:
-    """0-based line index to insert before: ahead of the first entry dated after `date`
-    when the file is in date order (with the comments/headings just above it), else the end."""
-    if not _in_date_order(dated):
-        return len(lines)
-    pos = bisect.bisect_right([d for _, d in dated], date)
-    if pos == len(dated):
-        return len(lines)
-    index = dated[pos][0] - 1
-    while index > 0 and lines[index - 1].lstrip().startswith((";", "*", "#")) \
-            and lines[index - 1].strip():
-        index -= 1
-    return index
-
 
 # A posting (or a balance directive) with an amount: where its currency starts tells the
 # column the file aligns amounts to. Hand-written: bean-format has no API that reports the
@@ -209,12 +132,12 @@ def stage_items(ledger: Ledger, items: list[Proposal],
               for item in items}
     dated = placement.dated
     by_file: dict[Path, dict[int, list[Proposal]]] = {}
-    lines_of: dict[Path, list[str]] = {}
+    lines_of: dict[Path, FileLines] = {}
     for item in items:
         path = chosen[item.id]
         if path not in lines_of:
-            lines_of[path] = split_lines(ledger.files[path].data.decode("utf-8"))
-        index = _insert_index(lines_of[path], dated.get(path, []), item.spec.date)
+            lines_of[path] = FileLines(split_lines(ledger.files[path].data.decode("utf-8")))
+        index = insert_index(lines_of[path], dated.get(path, []), item.spec.date)
         by_file.setdefault(path, {}).setdefault(index, []).append(item)
     rank = {"open": 0, "transaction": 1, "balance": 2}
     for inserts in by_file.values():
@@ -224,7 +147,7 @@ def stage_items(ledger: Ledger, items: list[Proposal],
     line_maps: dict[Path, list[int | str]] = {}
     texts: dict[str, str] = {}
     for path, inserts in by_file.items():
-        style = detect_style(lines_of[path])
+        style = detect_style(lines_of[path].lines)
         for group in inserts.values():
             for item in group:
                 texts[item.id] = restyle(item.text, style)

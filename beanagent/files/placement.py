@@ -1,0 +1,169 @@
+"""Where a new entry goes: which file, and between which two lines of it.
+
+Insertion points come from the parser's view of the file, never from what a line looks
+like. The parsed entries give where each entry starts; beancount's own lexer, run over the
+text between two entries, gives where the first one ends (its last token: a posting, a
+metadata line, the closing quote of a string that spans lines, an indented comment). A new
+entry goes right before the first entry dated after it, moved up only over the unindented
+comment and heading lines that lie strictly after the end of the previous entry's text:
+never inside a string, never between an entry and its last posting, never into a
+pushtag/pushmeta block (which would give the entry tags or metadata nobody approved).
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime
+import itertools
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from beanagent.model import Ledger, Spec
+
+# (first line, date) of a file's entries, in line order
+Starts = list[tuple[int, datetime.date]]
+
+_CONTEXT = re.compile(r"^[ \t]*(pushtag|poptag|pushmeta|popmeta)\b", re.MULTILINE)
+_PUSH = {"PUSHTAG": 1, "PUSHMETA": 1, "POPTAG": -1, "POPMETA": -1}
+
+
+def _roots(ledger: Ledger) -> tuple[str, str]:
+    """The ledger's own names for the two roots a bank statement's account lives under."""
+    options = ledger.options or {}
+    return (str(options.get("name_assets") or "Assets"),
+            str(options.get("name_liabilities") or "Liabilities"))
+
+
+class Placement:
+    """Where each account's entries live: one pass over the ledger, then lookups."""
+
+    def __init__(self, ledger: Ledger):
+        from beancount.core import data
+
+        self.ledger = ledger
+        self.latest: dict[str, tuple[datetime.date, Path]] = {}
+        # file -> (line, date) of its dated entries, in line order
+        self.dated: dict[Path, Starts] = {}
+        self.first_open: dict[str, Path] = {}  # root ("Expenses") -> file of its first open
+        paths: dict[str | None, Path | None] = {}
+        for entry in ledger.entries:
+            name = entry.meta.get("filename") if entry.meta else None
+            if name not in paths:
+                path = Path(name) if name and not name.startswith("<") else None
+                paths[name] = path if path in ledger.files else None
+            path = paths[name]
+            if path is None:
+                continue
+            lineno = entry.meta.get("lineno")
+            if lineno:
+                self.dated.setdefault(path, []).append((int(lineno), entry.date))
+            if isinstance(entry, data.Transaction):
+                accounts = {p.account for p in entry.postings}
+            else:
+                account = getattr(entry, "account", None)
+                accounts = {account} if isinstance(account, str) else set()
+                if isinstance(entry, data.Open):
+                    self.first_open.setdefault(entry.account.split(":")[0], path)
+            for account in accounts:
+                best = self.latest.get(account)
+                if best is None or entry.date >= best[0]:
+                    self.latest[account] = (entry.date, path)
+        for items in self.dated.values():
+            items.sort()
+
+    def file_for(self, spec: Spec) -> Path:
+        """The file that holds the account's most recent entry, else (for a new account)
+        the file with the first `open` of its kind, else the main file."""
+        if spec.kind == "transaction":
+            accounts = [p.account for p in spec.postings]
+            roots = _roots(self.ledger)
+            account = next((a for a in accounts if a.split(":")[0] in roots), accounts[0])
+        else:
+            account = spec.main_account
+        best = self.latest.get(account)
+        if best is not None:
+            return best[1]
+        if spec.kind == "open":
+            return self.first_open.get(account.split(":")[0], self.ledger.path)
+        return self.ledger.path
+
+
+def in_date_order(dated: Starts) -> bool:
+    return all(a[1] <= b[1] for a, b in itertools.pairwise(dated))
+
+
+def _token_lines(lines: Sequence[str], first: int) -> set[int]:
+    """0-based indexes of the lines that hold a token, for `lines` starting at index
+    `first` at the start of an entry (or of the file). A string spanning lines holds all
+    of them; an indented line holds its indent (a comment inside an entry)."""
+    from beancount.parser import lexer
+
+    covered: set[int] = set()
+    text = "".join(lines).encode("utf-8")
+    for token, lineno, matched, _ in lexer.lex_iter_string(text):  # type: ignore[no-untyped-call]
+        if token == "EOL":
+            continue
+        last = first + lineno - 1
+        covered.update(range(last - matched.count(b"\n"), last + 1))
+    return covered
+
+
+class FileLines:
+    """A file's lines (split as beancount counts them) and, when it uses pushtag or
+    pushmeta, how many such blocks are open at each line boundary (lexed once)."""
+
+    def __init__(self, lines: list[str]):
+        self.lines = lines
+        self._depth: list[int] | None = None
+        self._plain = _CONTEXT.search("".join(lines)) is None
+
+    def depth(self) -> list[int]:
+        """For each boundary 0..len(lines) (before line i), how many pushtag/pushmeta
+        blocks are open there, as the lexer sees the whole file."""
+        from beancount.parser import lexer
+
+        if self._depth is None:
+            change = [0] * (len(self.lines) + 1)
+            text = "".join(self.lines).encode("utf-8")
+            for token, lineno, _, _ in lexer.lex_iter_string(text):  # type: ignore[no-untyped-call]
+                if token in _PUSH:
+                    change[lineno] += _PUSH[token]  # in force after that line
+            depth, self._depth = 0, []
+            for step in change:
+                depth = max(0, depth + step)
+                self._depth.append(depth)
+        return self._depth
+
+    def outside_context(self, index: int) -> int:
+        """`index`, or the nearest boundary after it (else before it) where no pushtag or
+        pushmeta is in force: a boundary next to a push/pop line lies between
+        directives."""
+        if self._plain:
+            return index
+        depth = self.depth()
+        if depth[index] == 0:
+            return index
+        after = next((i for i in range(index, len(depth)) if depth[i] == 0), None)
+        if after is not None:
+            return after
+        return next((i for i in range(index, -1, -1) if depth[i] == 0), index)
+
+
+def insert_index(text: FileLines, dated: Starts, date: datetime.date) -> int:
+    """0-based line index to insert before: ahead of the first entry dated after `date`
+    when the file is in date order (with the comment and heading lines just above it that
+    belong to no entry), else the end; never inside a pushtag/pushmeta block."""
+    lines = text.lines
+    if not in_date_order(dated):
+        return text.outside_context(len(lines))
+    pos = bisect.bisect_right([d for _, d in dated], date)
+    if pos == len(dated):
+        return text.outside_context(len(lines))
+    index = dated[pos][0] - 1
+    first = dated[pos - 1][0] - 1 if pos > 0 else 0
+    covered = _token_lines(lines[first:index], first)
+    while index > first and index - 1 not in covered and lines[index - 1].strip() \
+            and not lines[index - 1][:1].isspace():
+        index -= 1
+    return text.outside_context(index)
