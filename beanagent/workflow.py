@@ -200,11 +200,13 @@ def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent,
         reviewed = review(stages, loaded, found, settled, result, sandbox, settings, ui)
         if reviewed.result.exit_code != ExitCode.OK:
             return reviewed.result
-        written = commit_files(  # the real ledger is checked again once written
+        written = commit_files(  # the real ledger is proven and checked again once written
             loaded.ledger, reviewed.staged.new_bytes,
             lambda: sandbox.bean_check(loaded.ledger.path, _readable(loaded.ledger,
                                                                      reviewed.staged)),
-            found.full.errors)
+            found.full.errors, stage=reviewed.staged,
+            expected=[p.text for p in reviewed.result.proposals
+                      if p.id in (reviewed.result.accepted or ())])
         return dataclasses.replace(reviewed.result, committed=True, written=tuple(written))
 
 

@@ -7,12 +7,24 @@ original entries plus the approved ones."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import bean_check, run_cli
+from beanagent.agent.offline import OfflineAgent
+from beanagent.core.proposals import format_directive, validate
+from beanagent.errors import CheckFailedError, ExitCode
+from beanagent.files.commit import bean_check_here, commit_files
+from beanagent.files.journal import Journal
+from beanagent.files.stage import remove_stage, stage_items
+from beanagent.ledger.load import load_ledger, parse_ledger
+from beanagent.ledger.view import LedgerView
+from beanagent.model import Decision, Ledger, Proposal
+from beanagent.settings import load_settings
+from beanagent.workflow import reconcile
+from tests.helpers import RecordingUI, bean_check, run_cli, tree_hashes
 
 STATEMENT = ("Date,Description,Amount,Balance\n2024-01-02,OPENING,100.00,100.00\n"
              "2024-01-05,DELI,-5.00,95.00\n")
@@ -129,3 +141,174 @@ def test_an_entry_never_lands_inside_a_pushtag_block(tmp_path: Path) -> None:
     written = ledger.read_text()
     assert written.index("2024-01-06 balance") > written.index("poptag #trip")
     assert Counter(entries_of(written)) == Counter(entries_of(original) + entries_of(BALANCE))
+
+
+# --- 2. every commit is proven: the written files hold the original entries plus the
+# approved ones, nothing else ----------------------------------------------------------
+
+CAFE = '2024-01-07 * "Cafe"\n  Assets:Bank  -2.00 USD\n  Expenses:Food\n'
+MEMO = DELI + '    memo: "first line\n* second line"\n'
+
+# What a placement bug (or any bug between the review and the disk) could write, each one
+# clean for bean-check: (the user's text, the bytes written, the approved entries' texts).
+WRONG_WRITES = {
+    "balance-inside-the-users-memo-string": (
+        HEAD + MEMO + TAIL,
+        HEAD + MEMO.replace('"first line\n', f'"first line\n\n{BALANCE}\n\n') + TAIL,
+        [BALANCE + "\n"]),
+    "entry-inside-a-pushtag-block-gains-a-tag": (
+        HEAD + "pushtag #trip\n" + DELI + "poptag #trip\n" + TAIL,
+        HEAD + "pushtag #trip\n" + DELI + "\n" + CAFE + "poptag #trip\n" + TAIL,
+        [CAFE]),
+    "approved-entry-left-out": (HEAD + DELI + TAIL, HEAD + DELI + TAIL + "; nothing\n",
+                                [BALANCE + "\n"]),
+    "entry-nobody-approved": (HEAD + DELI + TAIL,
+                              HEAD + DELI + "\n" + BALANCE + "\n\n" + CAFE + "\n" + TAIL,
+                              [BALANCE + "\n"]),
+    "users-metadata-line-dropped": (
+        HEAD + DELI + '  ref: "A-17"\n' + TAIL.replace("  Assets", '  ref: "B-2"\n  Assets'),
+        HEAD + DELI + "\n" + BALANCE + "\n\n" + TAIL.replace("  Assets",
+                                                           '  ref: "B-2"\n  Assets'),
+        [BALANCE + "\n"]),
+    "users-entries-reordered": (
+        HEAD + DELI + TAIL,
+        HEAD.replace("2024-01-01 open Expenses:Food\n2024-01-01 open Equity:Opening\n",
+                     "2024-01-01 open Equity:Opening\n2024-01-01 open Expenses:Food\n")
+        + DELI + "\n" + BALANCE + "\n\n" + TAIL,
+        [BALANCE + "\n"]),
+}
+
+
+@pytest.mark.parametrize("attack", list(WRONG_WRITES))
+def test_a_write_that_is_not_exactly_the_approved_one_is_rolled_back(tmp_path: Path,
+                                                                       attack: str) -> None:
+    """Before: bean-check of the written ledger was the only check after writing, and each
+    of these passes it; the commit stood."""
+    original, wrong, approved = WRONG_WRITES[attack]
+    scratch = tmp_path / "scratch.beancount"
+    scratch.write_text(wrong)
+    assert bean_check(scratch) == []  # bean-check alone would let it through
+    ledger = books_with(tmp_path, original)
+    loaded = load_ledger(ledger)
+    before = tree_hashes(ledger.parent)
+    with pytest.raises(CheckFailedError) as info:
+        commit_files(loaded, {ledger: wrong.encode()}, lambda: bean_check_here(ledger),
+                     loaded.errors, expected=approved)
+    assert info.value.exit_code == ExitCode.CHECK_FAILED == 3
+    assert "do not hold exactly the approved entries" in str(info.value)
+    assert "every file was put back as it was" in str(info.value)
+    assert tree_hashes(ledger.parent) == before
+    assert Journal(ledger).records() == []
+
+
+def test_the_right_write_is_proven_and_kept(tmp_path: Path) -> None:
+    original = HEAD + MEMO + TAIL
+    right = HEAD + MEMO + "\n" + BALANCE + "\n\n" + TAIL
+    ledger = books_with(tmp_path, original)
+    loaded = load_ledger(ledger)
+    commit_files(loaded, {ledger: right.encode()}, lambda: bean_check_here(ledger),
+                 loaded.errors, expected=[BALANCE + "\n"])
+    assert ledger.read_text() == right
+    (record,) = Journal(ledger).records()
+    assert record.state == "done"
+
+
+def test_an_edited_entry_is_proven_as_edited(tmp_path: Path) -> None:
+    """The workflow hands the commit the texts the user approved, edits included: the
+    write is proven against what the user saw last."""
+    original = HEAD + DELI + TAIL
+    statement = STATEMENT + "2024-01-07,CAFE,-2.00,93.00\n"
+    ledger = books_with(tmp_path, original, statement)
+
+    def edit(items: list[Proposal]) -> list[Decision]:
+        out = []
+        for item in items:
+            text = item.text.replace('"CAFE"', '"Corner Cafe"', 1) \
+                if item.spec.kind == "transaction" else None
+            out.append(Decision(item.id, True, text))
+        return out
+
+    outcome = reconcile(ledger, [ledger.parent / "st.csv"], OfflineAgent(),
+                        load_settings(ledger, account="Assets:Bank", yes=False),
+                        RecordingUI(edit))
+    assert outcome.committed and outcome.edited
+    written = ledger.read_text()
+    assert "Corner Cafe" in written
+    assert bean_check(ledger) == []
+    added = Counter(entries_of(written)) - Counter(entries_of(original))
+    assert sum(added.values()) == 3  # the review account's open, the edited entry, the balance
+
+
+# --- 4c. errors the ledger already has, whose message quotes a line number -------------
+
+BROKEN_BELOW = """\
+2024-01-21 open Assets:Broker
+2024-01-21 * "Buy"
+  Assets:Broker  1 HOOL {10 USD}
+  Equity:Opening
+2024-01-22 * "Sell at a cost nobody paid"
+  Assets:Broker  -1 HOOL {12 USD}
+  Equity:Opening
+2024-01-25 * "Typed twice"
+  Expenses:Food  3.00 USD
+  Equity:Opening
+2024-01-25 * "Typed twice"
+  Expenses:Food  3.00 USD
+  Equity:Opening
+"""
+
+
+def test_errors_the_ledger_had_below_the_new_entry_are_still_its_own(tmp_path: Path) -> None:
+    """`No position matches` and `Duplicate entry` print the entries they concern, line
+    numbers included; every entry written above them shifted those numbers. Before: the
+    gate counted both as new errors (exit 3, nothing written); and past the gate the
+    check after writing did the same (every commit above them rolled back)."""
+    original = ('plugin "beancount.plugins.noduplicates"\n' + HEAD + DELI + TAIL
+                + BROKEN_BELOW)
+    ledger = books_with(tmp_path, original)
+    had = bean_check(ledger)
+    assert [m.split(": ", 1)[1][:20] for m in had] == ["No position matches ",
+                                                       "Duplicate entry: Tra"]
+    code, err = reconcile_yes(ledger)
+    assert code == 0, err
+    assert "Wrote 1 entry" in err
+    written = ledger.read_text()
+    assert Counter(entries_of(written)) == Counter(entries_of(original) + entries_of(BALANCE))
+    assert [re.sub(r"\d+", "N", m) for m in bean_check(ledger)] == \
+        [re.sub(r"\d+", "N", m) for m in had]
+
+
+def test_the_check_after_writing_matches_old_errors_by_entry(tmp_path: Path) -> None:
+    """The same, at the commit alone: the written ledger's errors, lines shifted by the
+    inserted entry, are the ledger's old ones (the stage's line map says where each line
+    was); a new error in the inserted entry still counts."""
+    original = HEAD + DELI + TAIL + BROKEN_BELOW
+    ledger = books_with(tmp_path, original)
+    loaded = load_ledger(ledger)
+    assert len(loaded.errors) == 1  # No position matches
+    parsed = parse_ledger(ledger)
+    stage = stage_items(parsed, [_balance(parsed, "95.00")])
+    try:
+        commit_files(loaded, stage.new_bytes, lambda: bean_check_here(ledger),
+                     loaded.errors, expected=list(stage.texts.values()), stage=stage)
+    finally:
+        remove_stage(stage)
+    assert "2024-01-06 balance" in ledger.read_text()
+    ledger.write_text(original)
+    loaded = load_ledger(ledger)
+    stage = stage_items(parsed, [_balance(parsed, "94.00")])  # fails: a new error
+    before = tree_hashes(ledger.parent)
+    try:
+        with pytest.raises(CheckFailedError):
+            commit_files(loaded, stage.new_bytes, lambda: bean_check_here(ledger),
+                         loaded.errors, expected=list(stage.texts.values()), stage=stage)
+    finally:
+        remove_stage(stage)
+    assert tree_hashes(ledger.parent) == before
+
+
+def _balance(ledger: Ledger, number: str) -> Proposal:
+    view = LedgerView(ledger.entries, ledger.options)
+    spec = validate({"kind": "balance", "date": "2024-01-06", "account": "Assets:Bank",
+                     "number": number, "currency": "USD"}, view.accounts, {})
+    return Proposal("P1", spec, format_directive(spec))

@@ -15,11 +15,11 @@ proposal: those end the rounds and the run exits 3 with the errors shown.
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from beanagent.core.proof import Proof, ProposalProof
+from beanagent.core.same_error import Key, message_key, unexcused
 from beanagent.model import GateError, GateResult, LedgerError, Proposal, Staged
 
 
@@ -47,16 +47,19 @@ def _normalise(stage: Staged, message: str) -> str:
 def gate_result(stage: Staged, baseline_errors: list[LedgerError],
                 staged_errors: list[LedgerError]) -> GateResult:
     """Compare bean-check's errors on the staged copy (run in the sandbox) with the
-    original's: errors the original already had do not count."""
-    baseline = Counter((e.file, e.message) for e in baseline_errors)
-    new: list[GateError] = []
+    original's: errors the original already had do not count. An error is the same one
+    when it concerns the same entry (file, and line mapped back to the original file) and
+    says the same once the line numbers it quotes are taken out (core/same_error.py); one
+    inside a proposal is always new."""
+    files = [str(p) for p in stage.staged]
+    found: list[tuple[Key | None, GateError]] = []
     for err in staged_errors:
         file, line, proposal = _locate(stage, err)
         message = _normalise(stage, err.message)
-        if proposal is None and baseline[(file, message)] > 0:
-            baseline[(file, message)] -= 1
-            continue
-        new.append(GateError(file, line, message, proposal))
+        key = None if proposal else (file, line, message_key(message, files))
+        found.append((key, GateError(file, line, message, proposal)))
+    new = unexcused(((e.file, e.line, message_key(e.message, files)) for e in baseline_errors),
+                    found)
     return GateResult(not new, tuple(new))
 
 MAX_ROUNDS = 3

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
+from beanagent.core.same_error import Key, message_key, original_line, unexcused
 from beanagent.errors import (
     BeanagentError,
     CheckFailedError,
@@ -49,28 +49,49 @@ from beanagent.files.journal import (
     rename_flags,
     write_durably,
 )
+from beanagent.files.written import prove_written
 from beanagent.ledger.load import ledger_file_names, load_entries, to_ledger_errors
-from beanagent.model import Ledger, LedgerError, sha256_bytes
+from beanagent.model import Ledger, LedgerError, Staged, sha256_bytes
 
 # bean-check of the written ledger: all its errors. Those the ledger had at load (the
 # baseline) don't count; any other, or an exception, and the old bytes go back.
 Check = Callable[[], Sequence[LedgerError]]
 Baseline = tuple[tuple[str, str], ...]  # (file, message) of the errors that don't count
+# What a written file's lines were: per line (1-based index - 1), its line in the file as
+# loaded, or the id of the proposal whose block it belongs to (the stage's line map).
+LineMaps = Mapping[str, Sequence[int | str]]
+# The proof of a write: what the written files hold that they shouldn't (or lack).
+Prove = Callable[[], Sequence[LedgerError]]
 DEFAULT_MODE = 0o644
 
 
 def new_errors(baseline: Iterable[tuple[str, str]],
                errors: Iterable[LedgerError]) -> list[LedgerError]:
     """The errors not in the baseline; each baseline error excuses one error with the same
-    file and message (as the gate does, check.gate_result)."""
-    left = Counter(baseline)
-    out = []
+    file and message, line numbers quoted in the message aside (what an interrupted
+    commit's recovery has: the journal keeps file and message)."""
+    errors = list(errors)
+    files = {e.file for e in errors}
+    return unexcused(((f, 0, message_key(m, files)) for f, m in baseline),
+                     (((e.file, 0, message_key(e.message, files)), e) for e in errors))
+
+
+def new_errors_by_entry(baseline: Sequence[LedgerError], errors: Iterable[LedgerError],
+                        line_maps: LineMaps) -> list[LedgerError]:
+    """The errors not in the baseline, matched by the entry they concern, as the gate
+    does (core/gate.gate_result): a written file's lines mapped back through its line map
+    to the file as loaded, line numbers quoted in messages aside. An error inside an
+    inserted entry is always new."""
+    errors = list(errors)
+    files = {e.file for e in (*baseline, *errors)}
+    found: list[tuple[Key | None, LedgerError]] = []
     for err in errors:
-        if left[(err.file, err.message)] > 0:
-            left[(err.file, err.message)] -= 1
-        else:
-            out.append(err)
-    return out
+        line = original_line(line_maps.get(err.file), err.line)
+        key = None if isinstance(line, str) else (err.file, line, message_key(err.message,
+                                                                              files))
+        found.append((key, err))
+    return unexcused(((e.file, e.line, message_key(e.message, files)) for e in baseline),
+                     found)
 
 
 def bean_check_here(main: Path) -> list[LedgerError]:
@@ -325,9 +346,13 @@ def _prepare(journal: Journal, kind: Kind, new: dict[Path, bytes | None],
 
 def journaled_write(journal: Journal, kind: Kind, new: dict[Path, bytes | None],
            expected: dict[Path, str | None], check: Check | None = None,
-           baseline: Sequence[LedgerError] = (), undoes: tuple[int, ...] = ()) -> Record:
+           baseline: Sequence[LedgerError] = (), undoes: tuple[int, ...] = (), *,
+           prove: Prove | None = None, line_maps: LineMaps | None = None) -> Record:
     """One journaled write of several files, under the lock (see the module docstring).
-    `new`'s paths are the files' real paths (confine.targets)."""
+    `new`'s paths are the files' real paths (confine.targets). Once renamed, `prove`
+    (when given) shows the files hold what was approved, then `check` bean-checks them;
+    `line_maps` (the stage's, by file as the ledger names it) match the check's errors
+    to the baseline by entry (new_errors_by_entry), else by file and message."""
     require_files_writable({p: p for p in new})
     old: dict[Path, bytes | None] = {}
     for path in sorted(new):  # read once: these bytes are both the guard and the backup
@@ -372,17 +397,22 @@ def journaled_write(journal: Journal, kind: Kind, new: dict[Path, bytes | None],
                 raise
         for parent in sorted({journal.absolute(c.path).parent for c in record.files}):
             fsync_dir(parent)
-        errors = new_errors(excused or (), check()) if check is not None else []
+        wrong = list(prove()) if prove is not None else []
+        errors: list[LedgerError] = []
+        if not wrong and check is not None:
+            errors = new_errors(excused or (), check()) if line_maps is None else \
+                new_errors_by_entry(baseline, check(), line_maps)
     except BaseException as exc:
         _undo_or_keep_journal(journal, record, exc)
         raise
-    if errors:
+    if wrong or errors:
         _undo_or_keep_journal(journal, record, None)
-        first = errors[0]
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise CheckFailedError(f"the ledger fails bean-check once written: {first.message}"
-                               f"{more}; every file was put back as it was",
-                               file=first.file, line=first.line or None)
+        first = (wrong or errors)[0]
+        more = f" (and {len(wrong or errors) - 1} more)" if len(wrong or errors) > 1 else ""
+        what = ("the written files do not hold exactly the approved entries" if wrong else
+                "the ledger fails bean-check once written")
+        raise CheckFailedError(f"{what}: {first.message}{more}; every file was put back "
+                               "as it was", file=first.file, line=first.line or None)
     done = dataclasses.replace(record, state="done")
     with contextlib.suppress(OSError):  # if not, the files are whole and new anyway:
         journal.write(done)  # the next run's recovery finds them so and marks it done
@@ -415,7 +445,8 @@ def _undo_or_keep_journal(journal: Journal, record: Record, cause: BaseException
 
 def commit_files(ledger: Ledger, new_bytes: dict[Path, bytes], check: Check | None = None,
                  baseline: Sequence[LedgerError] = (), *,
-                 output: Path | None = None) -> list[Path]:
+                 output: Path | None = None, expected: Sequence[str] | None = None,
+                 stage: Staged | None = None) -> list[Path]:
     """Write each changed file as one journaled, locked write (module docstring). A file
     the ledger reaches through a symlink is written where the link points, inside the
     ledger's folder (or anywhere if it is `output`, the user's --output; confine.targets).
@@ -424,15 +455,30 @@ def commit_files(ledger: Ledger, new_bytes: dict[Path, bytes], check: Check | No
     CheckFailedError (exit 3, files put back) if `check` finds errors not in `baseline`
     (the errors the ledger had at load); WriteFailedError (exit 6) when a file, its
     folder or the state folder is read-only (require_writable) or the disk refuses
-    (nothing changed). Returns the files written, as the ledger names them."""
+    (nothing changed). Returns the files written, as the ledger names them.
+
+    `expected`, the approved entries' texts: once renamed, the written files are read
+    back and must hold exactly the directives they held plus these (prove_written), or
+    CheckFailedError (exit 3, files put back). `stage`, the staged copy these bytes come
+    from: its line maps match the check's errors to `baseline` by entry
+    (new_errors_by_entry), since the inserted entries shift the lines below them."""
     paths = sorted(new_bytes)
     journal = Journal(ledger.path)
-    expected = {p: (ledger.files[p].sha256 if p in ledger.files else None) for p in paths}
-    _guard(expected)  # before the lock too: a refused commit leaves the folder as it was
+    shas = {p: (ledger.files[p].sha256 if p in ledger.files else None) for p in paths}
+    _guard(shas)  # before the lock too: a refused commit leaves the folder as it was
     real = require_writable(ledger, paths, output)
+    prove = None
+    if expected is not None:
+        def prove() -> list[LedgerError]:
+            return prove_written(ledger, {p: real[p] for p in paths}, expected)
+    line_maps = None
+    if stage is not None:
+        line_maps = {str(p): stage.line_maps[stage.staged[p]] for p in paths
+                     if p in stage.staged and stage.staged[p] in stage.line_maps}
     with hold_lock(ledger.path):
         recover_held(journal, allowed_files(ledger.path.parent, ledger.files) | {
             real[p] for p in paths})
         journaled_write(journal, "commit", {real[p]: new_bytes[p] for p in paths},
-                        {real[p]: expected[p] for p in paths}, check, baseline)
+                        {real[p]: shas[p] for p in paths}, check, baseline,
+                        prove=prove, line_maps=line_maps)
     return paths
