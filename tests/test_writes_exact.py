@@ -10,21 +10,24 @@ from __future__ import annotations
 import re
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from beanagent.agent.offline import OfflineAgent
+from beanagent.agent.script import ScriptAgent
+from beanagent.core.gate import gate_result
 from beanagent.core.proposals import format_directive, validate
 from beanagent.errors import CheckFailedError, ExitCode
 from beanagent.files.commit import bean_check_here, commit_files
 from beanagent.files.journal import Journal
-from beanagent.files.stage import remove_stage, stage_items
-from beanagent.ledger.load import load_ledger, parse_ledger
+from beanagent.files.stage import incremental_request, remove_stage, stage_items
+from beanagent.ledger.load import load_entries, load_ledger, parse_ledger, to_ledger_errors
 from beanagent.ledger.view import LedgerView
-from beanagent.model import Decision, Ledger, Proposal
+from beanagent.model import Decision, Ledger, Proposal, RunResult
 from beanagent.settings import load_settings
 from beanagent.workflow import reconcile
-from tests.helpers import RecordingUI, bean_check, run_cli, tree_hashes
+from tests.helpers import RecordingUI, bean_check, report, run_cli, tree_hashes
 
 STATEMENT = ("Date,Description,Amount,Balance\n2024-01-02,OPENING,100.00,100.00\n"
              "2024-01-05,DELI,-5.00,95.00\n")
@@ -51,6 +54,8 @@ TAIL = """\
   Expenses:Food
 """
 BALANCE = "2024-01-06 balance Assets:Bank 95.00 USD"
+BALANCE_95 = {"kind": "balance", "date": "2024-01-06", "account": "Assets:Bank",
+              "number": "95.00", "currency": "USD"}
 
 
 def books_with(tmp_path: Path, text: str, statement: str = STATEMENT) -> Path:
@@ -309,6 +314,150 @@ def test_the_check_after_writing_matches_old_errors_by_entry(tmp_path: Path) -> 
 
 def _balance(ledger: Ledger, number: str) -> Proposal:
     view = LedgerView(ledger.entries, ledger.options)
-    spec = validate({"kind": "balance", "date": "2024-01-06", "account": "Assets:Bank",
-                     "number": number, "currency": "USD"}, view.accounts, {})
+    spec = validate({**BALANCE_95, "number": number}, view.accounts, {})
     return Proposal("P1", spec, format_directive(spec))
+
+
+# --- 4. the gate's quick check equals a full check: what used to tell them apart --------
+
+CLOSING = """\
+plugin "beancount.plugins.check_closing"
+option "operating_currency" "USD"
+
+2024-01-01 open Assets:Bank USD
+2024-01-01 open Assets:Gift USD
+2024-01-01 open Expenses:Food
+2024-01-01 open Equity:Opening
+
+2024-01-02 * "Opening"
+  Assets:Bank  100.00 USD
+  Assets:Gift   50.00 USD
+  Equity:Opening
+
+2024-01-10 * "Gift card used up"
+  Assets:Gift  -50.00 USD
+    closing: TRUE
+  Expenses:Food
+"""
+SPEND_GIFT = ('propose.transaction(date(2024, 1, 5), "Cafe", "", [("Assets:Gift", "-5.00 USD"),'
+              ' ("Expenses:Food",)], evidence=[])\n')
+
+AT_COST = """\
+option "operating_currency" "USD"
+
+2024-01-01 open Assets:Bank USD
+2024-01-01 open Assets:Broker
+2024-01-01 open Assets:Elsewhere
+2024-01-01 open Equity:Opening
+
+2024-01-02 * "Buy"
+  Assets:Broker  10 HOOL {100 USD}
+  Assets:Bank  -1000 USD
+
+2024-01-20 * "Buy more"
+  Assets:Broker  5 HOOL {110 USD}
+  Assets:Bank  -550 USD
+"""
+MOVE_SHARES = ('propose.transaction(date(2024, 1, 10), "Move", "to the other broker", '
+               '[("Assets:Broker", "-10 HOOL"), ("Assets:Elsewhere", "10 HOOL")], '
+               'evidence=[])\n')
+
+
+def _script_run(ledger: Path, code: str) -> tuple[dict[str, Any], RunResult]:
+    """The same script twice: `run --dry-run --json` through the command (its report),
+    then a run in this process whose reviewer approves everything (the commit path)."""
+    (ledger.parent / "script.py").write_text(code)
+    proc = run_cli("run", ledger.name, "script.py", "--dry-run", "--json", cwd=ledger.parent)
+    before = tree_hashes(ledger.parent)
+    outcome = reconcile(ledger, [], ScriptAgent(code, "script.py"),
+                        load_settings(ledger, yes=False), RecordingUI())
+    assert tree_hashes(ledger.parent) == before
+    return report(proc), outcome
+
+
+@pytest.mark.parametrize("ledger_text, code, error", [
+    pytest.param(CLOSING, SPEND_GIFT, "Balance failed for 'Assets:Gift'",
+                 id="check_closing-plugin-zero-balance-broken"),
+    pytest.param(AT_COST, MOVE_SHARES, "No position matches",
+                 id="shares-moved-without-cost-break-a-later-buy-at-cost"),
+])
+def test_the_gate_sees_what_the_full_check_sees(tmp_path: Path, ledger_text: str, code: str,
+                                                error: str) -> None:
+    """Before: the quick check reused entries the check_closing plugin had changed in place
+    (its `closing:` gone, so no zero balance), or booked the moved shares on their own (the
+    later buy at cost was not booked again): the gate passed, the dry run's report said
+    `check.passed: true`, and an approved commit rolled back after writing (exit 3)."""
+    ledger = books_with(tmp_path, ledger_text)
+    assert bean_check(ledger) == []
+    dry, outcome = _script_run(ledger, code)
+    assert dry["check"]["passed"] is False
+    assert any(error in e["message"] for e in dry["check"]["errors"]), dry["check"]
+    assert not outcome.committed
+    assert outcome.exit_code == ExitCode.CHECK_FAILED
+
+
+def test_a_ledger_with_its_own_root_names_reconciles_and_commits(tmp_path: Path) -> None:
+    """Before: the inserted entries were parsed with beancount's default root names, so
+    `Aktiva:Bank` was an invalid account and every proposal was dropped (exit 3), though
+    bean-check of the staged ledger is clean."""
+    german = ('option "name_assets" "Aktiva"\noption "name_liabilities" "Passiva"\n'
+              'option "name_equity" "Eigenkapital"\noption "name_income" "Ertrag"\n'
+              'option "name_expenses" "Aufwand"\n')
+    original = german + (HEAD + DELI + TAIL).replace("Assets:", "Aktiva:").replace(
+        "Expenses:", "Aufwand:").replace("Equity:", "Eigenkapital:")
+    ledger = books_with(tmp_path, original, STATEMENT + "2024-01-07,DELI,-2.00,93.00\n")
+    assert bean_check(ledger) == []
+    proc = run_cli("reconcile", ledger.name, "st.csv", "--account", "Aktiva:Bank", "--yes",
+                   cwd=ledger.parent)
+    assert proc.returncode == 0, proc.stderr
+    assert "Wrote 2 entries" in proc.stderr
+    written = ledger.read_text()
+    assert bean_check(ledger) == []
+    added = Counter(entries_of(written)) - Counter(entries_of(original))
+    (txn,), (balance,) = ([t for t in added.elements() if kind in t.split("\n")[0]]
+                          for kind in (" * ", " balance "))
+    assert txn.startswith("2024-01-07 * ") and re.search(r"Aktiva:Bank +-2.00 USD", txn)
+    assert balance.startswith("2024-01-08 balance Aktiva:Bank") and "93.00 USD" in balance
+
+
+PURE_PLUGINS = ('plugin "beancount.plugins.noduplicates"\n'
+                'plugin "beancount.plugins.auto_accounts"\n'
+                'plugin "beancount.plugins.implicit_prices"\n')
+
+
+@pytest.mark.parametrize("ledger_text, raw, shortcut", [
+    pytest.param(HEAD + DELI + TAIL, BALANCE_95, True, id="no-plugins"),
+    pytest.param(PURE_PLUGINS + HEAD + DELI + TAIL, BALANCE_95, True,
+                 id="plugins-that-leave-entries-alone"),
+    pytest.param(CLOSING, {**BALANCE_95, "date": "2024-01-11", "account": "Assets:Gift",
+                           "number": "0.00"}, False, id="check_closing-changes-entries"),
+    pytest.param(AT_COST, {**BALANCE_95, "date": "2024-01-03", "number": "-1000"}, True,
+                 id="at-cost-ledger-but-a-cash-account"),
+    pytest.param(AT_COST, {"kind": "transaction", "date": "2024-01-10", "payee": "Move",
+                           "narration": "", "postings": [
+                               {"account": "Assets:Broker", "number": "-1",
+                                "currency": "HOOL"},
+                               {"account": "Assets:Elsewhere"}]}, False,
+                 id="posting-on-an-account-holding-lots"),
+])
+def test_the_quick_check_is_kept_where_it_is_exact(tmp_path: Path, sandbox_for: Any,
+                                                   ledger_text: str, raw: dict[str, Any],
+                                                   shortcut: bool) -> None:
+    """The common case keeps the incremental check (no plugins, or plugins known to leave
+    entries alone, and postings on accounts without lots); the rest get the full one. The
+    verdict is a full check's either way."""
+    ledger = books_with(tmp_path, ledger_text)
+    parsed, full = parse_ledger(ledger), load_ledger(ledger)
+    view = LedgerView(parsed.entries, parsed.options)
+    spec = validate(raw, view.accounts, {})
+    stage = stage_items(parsed, [Proposal("P1", spec, format_directive(spec))])
+    try:
+        box = sandbox_for(ledger)
+        readable = (stage.root, stage.source_root, ledger.parent)
+        box.begin_check(stage.main, readable, incremental_request(parsed, stage))
+        quick = gate_result(stage, full.errors, box.end_check())
+        assert box.last_check["incremental"] is shortcut, box.last_check
+        whole = gate_result(stage, full.errors, to_ledger_errors(load_entries(stage.main)[1]))
+        assert quick == whole
+    finally:
+        remove_stage(stage)

@@ -9,12 +9,22 @@ plugins and the validations on the whole, exactly as beancount's loader does.
 
 This equals a full load of the staged copy because the stage only inserts whole entries,
 rendered by beancount's printer, between entries of files that parse cleanly (a ledger
-with a syntax error is refused at load). Where the meaning of an inserted entry could
-depend on its surroundings, or the server's copy could be stale, the shortcut is not taken
-and the caller runs the full check: a file changed since the server read it, a changed file
-that uses pushtag/pushmeta, a new posting held at cost (booking it needs the lots before
-it), a `pythonpath` option. And after a commit the real files are checked again in full
-(commit.py), so the written bytes are always parsed whole.
+with a syntax error is refused at load), and the blocks are parsed with the ledger's own
+parser options (its root account names, `Aktiva:` for `Assets:`). Where the meaning of an
+inserted entry could depend on its surroundings, or the server's copy could be stale or
+changed, the shortcut is not taken and the caller runs the full check:
+
+- a file changed since the server read it, or a changed file that uses pushtag/pushmeta;
+- a plugin not known to leave its input alone (`KNOWN_PURE`): the server's booked entries
+  went through the plugins, and one that changes entries in place (check_closing removes
+  its `closing:` metadata) leaves them unlike a fresh booking;
+- a new posting held at cost, or on an account that holds lots at cost anywhere in the
+  ledger: booking reduces lots in date order, so a posting inserted before a later sale or
+  purchase changes how that one books (the server booked it without the new posting);
+- a `pythonpath` option.
+
+And after a commit the real files are checked again in full (commit.py), so the written
+bytes are always parsed whole.
 """
 
 from __future__ import annotations
@@ -28,17 +38,39 @@ from beanagent.model import sha256_bytes
 
 _CONTEXT = re.compile(rb"^[ \t]*(pushtag|poptag|pushmeta|popmeta)\b", re.MULTILINE)
 
+# Plugins (beancount 3's own) that return new entries and never change the ones they are
+# given, read from their source: with only these, the server's booked entries are still
+# what booking made. The loader's own passes (ops.documents, ops.pad, ops.balance) are
+# pure too. check_closing and currency_accounts change entries in place.
+KNOWN_PURE = frozenset(f"beancount.plugins.{name}" for name in (
+    "auto", "auto_accounts", "check_average_cost", "check_commodity", "check_drained",
+    "close_tree", "coherent_cost", "commodity_attr", "implicit_prices", "leafonly",
+    "noduplicates", "nounused", "onecommodity", "pedantic", "sellgains", "unique_prices"))
+
+# The options the parser itself reads (grammar.Builder): the blocks are parsed with the
+# ledger's values, as the full load parses them.
+PARSER_OPTIONS = ("name_assets", "name_liabilities", "name_equity", "name_income",
+                  "name_expenses", "long_string_maxlines", "allow_pipe_separator",
+                  "booking_method")
+
 
 class Booked:
-    """What the server keeps for incremental checks: booked entries by file."""
+    """What the server keeps for incremental checks: booked entries by file, whether the
+    plugins leave them as booking made them, and the accounts that hold lots at cost."""
 
     def __init__(self, booked: list[Any], options: dict[str, Any]):
+        from beancount.core import data
+
         self.options = options
         self.by_file: dict[str, list[Any]] = {}
+        self.at_cost: set[str] = set()
         for entry in booked:
             name = (entry.meta or {}).get("filename")
             if isinstance(name, str):
                 self.by_file.setdefault(name, []).append(entry)
+            if isinstance(entry, data.Transaction):
+                self.at_cost.update(p.account for p in entry.postings if p.cost is not None)
+        self.pure = all(name in KNOWN_PURE for name, _ in options.get("plugin") or ())
         self.sha256: dict[str, str] = {}
         for name in options.get("include") or ():
             try:
@@ -60,17 +92,35 @@ def _runs(line_map: list[Any]) -> list[tuple[int, int]]:
     return out
 
 
+def _parse_block(block: str, filename: str, firstline: int,
+                 options: Mapping[str, Any]) -> tuple[list[Any], list[Any]]:
+    """parser.parse_string with the ledger's own parser options (root names ...)."""
+    import io
+
+    from beancount.parser import _parser, grammar  # type: ignore[attr-defined]
+
+    builder = grammar.Builder()  # type: ignore[no-untyped-call]
+    builder.options.update({k: options[k] for k in PARSER_OPTIONS if k in options})
+    builder.account_regexp = grammar.valid_account_regexp(builder.options)  # type: ignore[no-untyped-call]
+    _parser.Parser(builder).parse(io.BytesIO(block.encode("utf-8")), filename=filename,
+                                  lineno=firstline)
+    entries, errors, _ = builder.finalize()  # type: ignore[no-untyped-call]
+    return entries, errors
+
+
 def check(state: Booked, files: Mapping[str, Mapping[str, Any]]) -> list[Any] | None:
     """The errors a full load of the staged copy would give, or None: do the full load.
     `files`: original path -> {"sha256", "staged": path | None, "line_map": [...] | None}."""
     from beancount import loader
     from beancount.core import data
     from beancount.ops import validation
-    from beancount.parser import booking, parser
+    from beancount.parser import booking
 
     if set(files) != set(state.sha256) or set(state.by_file) - set(files):
         return None
     if state.options.get("pythonpath"):  # plugins from the user's path: the loader's way
+        return None
+    if not state.pure:  # a plugin may have changed the booked entries in place
         return None
     entries: list[Any] = []
     new: list[Any] = []
@@ -93,14 +143,13 @@ def check(state: Booked, files: Mapping[str, Mapping[str, Any]]) -> list[Any] | 
         # the original entries are the server's own (same bytes, same parse).
         for first, last in _runs(line_map):
             block = "\n".join(lines[first:last]) + "\n"
-            parsed, parse_errors, _ = parser.parse_string(
-                block, report_filename=staged, report_firstline=first + 1)
+            parsed, parse_errors = _parse_block(block, staged, first + 1, state.options)
             errors.extend(parse_errors)
             new.extend(parsed)
         entries.extend(state.by_file.get(name, ()))
-    for entry in new:
-        if isinstance(entry, data.Transaction) and any(p.cost is not None
-                                                        for p in entry.postings):
+    for entry in new:  # lots: booking them depends on the entries around them
+        if isinstance(entry, data.Transaction) and any(
+                p.cost is not None or p.account in state.at_cost for p in entry.postings):
             return None
     new.sort(key=data.entry_sortkey)
     booked_new, booking_errors = booking.book(new, state.options)
