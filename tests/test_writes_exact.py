@@ -461,3 +461,32 @@ def test_the_quick_check_is_kept_where_it_is_exact(tmp_path: Path, sandbox_for: 
         assert quick == whole
     finally:
         remove_stage(stage)
+
+
+def test_a_duplicate_across_files_stays_the_ledgers_own_error(tmp_path: Path) -> None:
+    """Found while building the differential: with an entry typed twice in two files on
+    the same day, beancount reports the one that sorts second, by line number. An entry
+    written above the first one moves it below the second: a full check then reports the
+    other one. Before: the gate's quick check (the first one's old line) passed and the
+    check after writing saw a new error (exit 3, rolled back); now the quick check numbers
+    such entries as the staged file does, and an error about a pair is the same error
+    whichever of the two it is reported at."""
+    folder = tmp_path / "books"
+    folder.mkdir()
+    same = '2024-03-01 * "Same"\n  Assets:Bank  -1.00 USD\n  Expenses:Food\n'
+    (folder / "a.beancount").write_text(
+        '2024-01-02 * "Opening"\n  Assets:Bank  100.00 USD\n  Equity:Opening\n' + same)
+    (folder / "b.beancount").write_text("; typed again below\n" * 5 + same)
+    ledger = folder / "books.beancount"
+    ledger.write_text('plugin "beancount.plugins.noduplicates"\ninclude "a.beancount"\n'
+                      'include "b.beancount"\n' + HEAD.split("\n\n")[1] + "\n")
+    had = bean_check(ledger)
+    assert len(had) == 1 and "b.beancount:6: Duplicate entry" in had[0]
+    code = ('propose.transaction(date(2024, 2, 1), "Cafe", "", [("Assets:Bank", '
+            '"-2.00 USD"), ("Expenses:Food",)], evidence=[])\n')
+    settings = load_settings(ledger, yes=False, output=folder / "a.beancount")
+    outcome = reconcile(ledger, [], ScriptAgent(code, "cafe.py"), settings, RecordingUI())
+    assert outcome.committed
+    assert outcome.gate is not None and outcome.gate.passed
+    (now,) = bean_check(ledger)
+    assert re.search(r"a\.beancount:\d+: Duplicate entry", now)  # the same pair, at the other

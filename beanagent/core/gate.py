@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from beanagent.core.proof import Proof, ProposalProof
-from beanagent.core.same_error import Key, message_key, unexcused
+from beanagent.core.same_error import Key, error_key, unexcused
 from beanagent.model import GateError, GateResult, LedgerError, Proposal, Staged
 
 
@@ -56,9 +56,9 @@ def gate_result(stage: Staged, baseline_errors: list[LedgerError],
     for err in staged_errors:
         file, line, proposal = _locate(stage, err)
         message = _normalise(stage, err.message)
-        key = None if proposal else (file, line, message_key(message, files))
+        key = None if proposal else error_key(file, line, message, files)
         found.append((key, GateError(file, line, message, proposal)))
-    new = unexcused(((e.file, e.line, message_key(e.message, files)) for e in baseline_errors),
+    new = unexcused((error_key(e.file, e.line, e.message, files) for e in baseline_errors),
                     found)
     return GateResult(not new, tuple(new))
 

@@ -31,6 +31,27 @@ def message_key(message: str, files: Iterable[str] = ()) -> str:
     return out
 
 
+# Errors about two directives that beancount reports at whichever of them sorts second:
+# entries of two files on the same day sort by line number, so an entry written above one
+# of them can move the error from one to the other. The message names what they concern
+# (the account, the commodity, both entries), so it alone says which error it is.
+_PAIR_ERRORS = ("Duplicate entry: ", "Duplicate open directive for ",
+                "Duplicate close directive for ", "Duplicate commodity directives for ")
+
+
+def error_key(file: str, line: int, message: str, files: Iterable[str] = ()) -> Key:
+    """What makes two errors the same: the file, the line (in the original file) and the
+    message without line numbers; for an error about a pair of directives, the message
+    alone, with the two entries of a `Duplicate entry` in a fixed order."""
+    text = message_key(message, files)
+    if not text.startswith(_PAIR_ERRORS):
+        return file, line, text
+    head = _PAIR_ERRORS[0]
+    if text.startswith(head) and " == " in text:
+        text = head + " == ".join(sorted(text[len(head):].split(" == ", 1)))
+    return "", 0, text
+
+
 def original_line(line_map: Sequence[int | str] | None, line: int) -> int | str:
     """A changed file's line (1-based) as the original file numbers it, or the proposal
     id its inserted block belongs to; a line the map doesn't cover stays as it is."""

@@ -19,7 +19,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
-from beanagent.core.same_error import Key, message_key, original_line, unexcused
+from beanagent.core.same_error import Key, error_key, original_line, unexcused
 from beanagent.errors import (
     BeanagentError,
     CheckFailedError,
@@ -72,8 +72,8 @@ def new_errors(baseline: Iterable[tuple[str, str]],
     commit's recovery has: the journal keeps file and message)."""
     errors = list(errors)
     files = {e.file for e in errors}
-    return unexcused(((f, 0, message_key(m, files)) for f, m in baseline),
-                     (((e.file, 0, message_key(e.message, files)), e) for e in errors))
+    return unexcused((error_key(f, 0, m, files) for f, m in baseline),
+                     ((error_key(e.file, 0, e.message, files), e) for e in errors))
 
 
 def new_errors_by_entry(baseline: Sequence[LedgerError], errors: Iterable[LedgerError],
@@ -87,11 +87,9 @@ def new_errors_by_entry(baseline: Sequence[LedgerError], errors: Iterable[Ledger
     found: list[tuple[Key | None, LedgerError]] = []
     for err in errors:
         line = original_line(line_maps.get(err.file), err.line)
-        key = None if isinstance(line, str) else (err.file, line, message_key(err.message,
-                                                                              files))
+        key = None if isinstance(line, str) else error_key(err.file, line, err.message, files)
         found.append((key, err))
-    return unexcused(((e.file, e.line, message_key(e.message, files)) for e in baseline),
-                     found)
+    return unexcused((error_key(e.file, e.line, e.message, files) for e in baseline), found)
 
 
 def bean_check_here(main: Path) -> list[LedgerError]:

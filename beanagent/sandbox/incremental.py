@@ -64,10 +64,15 @@ class Booked:
         self.options = options
         self.by_file: dict[str, list[Any]] = {}
         self.at_cost: set[str] = set()
+        files_of: dict[tuple[Any, int], str] = {}
+        self.shared: set[tuple[Any, int]] = set()  # (day, kind) found in two files or more
         for entry in booked:
             name = (entry.meta or {}).get("filename")
             if isinstance(name, str):
                 self.by_file.setdefault(name, []).append(entry)
+                key = sort_key(entry)
+                if files_of.setdefault(key, name) != name:
+                    self.shared.add(key)
             if isinstance(entry, data.Transaction):
                 self.at_cost.update(p.account for p in entry.postings if p.cost is not None)
         self.pure = all(name in KNOWN_PURE for name, _ in options.get("plugin") or ())
@@ -77,6 +82,48 @@ class Booked:
                 self.sha256[name] = sha256_bytes(Path(name).read_bytes())
             except OSError:
                 continue
+
+
+def sort_key(entry: Any) -> tuple[Any, int]:
+    """The part of beancount's sort key before the line number: (day, kind)."""
+    from beancount.core import data
+
+    return entry.date, data.SORT_ORDER.get(type(entry), 0)
+
+
+def _renumbered(entry: Any, staged: str, moved: Mapping[int, int]) -> Any:
+    """The entry (and its postings) named and numbered as in the staged file."""
+    def meta_of(meta: Any) -> Any:
+        if not meta or not isinstance(meta.get("lineno"), int):
+            return meta
+        return {**meta, "filename": staged, "lineno": moved.get(meta["lineno"],
+                                                                meta["lineno"])}
+
+    postings = getattr(entry, "postings", None)
+    if postings is not None:
+        return entry._replace(meta=meta_of(entry.meta), postings=[
+            p._replace(meta=meta_of(p.meta)) for p in postings])
+    return entry._replace(meta=meta_of(entry.meta))
+
+
+def _in_staged_order(entries: list[Any], staged: str, line_map: list[Any],
+                     ties: set[tuple[Any, int]]) -> list[Any]:
+    """A changed file's booked entries, where beancount's order could turn on their line
+    numbers (the same day and kind as an entry of another file, or a new entry) named and
+    numbered as in the staged file, as a full load of it numbers them: which of two
+    duplicates is reported, for one, follows that order. Others stay as they are (their
+    order against the rest doesn't depend on a line number), so a one-file ledger
+    renumbers only the entries on the new entries' days."""
+    moved: dict[int, int] | None = None
+    out = []
+    for entry in entries:
+        if sort_key(entry) not in ties:
+            out.append(entry)
+            continue
+        if moved is None:
+            moved = {line: i + 1 for i, line in enumerate(line_map) if isinstance(line, int)}
+        out.append(_renumbered(entry, staged, moved))
+    return out
 
 
 def _runs(line_map: list[Any]) -> list[tuple[int, int]]:
@@ -125,6 +172,7 @@ def check(state: Booked, files: Mapping[str, Mapping[str, Any]]) -> list[Any] | 
     entries: list[Any] = []
     new: list[Any] = []
     errors: list[Any] = []
+    changed: list[tuple[str, str, list[Any]]] = []  # (file, staged copy, line map)
     for name, info in files.items():
         if state.sha256[name] != info.get("sha256"):
             return None
@@ -146,7 +194,10 @@ def check(state: Booked, files: Mapping[str, Mapping[str, Any]]) -> list[Any] | 
             parsed, parse_errors = _parse_block(block, staged, first + 1, state.options)
             errors.extend(parse_errors)
             new.extend(parsed)
-        entries.extend(state.by_file.get(name, ()))
+        changed.append((name, staged, line_map))
+    ties = state.shared | {sort_key(entry) for entry in new}
+    for name, staged, line_map in changed:
+        entries.extend(_in_staged_order(state.by_file.get(name, []), staged, line_map, ties))
     for entry in new:  # lots: booking them depends on the entries around them
         if isinstance(entry, data.Transaction) and any(
                 p.cost is not None or p.account in state.at_cost for p in entry.postings):
