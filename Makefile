@@ -1,6 +1,6 @@
 # Two commands on a fresh Linux machine with Python >= 3.11 and make:
 #   make demo   - create .venv, install, reconcile the bundled sample (dry run, offline agent)
-#   make test   - create .venv with the test extras, run the whole suite
+#   make test   - create .venv with the test extras, run ruff, mypy and the whole suite
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -28,7 +28,8 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check --no-cache beanagent tests ledgers benchmarks
-	$(PY) -m pytest -q
+	$(VENV)/bin/mypy beanagent
+	$(PY) -m pytest -q -n 2
 
 bench: $(VENV)/.installed-test
 	$(PY) -m benchmarks.bench_help
