@@ -109,7 +109,9 @@ def run_cli(*args: str | Path, cwd: Path, env: dict[str, str] | None = None,
 # after the run), process-wide state a run leaves behind, anything that reads
 # /proc/<host pid>, and fd-level stdio (a child of the command writing to fd 1/2).
 #
-# BEANAGENT_TEST_CLI=subprocess makes every call a real `run_cli`, to compare.
+# BEANAGENT_TEST_CLI=subprocess makes every call a real `run_cli`, to compare (read at
+# import: the autouse fixture clears BEANAGENT_* from each test's environment).
+ALWAYS_SUBPROCESS = os.environ.get("BEANAGENT_TEST_CLI") == "subprocess"
 
 PROG_NAME = "python -m beanagent"  # what click calls the command run as `python -m beanagent`
 
@@ -189,7 +191,7 @@ def run_cli_in_process(*args: str | Path, cwd: Path, env: dict[str, str] | None 
                        ) -> subprocess.CompletedProcess[str]:
     """`run_cli`'s contract (see above), without starting a `python` for the command."""
     argv = [str(a) for a in args]
-    if os.environ.get("BEANAGENT_TEST_CLI") == "subprocess":
+    if ALWAYS_SUBPROCESS:
         return run_cli(*argv, cwd=cwd, env=env, stdin=stdin, timeout=timeout)
     from beanagent.cli import app
 

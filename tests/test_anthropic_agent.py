@@ -20,7 +20,7 @@ from beanagent.ui.tables import EvidenceIndex, table_row
 from beanagent.workflow import reconcile
 from tests.dialects import KEY
 from tests.fake_anthropic import FakeAPI, error, serve, text, tool_use
-from tests.helpers import RecordingUI, bean_check, run_cli
+from tests.helpers import RecordingUI, bean_check, run_cli_in_process
 from tests.test_interactive import QUESTION, finish, spawn
 from tests.test_llm_agents import ACCOUNT, GOOD, WRONG_BALANCE
 
@@ -61,9 +61,9 @@ def test_model_from_environment_beats_the_config_file(books: Path) -> None:
     fake = FakeAPI([tool_use("run_python", {"code": GOOD}, 1),
                     tool_use("finish", {"summary": "ok"}, 2)])
     with serve(fake):
-        proc = run_cli("reconcile", "books.beancount", "march.csv", "-a", ACCOUNT, "-n",
-                       "--agent", "anthropic", cwd=books,
-                       env={"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": fake.url,
+        proc = run_cli_in_process("reconcile", "books.beancount", "march.csv", "-a", ACCOUNT, "-n",
+                                  "--agent", "anthropic", cwd=books,
+                                  env={"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": fake.url,
                             "BEANAGENT_MODEL": "from-env"})
     assert proc.returncode == 0, proc.stderr
     assert [r["model"] for r in fake.requests] == ["from-env", "from-env"]

@@ -22,7 +22,7 @@ from beanagent.model import Proposal
 from beanagent.runlog.audit import MESSAGE_CAP, OUTPUT_CAP, Trail, cap
 from beanagent.settings import load_settings
 from tests.fake_anthropic import FakeAnthropic, serve, tool_use
-from tests.helpers import RecordingUI, report, run_cli, tree_hashes
+from tests.helpers import RecordingUI, report, run_cli_in_process, tree_hashes
 
 ACCOUNT = "Assets:Bank:Checking"
 KEY = "sk-ant-api03-audit-canary-7f3e9b2c41d8"
@@ -57,8 +57,8 @@ def records(path: Path) -> list[dict[str, Any]]:
 
 
 def reconcile_cli(folder: Path, *flags: str, env: dict[str, str] | None = None) -> Any:
-    return run_cli("reconcile", "books.beancount", "march.csv", "-a", ACCOUNT, *flags,
-                   cwd=folder, env=env)
+    return run_cli_in_process("reconcile", "books.beancount", "march.csv", "-a", ACCOUNT, *flags,
+                              cwd=folder, env=env)
 
 
 def test_committed_run_leaves_one_full_record(books: Path) -> None:
@@ -140,7 +140,7 @@ def test_declined_at_the_terminal_is_recorded(books: Path) -> None:
 def test_failed_check_exit_3_is_recorded(books: Path) -> None:
     script = "propose.balance('Assets:Bank:Checking', date(2024, 3, 1), '1.00 USD')\n"
     (books / "bad.py").write_text(script)
-    proc = run_cli("run", "books.beancount", "bad.py", "--yes", cwd=books)
+    proc = run_cli_in_process("run", "books.beancount", "bad.py", "--yes", cwd=books)
     assert proc.returncode == 3, proc.stderr
     [r] = records(log_file(books))
     assert r["command"] == "run" and r["exit_code"] == 3 and r["committed"] is False
@@ -154,8 +154,8 @@ def test_failed_check_exit_3_is_recorded(books: Path) -> None:
 
 def test_script_failure_exit_5_is_recorded_as_far_as_it_got(books: Path) -> None:
     (books / "boom.py").write_text("print('looking')\n1 / 0\n")
-    proc = run_cli("run", "books.beancount", "boom.py", "march.csv", "-a", ACCOUNT, "--yes",
-                   cwd=books)
+    proc = run_cli_in_process("run", "books.beancount", "boom.py", "march.csv", "-a", ACCOUNT,
+                              "--yes", cwd=books)
     assert proc.returncode == 5, proc.stderr
     [r] = records(log_file(books))
     assert r["exit_code"] == 5 and r["error"]["type"] == "AgentError"
@@ -172,8 +172,8 @@ def test_script_failure_exit_5_is_recorded_as_far_as_it_got(books: Path) -> None
 
 
 def test_bad_input_exit_2_is_recorded(books: Path) -> None:
-    proc = run_cli("reconcile", "books.beancount", "missing.csv", "-a", ACCOUNT, "-n",
-                   cwd=books)
+    proc = run_cli_in_process("reconcile", "books.beancount", "missing.csv", "-a", ACCOUNT, "-n",
+                              cwd=books)
     assert proc.returncode == 2, proc.stderr
     [r] = records(log_file(books))
     assert r["exit_code"] == 2 and r["error"]["type"] == "BadInputError"
@@ -215,8 +215,8 @@ def test_ledger_changed_during_review_exit_4_is_recorded(books: Path) -> None:
 
 def test_the_key_is_never_logged_and_scripts_quoting_it_are_redacted(books: Path) -> None:
     (books / "quote.py").write_text(f"print('{KEY}')\n")
-    proc = run_cli("run", "books.beancount", "quote.py", "--dry-run", cwd=books,
-                   env={"ANTHROPIC_API_KEY": KEY})
+    proc = run_cli_in_process("run", "books.beancount", "quote.py", "--dry-run", cwd=books,
+                              env={"ANTHROPIC_API_KEY": KEY})
     assert proc.returncode == 0, proc.stderr
     text = log_file(books).read_text()
     assert KEY not in text and "ANTHROPIC_API_KEY" not in text
@@ -247,8 +247,8 @@ def test_llm_run_is_logged_without_its_key_and_replays_without_the_model(books: 
     assert "NameError" in agent["steps"][0]["error"]
 
     # No key, no server: the logged scripts alone, through the same sandbox and gate.
-    again = run_cli("run", "books.beancount", "--from-log", r["run"][:15], "--dry-run",
-                    "--json", cwd=books)
+    again = run_cli_in_process("run", "books.beancount", "--from-log", r["run"][:15], "--dry-run",
+                               "--json", cwd=books)
     assert again.returncode == 0, again.stderr
     replayed = report(again)
     assert replayed["proposals"] == original
@@ -262,11 +262,12 @@ def test_llm_run_is_logged_without_its_key_and_replays_without_the_model(books: 
 def test_replay_takes_the_logged_statements_and_account(books: Path) -> None:
     assert reconcile_cli(books, "--dry-run", "--json").returncode == 0
     (books / "march.csv").rename(books / "renamed.csv")
-    moved = run_cli("run", "books.beancount", "--from-log", "last", "-n", cwd=books)
+    moved = run_cli_in_process("run", "books.beancount", "--from-log", "last", "-n", cwd=books)
     assert moved.returncode == 2 and "march.csv" in moved.stderr  # it needs that statement
     (books / "renamed.csv").rename(books / "march.csv")
     # `last`: the last run with scripts to replay (not the failed attempt just above)
-    proc = run_cli("run", "books.beancount", "--from-log", "last", "-n", "--json", cwd=books)
+    proc = run_cli_in_process("run", "books.beancount", "--from-log", "last", "-n", "--json",
+                              cwd=books)
     assert proc.returncode == 0, proc.stderr  # no -a: the logged run's account
     original = records(log_file(books))[0]
     rep = report(proc)
@@ -274,8 +275,8 @@ def test_replay_takes_the_logged_statements_and_account(books: Path) -> None:
     assert rep["statements"][0]["file"] == "march.csv"
     (books / "march.csv").write_text((books / "march.csv").read_text().replace(
         "2024-03-08,", "2024-03-07,"))
-    changed = run_cli("run", "books.beancount", "march.csv", "--from-log",
-                      original["run"], "-n", cwd=books)
+    changed = run_cli_in_process("run", "books.beancount", "march.csv", "--from-log",
+                                 original["run"], "-n", cwd=books)
     assert changed.returncode == 0, changed.stderr
     assert "changed since run" in changed.stderr
 
@@ -294,7 +295,7 @@ def test_log_lists_and_shows_runs(books: Path) -> None:
     assert reconcile_cli(books, "--dry-run").returncode == 0
     assert reconcile_cli(books, "--yes").returncode == 0
     first, second = records(log_file(books))
-    proc = run_cli("log", "books.beancount", cwd=books)
+    proc = run_cli_in_process("log", "books.beancount", cwd=books)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert len(lines) == 2
@@ -304,17 +305,17 @@ def test_log_lists_and_shows_runs(books: Path) -> None:
     assert "2 of 2 run(s)" in proc.stderr
     # A unique prefix: all but the last character (two runs can share a second, and
     # then the first characters of the random part).
-    one = run_cli("log", "books.beancount", first["run"][:-1], cwd=books)
+    one = run_cli_in_process("log", "books.beancount", first["run"][:-1], cwd=books)
     assert one.returncode == 0, one.stderr
     assert f"run {first['run']}" in one.stdout
     assert "step 1 ok" in one.stdout and "    | # beanagent offline agent" in one.stdout
     assert "P5 not decided" in one.stdout and "review: dry-run" in one.stdout
-    shown = run_cli("log", "books.beancount", "last", cwd=books).stdout
+    shown = run_cli_in_process("log", "books.beancount", "last", cwd=books).stdout
     assert "P5 accepted" in shown and "committed: " + str((books / "books.beancount")
                                                           .resolve()) in shown
-    as_json = run_cli("log", "books.beancount", "--json", "--limit", "1", cwd=books)
+    as_json = run_cli_in_process("log", "books.beancount", "--json", "--limit", "1", cwd=books)
     assert json.loads(as_json.stdout) == [second]
-    missing = run_cli("log", "books.beancount", "20990101", cwd=books)
+    missing = run_cli_in_process("log", "books.beancount", "20990101", cwd=books)
     assert missing.returncode == 2 and "no run '20990101'" in missing.stderr
 
 
@@ -326,7 +327,8 @@ def test_where_the_log_goes(books: Path, setting: str) -> None:
     assert proc.returncode == 0, proc.stderr
     assert not log_file(books).exists()
     written = sorted(books.rglob("*.jsonl"))
-    listed = run_cli("log", "books.beancount", cwd=books, env={"XDG_STATE_HOME": str(state)})
+    listed = run_cli_in_process("log", "books.beancount", cwd=books,
+                                env={"XDG_STATE_HOME": str(state)})
     if setting == "off":
         assert written == []
         assert listed.returncode == 2 and "audit log is off" in listed.stderr
@@ -348,14 +350,14 @@ def test_a_torn_line_spoils_only_itself(books: Path) -> None:
     assert reconcile_cli(books, "-n").returncode == 0
     lines = log.read_text().splitlines()
     assert len(lines) == 2 and json.loads(lines[1])["exit_code"] == 0
-    proc = run_cli("log", "books.beancount", cwd=books)
+    proc = run_cli_in_process("log", "books.beancount", cwd=books)
     assert len(proc.stdout.splitlines()) == 1
     assert "1 unreadable line(s) skipped" in proc.stderr
 
 
 def test_output_is_capped(books: Path) -> None:
     (books / "loud.py").write_text("print('x' * 60000)\nprint('THE END')\n")
-    proc = run_cli("run", "books.beancount", "loud.py", "-n", cwd=books)
+    proc = run_cli_in_process("run", "books.beancount", "loud.py", "-n", cwd=books)
     assert proc.returncode == 0, proc.stderr
     [step] = records(log_file(books))[0]["agent"]["steps"]
     assert len(step["output"]) < OUTPUT_CAP + 100 and step["output_truncated"] is True

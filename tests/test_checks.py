@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import report, run_cli
+from tests.helpers import report, run_cli_in_process
 
 LEDGER = """\
 option "operating_currency" "USD"
@@ -51,8 +51,8 @@ def row(day: str, amount: str, fitid: str, check: str) -> str:
 def reconcile(tmp_path: Path, name: str, text: str) -> dict:
     (tmp_path / "books.beancount").write_text(LEDGER)
     (tmp_path / name).write_text(text)
-    proc = run_cli("reconcile", "books.beancount", name, "-a", "Assets:Bank:Checking", "-n",
-                   "--json", cwd=tmp_path)
+    proc = run_cli_in_process("reconcile", "books.beancount", name, "-a", "Assets:Bank:Checking",
+                              "-n", "--json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     return report(proc)
 

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from beanagent.cli import app
-from tests.helpers import bean_check, report, run_cli, tree_hashes
+from tests.helpers import bean_check, report, run_cli, run_cli_in_process, tree_hashes
 
 E2E = Path(__file__).parent / "data" / "e2e"
 
@@ -34,8 +34,8 @@ def test_help_lists_commands_and_examples() -> None:
 
 def test_dry_run_json_report_contract(books: Path) -> None:
     before = tree_hashes(books)
-    proc = run_cli("reconcile", "books.beancount", "march.csv", "-a", "Assets:Bank:Checking",
-                   "--dry-run", "--json", cwd=books)
+    proc = run_cli_in_process("reconcile", "books.beancount", "march.csv", "-a",
+                              "Assets:Bank:Checking", "--dry-run", "--json", cwd=books)
     assert proc.returncode == 0, proc.stderr
     rep = report(proc)
     assert set(rep) == {"version", "ledger", "statements", "matches", "proposals", "proof",
@@ -73,8 +73,8 @@ def test_dry_run_json_report_contract(books: Path) -> None:
 
 
 def test_yes_commits_and_second_run_proposes_nothing(books: Path) -> None:
-    proc = run_cli("reconcile", "books.beancount", "march.csv", "-a", "Assets:Bank:Checking",
-                   "--yes", "--json", cwd=books)
+    proc = run_cli_in_process("reconcile", "books.beancount", "march.csv", "-a",
+                              "Assets:Bank:Checking", "--yes", "--json", cwd=books)
     assert proc.returncode == 0, proc.stderr
     assert report(proc)["committed"] is True
     assert bean_check(books / "books.beancount") == []
@@ -83,8 +83,8 @@ def test_yes_commits_and_second_run_proposes_nothing(books: Path) -> None:
     # Date order: the March entries sit between the existing ones.
     assert text.index("2024-03-05 * \"Acme Corp\"") < text.index("2024-03-02 * \"Blue Bottle\"") \
         or text.rstrip().endswith("13.25 USD")
-    again = run_cli("reconcile", "books.beancount", "march.csv", "-a", "Assets:Bank:Checking",
-                    "--yes", "--json", cwd=books)
+    again = run_cli_in_process("reconcile", "books.beancount", "march.csv", "-a",
+                               "Assets:Bank:Checking", "--yes", "--json", cwd=books)
     assert again.returncode == 0
     assert report(again)["proposals"] == []
 
@@ -121,7 +121,7 @@ def test_non_terminal_without_yes_refuses(books: Path) -> None:
 ])
 def test_bad_input_is_one_line_exit_2(books: Path, args: list[str], needles: list[str]) -> None:
     before = tree_hashes(books)
-    proc = run_cli(*args, cwd=books)
+    proc = run_cli_in_process(*args, cwd=books)
     assert_one_line_error(proc, 2, *needles)
     assert tree_hashes(books) == before
 
@@ -135,8 +135,8 @@ def test_bad_input_is_one_line_exit_2(books: Path, args: list[str], needles: lis
 def test_bad_statements(books: Path, name: str, content: str, needle: str) -> None:
     (books / name).write_text(content)
     before = tree_hashes(books)
-    proc = run_cli("reconcile", "books.beancount", name, "-n", "-a", "Assets:Bank:Checking",
-                   cwd=books)
+    proc = run_cli_in_process("reconcile", "books.beancount", name, "-n", "-a",
+                              "Assets:Bank:Checking", cwd=books)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert name in proc.stderr
@@ -149,7 +149,7 @@ def test_currency_mismatch(books: Path) -> None:
         "</BANKACCTFROM><BANKTRANLIST><STMTTRN><TRNTYPE>DEBIT<DTPOSTED>20240304"
         "<TRNAMT>-4.75<FITID>A1<NAME>CAFE</STMTTRN></BANKTRANLIST></STMTRS></STMTTRNRS>"
         "</BANKMSGSRSV1></OFX>\n")
-    proc = run_cli("reconcile", "books.beancount", "eur.ofx", "-n", cwd=books)
+    proc = run_cli_in_process("reconcile", "books.beancount", "eur.ofx", "-n", cwd=books)
     assert_one_line_error(proc, 2, "eur.ofx", "currency EUR", "Assets:Bank:Checking")
 
 
@@ -159,7 +159,7 @@ def test_ofx_account_found_from_open_metadata(books: Path) -> None:
         "</BANKACCTFROM><BANKTRANLIST><STMTTRN><TRNTYPE>DEBIT<DTPOSTED>20240304"
         "<TRNAMT>-4.75<FITID>A1<NAME>SQ *BLUE BOTTLE</STMTTRN></BANKTRANLIST></STMTRS>"
         "</STMTTRNRS></BANKMSGSRSV1></OFX>\n")
-    proc = run_cli("reconcile", "books.beancount", "usd.ofx", "-n", "--json", cwd=books)
+    proc = run_cli_in_process("reconcile", "books.beancount", "usd.ofx", "-n", "--json", cwd=books)
     assert proc.returncode == 0, proc.stderr
     rep = report(proc)
     assert rep["statements"][0]["account"] == "Assets:Bank:Checking"
@@ -168,13 +168,13 @@ def test_ofx_account_found_from_open_metadata(books: Path) -> None:
 
 def test_broken_ledger_files(books: Path) -> None:
     (books / "bin.beancount").write_bytes(b"\x00\x01binary")
-    proc = run_cli("reconcile", "bin.beancount", "march.csv", "-n", cwd=books)
+    proc = run_cli_in_process("reconcile", "bin.beancount", "march.csv", "-n", cwd=books)
     assert_one_line_error(proc, 2, "bin.beancount", "binary")
     (books / "latin.beancount").write_bytes(b'2024-01-01 open Assets:Caf\xe9\n')
-    proc = run_cli("reconcile", "latin.beancount", "march.csv", "-n", cwd=books)
+    proc = run_cli_in_process("reconcile", "latin.beancount", "march.csv", "-n", cwd=books)
     assert_one_line_error(proc, 2, "latin.beancount:1", "UTF-8")
     (books / "prose.beancount").write_text("this is not a ledger\n")
-    proc = run_cli("reconcile", "prose.beancount", "march.csv", "-n", cwd=books)
+    proc = run_cli_in_process("reconcile", "prose.beancount", "march.csv", "-n", cwd=books)
     assert_one_line_error(proc, 2, "prose.beancount", "no Beancount directives")
 
 
@@ -182,8 +182,8 @@ def test_ledger_with_existing_errors_warns_once_and_carries_on(books: Path) -> N
     path = books / "books.beancount"
     path.write_text(path.read_text() + "\n2024-03-20 * \"Bad\"\n  Expenses:Nope  1.00 USD\n"
                     "  Assets:Bank:Checking\n")
-    proc = run_cli("reconcile", "books.beancount", "march.csv", "-a", "Assets:Bank:Checking",
-                   "-n", "--json", cwd=books)
+    proc = run_cli_in_process("reconcile", "books.beancount", "march.csv", "-a",
+                              "Assets:Bank:Checking", "-n", "--json", cwd=books)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.count("already has") == 1
     assert report(proc)["check"]["passed"] is True
@@ -193,7 +193,7 @@ def test_run_script_gate_failure_exit_3(books: Path) -> None:
     (books / "bad.py").write_text(
         "propose.balance('Assets:Bank:Checking', date(2024, 3, 1), '1.00 USD')\n")
     before = tree_hashes(books)
-    proc = run_cli("run", "books.beancount", "bad.py", "--yes", "--json", cwd=books)
+    proc = run_cli_in_process("run", "books.beancount", "bad.py", "--yes", "--json", cwd=books)
     assert proc.returncode == 3, proc.stderr
     rep = report(proc)
     assert rep["check"]["passed"] is False
@@ -213,9 +213,9 @@ def test_gate_drops_failing_proposals_and_commits_the_rest(books: Path) -> None:
         "[('Assets:Bank:Checking', line.amount, 'USD'), ('Expenses:Food:Groceries',)], "
         "evidence=[line])\n"
         "propose.balance('Assets:Bank:Checking', date(2024, 3, 10), '1.00 USD')\n")
-    proc = run_cli("run", "books.beancount", "mixed.py", "march.csv", "-a",
-                   "Assets:Bank:Checking", "--yes",
-                   "--json", cwd=books)
+    proc = run_cli_in_process("run", "books.beancount", "mixed.py", "march.csv", "-a",
+                              "Assets:Bank:Checking", "--yes",
+                              "--json", cwd=books)
     assert proc.returncode == 0, proc.stderr
     rep = report(proc)
     assert rep["check"]["passed"] is True
@@ -231,26 +231,27 @@ def test_gate_drops_failing_proposals_and_commits_the_rest(books: Path) -> None:
 
 def test_run_script_that_raises_exit_5(books: Path) -> None:
     (books / "boom.py").write_text("x = 1\nraise RuntimeError('nope')\n")
-    proc = run_cli("run", "books.beancount", "boom.py", "--yes", cwd=books)
+    proc = run_cli_in_process("run", "books.beancount", "boom.py", "--yes", cwd=books)
     assert proc.returncode == 5
     assert "RuntimeError: nope" in proc.stderr and 'File "<script>", line 2' in proc.stderr
 
 
 def test_run_saved_script_reproduces_the_agent(books: Path) -> None:
-    first = run_cli("reconcile", "books.beancount", "march.csv", "-a", "Assets:Bank:Checking",
-                    "-n", "--json", "--save-script", "saved.py", cwd=books)
+    first = run_cli_in_process("reconcile", "books.beancount", "march.csv", "-a",
+                               "Assets:Bank:Checking", "-n", "--json", "--save-script", "saved.py",
+                               cwd=books)
     assert first.returncode == 0
-    second = run_cli("run", "books.beancount", "saved.py", "march.csv", "-a",
-                     "Assets:Bank:Checking", "-n", "--json", cwd=books)
+    second = run_cli_in_process("run", "books.beancount", "saved.py", "march.csv", "-a",
+                                "Assets:Bank:Checking", "-n", "--json", cwd=books)
     assert second.returncode == 0, second.stderr
     strip = [{k: v for k, v in p.items()} for p in report(first)["proposals"]]
     assert report(second)["proposals"] == strip
 
 
 def test_query_and_doctor(books: Path) -> None:
-    proc = run_cli("query", "books.beancount",
-                   "SELECT account, sum(number) AS total WHERE account ~ 'Checking' "
-                   "GROUP BY account", "--json", cwd=books)
+    proc = run_cli_in_process("query", "books.beancount",
+                              "SELECT account, sum(number) AS total WHERE account ~ 'Checking' "
+                              "GROUP BY account", "--json", cwd=books)
     assert proc.returncode == 0, proc.stderr
     assert report(proc) == [{"account": "Assets:Bank:Checking", "total": "1859.23"}]
     doc = run_cli("doctor", cwd=books)
@@ -269,10 +270,11 @@ def test_card_csv_with_positive_charges_is_flipped(tmp_path: Path) -> None:
         cells[5] = cells[5][1:] if cells[5].startswith("-") else "-" + cells[5]
         flipped.append(",".join(cells))
     (tmp_path / "l" / "amex-style.csv").write_text("\n".join(flipped) + "\n")
-    normal = run_cli("reconcile", "sample.beancount", "statements/chase-sapphire-2025-11.csv",
-                     "-n", "--json", cwd=tmp_path / "l")
-    proc = run_cli("reconcile", "sample.beancount", "amex-style.csv", "-n", "--json",
-                   "-a", "Liabilities:US:Chase:Sapphire", cwd=tmp_path / "l")
+    normal = run_cli_in_process("reconcile", "sample.beancount",
+                                "statements/chase-sapphire-2025-11.csv", "-n", "--json",
+                                cwd=tmp_path / "l")
+    proc = run_cli_in_process("reconcile", "sample.beancount", "amex-style.csv", "-n", "--json",
+                              "-a", "Liabilities:US:Chase:Sapphire", cwd=tmp_path / "l")
     assert proc.returncode == 0, proc.stderr
     assert "amounts look inverted" in proc.stderr
     texts = [p["text"].split("\n", 1)[1] for p in report(proc)["proposals"]]
@@ -296,8 +298,8 @@ CONFIG = [MyBank("Assets:Bank:Checking", "USD")]
 ''')
     (books / "march.mybank").write_text("When,What,How much\n01.03.2024,SQ *BLUE BOTTLE,-4.50\n"
                                         "08.03.2024,KALE & CO,-13.25\n")
-    proc = run_cli("reconcile", "books.beancount", "march.mybank", "--importers",
-                   "import_config.py", "-n", "--json", cwd=books)
+    proc = run_cli_in_process("reconcile", "books.beancount", "march.mybank", "--importers",
+                              "import_config.py", "-n", "--json", cwd=books)
     assert proc.returncode == 0, proc.stderr
     rep = report(proc)
     assert rep["statements"][0]["format"].startswith("beangulp:")
@@ -321,8 +323,8 @@ def test_several_lines_for_one_entry_and_a_split_entry(books: Path) -> None:
     (books / "parts.csv").write_text("Date,Description,Amount\n2024-03-07,HARDWARE #1,-12.00\n"
                                      "2024-03-07,HARDWARE #2,-18.00\n"
                                      "2024-03-07,COSTCO WHOLESALE,-25.00\n")
-    proc = run_cli("reconcile", "books.beancount", "parts.csv", "-a", "Assets:Bank:Checking",
-                   "-n", "--json", cwd=books)
+    proc = run_cli_in_process("reconcile", "books.beancount", "parts.csv", "-a",
+                              "Assets:Bank:Checking", "-n", "--json", cwd=books)
     assert proc.returncode == 0, proc.stderr
     rep = report(proc)
     assert rep["proposals"] == []
@@ -335,8 +337,8 @@ def test_several_lines_for_one_entry_and_a_split_entry(books: Path) -> None:
 def test_settings_reach_the_sandboxed_engine(books: Path) -> None:
     (books / "beanagent.toml").write_text('review_account = "Expenses:Unknown"\n'
                                           "confident = 0.99\nwindow_days = 0\n")
-    proc = run_cli("reconcile", "books.beancount", "march.csv", "-a", "Assets:Bank:Checking",
-                   "-n", "--json", cwd=books)
+    proc = run_cli_in_process("reconcile", "books.beancount", "march.csv", "-a",
+                              "Assets:Bank:Checking", "-n", "--json", cwd=books)
     assert proc.returncode == 0, proc.stderr
     texts = [p["text"] for p in report(proc)["proposals"]]
     assert any(t.startswith("2024-03-04 open Expenses:Unknown") for t in texts)

@@ -31,7 +31,7 @@ from beanagent.ledger.load import load_ledger
 from beanagent.model import LedgerError, Proposal
 from beanagent.settings import load_settings
 from beanagent.workflow import reconcile
-from tests.helpers import RecordingUI, bean_check, run_cli, tree_hashes
+from tests.helpers import RecordingUI, bean_check, run_cli_in_process, tree_hashes
 
 E2E = Path(__file__).parent / "data" / "e2e"
 ACCOUNT = "Assets:Bank:Checking"
@@ -487,17 +487,17 @@ def test_undo_command(books: Path) -> None:
     second = books.parent / "b.beancount"
     _commit(books, {second: SECOND.encode() + b"; 1\n"})
     second.write_bytes(b"edited")
-    proc = run_cli("undo", "a.beancount", cwd=books.parent)
+    proc = run_cli_in_process("undo", "a.beancount", cwd=books.parent)
     assert proc.returncode == 4
     assert proc.stderr.startswith(f"beanagent: error: {second}: changed since beanagent "
                                   "commit #1 (")
     assert proc.stderr.count("\n") == 1
     second.write_bytes(SECOND.encode() + b"; 1\n")
-    proc = run_cli("undo", "a.beancount", cwd=books.parent)
+    proc = run_cli_in_process("undo", "a.beancount", cwd=books.parent)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.endswith(": b.beancount\n1 file(s) restored byte-identical\n")
     assert second.read_text() == SECOND
-    proc = run_cli("undo", "a.beancount", "--steps", "2", cwd=books.parent)
+    proc = run_cli_in_process("undo", "a.beancount", "--steps", "2", cwd=books.parent)
     assert (proc.returncode, proc.stderr) == (2, "beanagent: error: a.beancount: nothing to "
                                                  "undo: every recorded beanagent commit has "
                                                  "been undone already\n")

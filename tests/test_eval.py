@@ -16,7 +16,7 @@ from benchmarks import bench_eval
 from benchmarks.scenario_run import Run, _agent_info, grid
 from benchmarks.scenarios import Score, score
 from tests.fake_anthropic import FakeAnthropic, serve, tool_use
-from tests.helpers import report, run_cli
+from tests.helpers import report, run_cli_in_process
 
 # The first scenario of the default grid (sample, seed 1), one of each kind of damage.
 FIRST = grid(["sample"], [1])[0]
@@ -49,8 +49,9 @@ def test_offline_figures_are_the_graders(tmp_path: Path,
     # The same scenario reconciled and graded by hand gives the same figures.
     out = tmp_path / FIRST.folder
     truth = json.loads((out / "truth.json").read_text())
-    proc = run_cli("reconcile", "ledger.beancount",
-                   *[st["file"] for st in truth["statements"]], "--dry-run", "--json", cwd=out)
+    proc = run_cli_in_process("reconcile", "ledger.beancount",
+                              *[st["file"] for st in truth["statements"]], "--dry-run", "--json",
+                              cwd=out)
     s = score(truth, report(proc))
     assert s.to_propose > 10
     assert (offline["recall"], offline["precision"], offline["counter_accuracy"]) == (

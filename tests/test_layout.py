@@ -15,7 +15,7 @@ from beanagent.ledger.load import load_ledger
 from beanagent.ledger.view import LedgerView
 from beanagent.model import Proposal
 from beanagent.text import split_lines
-from tests.helpers import bean_check, report, run_cli, tree_hashes
+from tests.helpers import bean_check, report, run_cli_in_process, tree_hashes
 
 ALIGNED = """\
 option "operating_currency" "USD"
@@ -134,16 +134,21 @@ def test_unaligned_file_gets_the_printer_layout_with_its_indent(tmp_path: Path) 
 
 SCRIPT = ("propose.transaction(date(2024, 3, 9), 'Corner Deli', 'Lunch', "
           "[('Assets:Bank:Checking', '-7.00 USD'), ('Expenses:Food:Groceries',)])\n")
+# Backed by the statement's last line (-13.25 on 2024-03-08), so --yes takes it.
+BACKED = ("propose.transaction(date(2024, 3, 9), 'Corner Deli', 'Lunch', "
+          "[('Assets:Bank:Checking', '-13.25 USD'), ('Expenses:Food:Groceries',)], "
+          "evidence=[statements[0].lines[-1]])\n")
 
 
 def test_output_puts_entries_into_the_chosen_included_file(books: Path) -> None:
     main = books / "books.beancount"
     (books / "inbox.beancount").write_text("; new entries land here\n")
     main.write_text(main.read_text() + '\ninclude "inbox.beancount"\n')
-    (books / "s.py").write_text(SCRIPT)
+    (books / "s.py").write_text(BACKED)
     before = main.read_bytes()
-    proc = run_cli("run", "books.beancount", "s.py", "--yes", "--json", "-o", "inbox.beancount",
-                   cwd=books)
+    proc = run_cli_in_process("run", "books.beancount", "s.py", "march.csv", "-a",
+                              "Assets:Bank:Checking", "--yes", "--json", "-o",
+                              "inbox.beancount", cwd=books)
     assert proc.returncode == 0, proc.stderr
     assert report(proc)["proposals"][0]["file"] == "inbox.beancount"
     assert main.read_bytes() == before
@@ -159,7 +164,7 @@ def test_output_outside_the_ledger_is_refused(books: Path, how: str) -> None:
     if how == "config":
         (books / "beanagent.toml").write_text('target_file = "elsewhere.beancount"\n')
     before = tree_hashes(books)
-    proc = run_cli("run", "books.beancount", "s.py", "--yes", *args, cwd=books)
+    proc = run_cli_in_process("run", "books.beancount", "s.py", "--yes", *args, cwd=books)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     errors = [ln for ln in proc.stderr.splitlines() if "error" in ln]
     assert len(errors) == 1 and "not part of the ledger" in errors[0]
@@ -180,7 +185,7 @@ def test_glob_includes_are_staged_as_a_whole_tree(books: Path) -> None:
     assert bean_check(main) == []
     (books / "s.py").write_text(SCRIPT)
     before = tree_hashes(books)
-    proc = run_cli("run", "books.beancount", "s.py", "-n", "--json", cwd=books)
+    proc = run_cli_in_process("run", "books.beancount", "s.py", "-n", "--json", cwd=books)
     assert proc.returncode == 0, proc.stderr
     rep = report(proc)
     assert rep["check"]["passed"] is True and len(rep["proposals"]) == 1

@@ -16,7 +16,7 @@ from beanagent.settings import load_settings
 from beanagent.workflow import reconcile
 from tests.dialects import DIALECTS, IDS, KEY
 from tests.fake_anthropic import FakeAPI, serve
-from tests.helpers import RecordingUI, bean_check, report, run_cli, tree_hashes
+from tests.helpers import RecordingUI, bean_check, report, run_cli, run_cli_in_process, tree_hashes
 
 ACCOUNT = "Assets:Bank:Checking"
 BROKEN = "for st in statements:\n    result = engine.match(st)\n    print(undefined_name)\n"
@@ -254,8 +254,9 @@ def test_cli_reports_usage_and_keeps_the_key_out_of_scripts(books: Path, d: Any)
 def test_cli_api_failure_is_one_line_and_exit_5(books: Path, d: Any) -> None:
     fake = FakeAPI([d.error(429, "slow down")] * 3)
     with serve(fake):
-        proc = run_cli("reconcile", "books.beancount", "march.csv", "-a", ACCOUNT,
-                       *d.cli_args(fake.url), "--yes", cwd=books, env=d.cli_env(fake.url, KEY))
+        proc = run_cli_in_process("reconcile", "books.beancount", "march.csv", "-a", ACCOUNT,
+                                  *d.cli_args(fake.url), "--yes", cwd=books,
+                                  env=d.cli_env(fake.url, KEY))
     assert proc.returncode == 5, proc.stderr
     assert "Traceback" not in proc.stderr
     [line] = [ln for ln in proc.stderr.splitlines() if "error" in ln]

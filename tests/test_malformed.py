@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO_ROOT, run_cli, tree_hashes
+from tests.helpers import REPO_ROOT, run_cli_in_process, tree_hashes
 
 MARCH = (REPO_ROOT / "tests" / "data" / "e2e" / "march.csv").read_text()
 OFX = (REPO_ROOT / "ledgers" / "statements" / "bofa-checking-2025-11.ofx").read_text()
@@ -81,7 +81,7 @@ STATEMENT_CASES = [
 
 def assert_refused(books: Path, proc_args: list[str], needles: list[str]) -> None:
     before = tree_hashes(books)
-    proc = run_cli(*proc_args, cwd=books)
+    proc = run_cli_in_process(*proc_args, cwd=books)
     assert proc.returncode == 2, (proc.returncode, proc.stderr)
     assert "Traceback" not in proc.stderr
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("beanagent: error")]
@@ -117,16 +117,16 @@ def test_malformed_statement(books: Path, name: str, file: str, content: str | b
 ])
 def test_unusual_but_valid_statements_work(books: Path, file: str, data: bytes) -> None:
     (books / file).write_bytes(data)
-    proc = run_cli("reconcile", "books.beancount", file, "-a", "Assets:Bank:Checking", "-n",
-                   "--json", cwd=books)
+    proc = run_cli_in_process("reconcile", "books.beancount", file, "-a", "Assets:Bank:Checking",
+                              "-n", "--json", cwd=books)
     assert proc.returncode == 0, proc.stderr
     assert '"lines": 6' in proc.stdout
 
 
 def test_a_garbage_row_among_transactions_is_skipped_with_a_warning(books: Path) -> None:
     (books / "page.csv").write_text(with_row("<html><body>Session expired</body></html>"))
-    proc = run_cli("reconcile", "books.beancount", "page.csv", "-a", "Assets:Bank:Checking",
-                   "-n", "--json", cwd=books)
+    proc = run_cli_in_process("reconcile", "books.beancount", "page.csv", "-a",
+                              "Assets:Bank:Checking", "-n", "--json", cwd=books)
     assert proc.returncode == 0, proc.stderr
     assert "page.csv:4: skipped a row with no amount" in proc.stderr
     assert '"lines": 6' in proc.stdout

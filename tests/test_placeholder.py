@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.helpers import report, run_cli
+from tests.helpers import report, run_cli_in_process
 
 LEDGER = """\
 option "operating_currency" "USD"
@@ -27,8 +27,8 @@ option "operating_currency" "USD"
 def run(tmp_path: Path, statement: str, *extra: str) -> dict:
     (tmp_path / "books.beancount").write_text(LEDGER)
     (tmp_path / "march.csv").write_text(statement)
-    proc = run_cli("reconcile", "books.beancount", "march.csv", "-a", "Assets:Bank:Checking",
-                   "-n", "--json", *extra, cwd=tmp_path)
+    proc = run_cli_in_process("reconcile", "books.beancount", "march.csv", "-a",
+                              "Assets:Bank:Checking", "-n", "--json", *extra, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     return report(proc)
 

@@ -11,7 +11,7 @@ import pytest
 from beanagent.agent.offline import OfflineAgent
 from beanagent.settings import load_settings
 from beanagent.workflow import reconcile
-from tests.helpers import RecordingUI, bean_check, report, run_cli, tree_hashes
+from tests.helpers import RecordingUI, bean_check, report, run_cli_in_process, tree_hashes
 
 
 @pytest.fixture
@@ -28,8 +28,8 @@ def beangulp_case(realworld: Path, tmp_path: Path) -> Path:
 
 def test_ofxdownload_nine_missing_and_balance(beangulp_case: Path) -> None:
     before = tree_hashes(beangulp_case)
-    proc = run_cli("reconcile", "ledger.beancount", "ofxdownload.ofx", "--dry-run", "--json",
-                   "--account", "Liabilities:US:CreditCard", cwd=beangulp_case)
+    proc = run_cli_in_process("reconcile", "ledger.beancount", "ofxdownload.ofx", "--dry-run",
+                              "--json", "--account", "Liabilities:US:CreditCard", cwd=beangulp_case)
     assert proc.returncode == 0, proc.stderr
     rep = report(proc)
     assert rep["version"] == 1
@@ -75,8 +75,8 @@ def test_ofxdownload_commit_then_rerun_is_idempotent(beangulp_case: Path) -> Non
 
 def test_bofa_all_booked_nothing_to_propose(beangulp_case: Path) -> None:
     before = tree_hashes(beangulp_case)
-    proc = run_cli("reconcile", "ledger.beancount", "bofa.ofx", "--json", "--yes",
-                   "-a", "Liabilities:US:CreditCard", cwd=beangulp_case)
+    proc = run_cli_in_process("reconcile", "ledger.beancount", "bofa.ofx", "--json", "--yes",
+                              "-a", "Liabilities:US:CreditCard", cwd=beangulp_case)
     assert proc.returncode == 0, proc.stderr
     rep = report(proc)
     assert rep["statements"][0]["lines"] == 27
@@ -96,8 +96,8 @@ def test_fava_import_duplicate_case(realworld: Path, tmp_path: Path) -> None:
     data = realworld / "fava" / "tests" / "data"
     for name in ("import.csv", "import.beancount"):
         shutil.copy(data / name, tmp_path / name)
-    proc = run_cli("reconcile", "import.beancount", "import.csv", "-a", "Assets:Checking",
-                   "-n", "--json", cwd=tmp_path)
+    proc = run_cli_in_process("reconcile", "import.beancount", "import.csv", "-a",
+                              "Assets:Checking", "-n", "--json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     rep = report(proc)
     assert rep["statements"][0]["lines"] == 2

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO_ROOT, bean_check, report, run_cli
+from tests.helpers import REPO_ROOT, bean_check, report, run_cli_in_process
 
 LEDGERS = REPO_ROOT / "ledgers"
 TRUTH = json.loads((LEDGERS / "statements" / "TRUTH.json").read_text())
@@ -26,8 +26,8 @@ def sample(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("name", list(TRUTH["statements"]))
 def test_each_statement_matches_the_answer_key(sample: Path, name: str) -> None:
     truth = TRUTH["statements"][name]
-    proc = run_cli("reconcile", "sample.beancount", f"statements/{name}", "-n", "--json",
-                   cwd=sample)
+    proc = run_cli_in_process("reconcile", "sample.beancount", f"statements/{name}", "-n", "--json",
+                              cwd=sample)
     assert proc.returncode == 0, proc.stderr
     rep = report(proc)
     assert rep["statements"][0]["account"] == truth["account"]
@@ -56,8 +56,8 @@ def test_each_statement_matches_the_answer_key(sample: Path, name: str) -> None:
 
 
 def test_checking_commit_reconciles(sample: Path) -> None:
-    proc = run_cli("reconcile", "sample.beancount", "statements/bofa-checking-2025-11.ofx",
-                   "--yes", "--json", cwd=sample)
+    proc = run_cli_in_process("reconcile", "sample.beancount",
+                              "statements/bofa-checking-2025-11.ofx", "--yes", "--json", cwd=sample)
     assert proc.returncode == 0, proc.stderr
     rep = report(proc)
     assert rep["committed"] and rep["balance"]["difference"] == "0.00 USD"
@@ -66,9 +66,9 @@ def test_checking_commit_reconciles(sample: Path) -> None:
 
 
 def test_both_cards_and_checking_in_one_run(sample: Path) -> None:
-    proc = run_cli("reconcile", "sample.beancount",
-                   "statements/bofa-checking-2025-11.csv",
-                   "statements/chase-sapphire-2025-11.csv", "-n", "--json", cwd=sample)
+    proc = run_cli_in_process("reconcile", "sample.beancount",
+                              "statements/bofa-checking-2025-11.csv",
+                              "statements/chase-sapphire-2025-11.csv", "-n", "--json", cwd=sample)
     assert proc.returncode == 0, proc.stderr
     rep = report(proc)
     txns = [p for p in rep["proposals"] if p["kind"] == "transaction"]
@@ -78,9 +78,9 @@ def test_both_cards_and_checking_in_one_run(sample: Path) -> None:
 
 
 def test_same_month_in_two_formats_is_proposed_once(sample: Path) -> None:
-    proc = run_cli("reconcile", "sample.beancount",
-                   "statements/bofa-checking-2025-11.csv",
-                   "statements/bofa-checking-2025-11.ofx", "-n", "--json", cwd=sample)
+    proc = run_cli_in_process("reconcile", "sample.beancount",
+                              "statements/bofa-checking-2025-11.csv",
+                              "statements/bofa-checking-2025-11.ofx", "-n", "--json", cwd=sample)
     assert proc.returncode == 0, proc.stderr
     txns = [p for p in report(proc)["proposals"] if p["kind"] == "transaction"]
     assert len(txns) == 3
@@ -101,8 +101,8 @@ def test_missing_payroll_is_proposed_from_the_last_one_as_a_template(sample: Pat
     start = text.index('2025-11-28 * "Acme Corp" "Payroll"')
     end = text.index("\n\n", start)
     ledger.write_text(text[:start] + text[end + 2:])
-    proc = run_cli("reconcile", "sample.beancount", "statements/bofa-checking-2025-11.csv",
-                   "-n", "--json", cwd=sample)
+    proc = run_cli_in_process("reconcile", "sample.beancount",
+                              "statements/bofa-checking-2025-11.csv", "-n", "--json", cwd=sample)
     assert proc.returncode == 0, proc.stderr
     payroll = next(p for p in report(proc)["proposals"] if "2884.59" in p["text"])
     for leg in ("Assets:US:Vanguard:401k   250.00 USD", "Expenses:Taxes:Federal",
@@ -122,15 +122,15 @@ def test_transfer_on_both_statements_is_booked_once(sample: Path, first: str,
     start = text.index('2025-11-20 * "Chase Card Payment"')
     end = text.index("\n\n", start)
     ledger.write_text(text[:start] + text[end + 2:])
-    one = run_cli("reconcile", "sample.beancount", f"statements/{first}", "--yes", "--json",
-                  cwd=sample)
+    one = run_cli_in_process("reconcile", "sample.beancount", f"statements/{first}", "--yes",
+                             "--json", cwd=sample)
     assert one.returncode == 0, one.stderr
     payment = [p for p in report(one)["proposals"] if "1206.54" in p["text"]]
     assert len(payment) == 1
     assert "Liabilities:US:Chase:Sapphire" in payment[0]["text"]
     assert "Assets:US:BofA:Checking" in payment[0]["text"]
-    two = run_cli("reconcile", "sample.beancount", f"statements/{second}", "--yes", "--json",
-                  cwd=sample)
+    two = run_cli_in_process("reconcile", "sample.beancount", f"statements/{second}", "--yes",
+                             "--json", cwd=sample)
     assert two.returncode == 0, two.stderr
     assert not any("1206.54" in p["text"] for p in report(two)["proposals"])
     legs = [ln for ln in ledger.read_text().splitlines()

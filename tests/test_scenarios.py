@@ -17,13 +17,14 @@ from beanagent.core.match import match_statement
 from beanagent.ledger.view import LedgerView
 from beanagent.statements.model import Ref, Statement, StatementLine
 from benchmarks.scenarios import CARD_FORMATS, CHECKING_FORMATS, build, score
-from tests.helpers import bean_check, report, run_cli, tree_hashes
+from tests.helpers import bean_check, report, run_cli_in_process, tree_hashes
 
 
 def reconcile_scenario(out: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     truth = json.loads((out / "truth.json").read_text())
     files = [st["file"] for st in truth["statements"]]
-    proc = run_cli("reconcile", "ledger.beancount", *files, "--dry-run", "--json", cwd=out)
+    proc = run_cli_in_process("reconcile", "ledger.beancount", *files, "--dry-run", "--json",
+                              cwd=out)
     assert proc.returncode == 0, proc.stderr
     return truth, report(proc)
 

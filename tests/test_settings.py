@@ -12,7 +12,7 @@ import pytest
 
 from beanagent.errors import BadInputError
 from beanagent.settings import CONFIDENT, CsvOptions, Settings, load_settings
-from tests.helpers import run_cli
+from tests.helpers import run_cli_in_process
 
 E2E = Path(__file__).parent / "data" / "e2e"
 ACCOUNT = "Assets:Bank:Checking"
@@ -36,8 +36,8 @@ def books(tmp_path: Path) -> Path:
 
 
 def marked(books: Path) -> str:
-    proc = run_cli("run", "books.beancount", "guess.py", "march.csv", "-a", ACCOUNT,
-                   "--dry-run", cwd=books)
+    proc = run_cli_in_process("run", "books.beancount", "guess.py", "march.csv", "-a", ACCOUNT,
+                              "--dry-run", cwd=books)
     assert proc.returncode == 0, proc.stderr
     row = next(ln for ln in proc.stderr.splitlines() if re.match(r"P1\b", ln))
     return row.split()[1]  # "!" when highlighted, else the date
@@ -102,8 +102,8 @@ def test_a_bad_value_is_one_clear_error(books: Path, text: str, message: str) ->
 def test_a_bad_value_exits_2_with_one_line_and_no_traceback(books: Path) -> None:
     (books / "beanagent.toml").write_text('confident = "high"\n')
     before = (books / "books.beancount").read_bytes()
-    proc = run_cli("reconcile", "books.beancount", "march.csv", "-a", ACCOUNT, "--dry-run",
-                   cwd=books)
+    proc = run_cli_in_process("reconcile", "books.beancount", "march.csv", "-a", ACCOUNT,
+                              "--dry-run", cwd=books)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         f"beanagent: error: {books / 'beanagent.toml'}: confident must be a number from 0 "
