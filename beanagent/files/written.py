@@ -5,9 +5,10 @@ After a commit renames the new bytes into place (files/commit.py), the written f
 read back and parsed as beancount parses them, and compared directive by directive with
 the files as loaded and the approved entries' texts: the directives that were there must
 all be there, unchanged (every field but the file and line) and in their order, and the
-rest must be exactly the approved entries (as beancount's printer writes them). An entry written inside a string, one that swallowed a neighbour's posting, one
-that picked up a pushed tag, a lost or doubled line: each shows up here, and the commit
-puts every file back (exit 3).
+rest must be exactly the approved entries (as beancount's printer writes them). An entry
+written inside a string, one that swallowed a neighbour's posting, one that picked up a
+pushed tag, a lost or doubled line: each shows up here, and the commit puts every file
+back (exit 3).
 """
 
 from __future__ import annotations
