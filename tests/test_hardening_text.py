@@ -33,7 +33,7 @@ from beanagent.statements.model import Ref, Statement, StatementLine
 from beanagent.statements.ofx import parse_ofx
 from beanagent.text import visible
 from beanagent.ui.console import ConsoleUI
-from tests.helpers import report, run_cli, tree_hashes
+from tests.helpers import report, run_cli_in_process, tree_hashes
 
 ACCOUNT = "Assets:Bank:Checking"
 # What must never reach a terminal as it is (tab and newline aside): C0 and C1 controls,
@@ -74,8 +74,8 @@ def test_escape_sequences_bidi_and_separators_never_reach_the_terminal(books: Pa
                 "  Assets:Bank:Checking  -3.00 USD\n  Expenses:Food:Coffee\n"
                 '    note: "line\u2028split"\n')
     write_csv(books, HOSTILE)
-    proc = run_cli("reconcile", "books.beancount", "march.csv", "-a", ACCOUNT, "--dry-run",
-                   cwd=books, env={"COLUMNS": "250"})
+    proc = run_cli_in_process("reconcile", "books.beancount", "march.csv", "-a", ACCOUNT,
+                              "--dry-run", cwd=books, env={"COLUMNS": "250"})
     assert proc.returncode == 0, proc.stderr
     assert not RAW.search(proc.stderr), repr(RAW.findall(proc.stderr))
     # the statement's text, read with its controls escaped, in the table and the diff
@@ -159,17 +159,17 @@ def test_log_and_query_show_hostile_text_escaped(books: Path) -> None:
         "# a comment with \x1b[2K in it\n"
         "for t in ledger.transactions('Assets:Bank:Checking'):\n"
         "    print(t.payee, t.narration)\n", encoding="utf-8")
-    run = run_cli("run", "books.beancount", "evil.py", "march.csv", "-a", ACCOUNT,
-                  "--dry-run", cwd=books)
+    run = run_cli_in_process("run", "books.beancount", "evil.py", "march.csv", "-a", ACCOUNT,
+                             "--dry-run", cwd=books)
     assert run.returncode == 0, run.stderr
     assert r"Cafe \x1b]0;pwned\x07 before \u202eevil" in run.stderr
-    shown = run_cli("log", "books.beancount", "last", cwd=books)
+    shown = run_cli_in_process("log", "books.beancount", "last", cwd=books)
     assert shown.returncode == 0, shown.stderr
     assert r"Cafe \x1b]0;pwned\x07 before \u202eevil" in shown.stdout
     assert r"# a comment with \x1b[2K in it" in shown.stdout
-    listed = run_cli("log", "books.beancount", cwd=books)
-    query = run_cli("query", "books.beancount", "SELECT payee, narration WHERE payee ~ 'Cafe'",
-                    cwd=books)
+    listed = run_cli_in_process("log", "books.beancount", cwd=books)
+    query = run_cli_in_process("query", "books.beancount",
+                               "SELECT payee, narration WHERE payee ~ 'Cafe'", cwd=books)
     assert query.returncode == 0, query.stderr
     assert r"Cafe \x1b]0;pwned\x07" in query.stdout
     for proc in (run, shown, listed, query):
@@ -182,8 +182,8 @@ def test_log_and_query_show_hostile_text_escaped(books: Path) -> None:
 def test_markup_in_descriptions_is_shown_literally(books: Path) -> None:
     write_csv(books, "Closing [/] bracket", "[conceal]secret[/conceal] pay",
               "Transfer [ref 2025/03]")
-    proc = run_cli("reconcile", "books.beancount", "march.csv", "-a", ACCOUNT, "--dry-run",
-                   cwd=books, env={"COLUMNS": "250"})
+    proc = run_cli_in_process("reconcile", "books.beancount", "march.csv", "-a", ACCOUNT,
+                              "--dry-run", cwd=books, env={"COLUMNS": "250"})
     assert proc.returncode == 0, proc.stderr
     table = proc.stderr.split("Proposals (")[1].split("--- a/")[0]
     for line, text in ((2, "Closing [/] bracket"), (3, "[conceal]secret[/conceal] pay"),
@@ -197,8 +197,8 @@ def test_markup_in_file_names_is_shown_literally(books: Path) -> None:
     the commit (the "Wrote ..." line)."""
     (books / "books.beancount").rename(books / "books[bold].beancount")
     (books / "march.csv").rename(books / "march[conceal].csv")
-    proc = run_cli("reconcile", "books[bold].beancount", "march[conceal].csv", "-a", ACCOUNT,
-                   "--yes", cwd=books, env={"COLUMNS": "250"})
+    proc = run_cli_in_process("reconcile", "books[bold].beancount", "march[conceal].csv", "-a",
+                              ACCOUNT, "--yes", cwd=books, env={"COLUMNS": "250"})
     assert proc.returncode == 0, proc.stderr
     assert "march[conceal].csv (csv, Assets:Bank:Checking" in proc.stderr
     assert "ledger only books[bold].beancount:" in proc.stderr
@@ -210,8 +210,8 @@ def test_markup_in_file_names_is_shown_literally(books: Path) -> None:
 
 def test_escape_in_a_statement_line_does_not_kill_the_offline_run(books: Path) -> None:
     write_csv(books, f"ESC {ERASE}here")
-    proc = run_cli("reconcile", "books.beancount", "march.csv", "-a", ACCOUNT, "--dry-run",
-                   "--json", cwd=books)
+    proc = run_cli_in_process("reconcile", "books.beancount", "march.csv", "-a", ACCOUNT,
+                              "--dry-run", "--json", cwd=books)
     assert proc.returncode == 0, proc.stderr
     texts = [p["text"] for p in report(proc)["proposals"]]
     assert any('"ESC \\\\x1b[2K here"' in t for t in texts), texts
@@ -223,8 +223,8 @@ def test_long_ofx_memo_and_bank_ids_do_not_kill_the_offline_run(books: Path) -> 
     memo = "SEPA TRANSFER " + "REFERENCE 0123456789 " * 40
     text = ofx(memo=memo).replace("<FITID>F1", "<FITID>" + "F" * 600 + "<CHECKNUM>" + "7" * 600)
     (books / "march.ofx").write_text(text, encoding="utf-8")
-    proc = run_cli("reconcile", "books.beancount", "march.ofx", "--dry-run", "--json",
-                   cwd=books)
+    proc = run_cli_in_process("reconcile", "books.beancount", "march.ofx", "--dry-run", "--json",
+                              cwd=books)
     assert proc.returncode == 0, proc.stderr
     entry = next(p["text"] for p in report(proc)["proposals"] if "SEPA TRANSFER" in p["text"])
     narration = entry.split('"')[1]
@@ -241,8 +241,8 @@ def test_hostile_ledger_payee_does_not_kill_the_offline_run(books: Path) -> None
             f.write(f'\n2024-{day} * "{payee}" "MEGACORP SUBSCRIPTION"\n'
                     "  Assets:Bank:Checking  -9.99 USD\n  Expenses:Rent\n")
     write_csv(books, "MEGACORP SUBSCRIPTION")
-    proc = run_cli("reconcile", "books.beancount", "march.csv", "-a", ACCOUNT, "--dry-run",
-                   "--json", cwd=books)
+    proc = run_cli_in_process("reconcile", "books.beancount", "march.csv", "-a", ACCOUNT,
+                              "--dry-run", "--json", cwd=books)
     assert proc.returncode == 0, proc.stderr
     item = next(p for p in report(proc)["proposals"] if "MEGACORP SUB" in p["text"])
     assert "Expenses:Rent" in item["text"] and "\\\\x1b[2K" in item["text"]
@@ -275,7 +275,7 @@ def test_ofx_numbers_and_dates_out_of_range_are_one_line(books: Path, attack: st
                                                          message: str) -> None:
     (books / "march.ofx").write_text(ofx(**fields), encoding="utf-8")
     before = tree_hashes(books)
-    proc = run_cli("reconcile", "books.beancount", "march.ofx", "--dry-run", cwd=books)
+    proc = run_cli_in_process("reconcile", "books.beancount", "march.ofx", "--dry-run", cwd=books)
     assert proc.returncode == 2, proc.stderr
     assert re.search(message, one_error_line(proc)), proc.stderr
     assert tree_hashes(books) == before
@@ -294,8 +294,8 @@ def test_csv_numbers_and_dates_out_of_range_are_one_line(books: Path, attack: st
                                                          message: str) -> None:
     (books / "march.csv").write_text(f"Date,Description,Amount,Balance\n{row}\n")
     before = tree_hashes(books)
-    proc = run_cli("reconcile", "books.beancount", "march.csv", "-a", ACCOUNT, "--dry-run",
-                   *flags, cwd=books)
+    proc = run_cli_in_process("reconcile", "books.beancount", "march.csv", "-a", ACCOUNT,
+                              "--dry-run", *flags, cwd=books)
     assert proc.returncode == 2, proc.stderr
     assert re.search(message, one_error_line(proc)), proc.stderr
     assert tree_hashes(books) == before
@@ -348,8 +348,8 @@ def test_api_key_is_not_sent_over_plain_http_to_a_remote_host(
         books: Path, agent: str, url: str | None, env: dict[str, str]) -> None:
     before = tree_hashes(books)
     flags = ["--model", "m"] + (["--base-url", url] if url else [])
-    proc = run_cli("reconcile", "books.beancount", "march.csv", "-a", ACCOUNT, "--dry-run",
-                   "--agent", agent, *flags, cwd=books, env=env)
+    proc = run_cli_in_process("reconcile", "books.beancount", "march.csv", "-a", ACCOUNT,
+                              "--dry-run", "--agent", agent, *flags, cwd=books, env=env)
     assert proc.returncode == 2, proc.stderr
     line = one_error_line(proc)
     assert "unencrypted" in line and "--allow-insecure-url" in line
@@ -369,10 +369,10 @@ def test_insecure_url_is_allowed_on_loopback_or_when_asked(books: Path) -> None:
             require_safe_url(url, allow_insecure=False)
         require_safe_url(url, allow_insecure=True)
     # with the flag the run goes on to the server (here: none, so the agent fails, exit 5)
-    proc = run_cli("reconcile", "books.beancount", "march.csv", "-a", ACCOUNT, "--dry-run",
-                   "--agent", "openai", "--model", "m", "--base-url",
-                   "http://beanagent-test.invalid/v1", "--allow-insecure-url", cwd=books,
-                   env={"OPENAI_API_KEY": "sk-secret"})
+    proc = run_cli_in_process("reconcile", "books.beancount", "march.csv", "-a", ACCOUNT,
+                              "--dry-run", "--agent", "openai", "--model", "m", "--base-url",
+                              "http://beanagent-test.invalid/v1", "--allow-insecure-url", cwd=books,
+                              env={"OPENAI_API_KEY": "sk-secret"})
     assert proc.returncode == 5, proc.stderr
     assert "unencrypted" not in proc.stderr
 
@@ -383,9 +383,9 @@ def test_api_error_text_from_a_server_reaches_the_terminal_escaped(books: Path) 
 
     fake = FakeAPI([error(400, "invalid_request_error", f"bad {TITLE} request{ERASE}")])
     with serve(fake):
-        proc = run_cli("reconcile", "books.beancount", "march.csv", "-a", ACCOUNT,
-                       "--dry-run", "--agent", "openai", "--model", "m", "--base-url",
-                       fake.url + "/v1", cwd=books)
+        proc = run_cli_in_process("reconcile", "books.beancount", "march.csv", "-a", ACCOUNT,
+                                  "--dry-run", "--agent", "openai", "--model", "m", "--base-url",
+                                  fake.url + "/v1", cwd=books)
     assert proc.returncode == 5, proc.stderr
     assert r"HTTP 400: bad \x1b]0;pwned\x07 request\x1b[2K" in one_error_line(proc)
     assert not RAW.search(proc.stderr), repr(proc.stderr)

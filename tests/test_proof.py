@@ -27,7 +27,7 @@ from beanagent.statements.dispatch import read_statements
 from beanagent.workflow import reconcile
 from tests.dialects import DIALECTS
 from tests.fake_anthropic import FakeAPI, serve
-from tests.helpers import RecordingUI, bean_check, report, run_cli
+from tests.helpers import RecordingUI, bean_check, report, run_cli_in_process
 
 E2E = Path(__file__).parent / "data" / "e2e"
 ACCOUNT = "Assets:Bank:Checking"
@@ -113,8 +113,8 @@ def caught(findings: Iterable[dict[str, Any]], dropped: Iterable[dict[str, Any]]
 def test_run_script_that_misbehaves_is_caught(books: Path, case: str) -> None:
     bad, rule, where = CASES[case]
     (books / "bad.py").write_text(GOOD + bad)
-    proc = run_cli("run", "books.beancount", "bad.py", "march.csv", "-a", ACCOUNT, "--yes",
-                   "--json", cwd=books)
+    proc = run_cli_in_process("run", "books.beancount", "bad.py", "march.csv", "-a", ACCOUNT,
+                              "--yes", "--json", cwd=books)
     assert proc.returncode == 0, proc.stderr
     rep = report(proc)
     findings = [f for p in rep["proof"]["proposals"] for f in p["findings"]]
@@ -180,8 +180,8 @@ def test_a_flagged_guess_that_breaks_a_later_balance_is_blamed_not_fatal(books: 
         "propose.transaction(date(2024, 3, 8), None, 'KALE & CO', "
         "[(st.account, '-13.25 USD'), ('Liabilities:Card', '13.25 USD')], "
         "evidence=[lines[7]], flag='!', confidence=0.52, reason='a guess')\n"))
-    proc = run_cli("run", "books.beancount", "venmo.py", "march.csv", "-a", ACCOUNT, "--yes",
-                   "--json", cwd=books)
+    proc = run_cli_in_process("run", "books.beancount", "venmo.py", "march.csv", "-a", ACCOUNT,
+                              "--yes", "--json", cwd=books)
     assert proc.returncode == 0, proc.stderr
     rep = report(proc)
     [dropped] = rep["check"]["dropped"]
@@ -197,14 +197,14 @@ def test_an_unbacked_hand_written_entry_is_flagged_and_never_taken_by_yes(books:
     (books / "manual.py").write_text(GOOD + (
         "propose.transaction(date(2024, 3, 9), 'Cash', 'tip jar', "
         "[(st.account, '-2.00 USD'), ('Expenses:Food:Coffee',)])\n"))
-    proc = run_cli("run", "books.beancount", "manual.py", "march.csv", "-a", ACCOUNT, "--yes",
-                   "--json", "--dry-run", cwd=books)
+    proc = run_cli_in_process("run", "books.beancount", "manual.py", "march.csv", "-a", ACCOUNT,
+                              "--yes", "--json", "--dry-run", cwd=books)
     rep = report(proc)
     p4 = next(p for p in rep["proof"]["proposals"] if p["id"] == "P4")
     assert p4["flagged"] and not p4["refused"] and not p4["backed"]
     assert "P4 unbacked" in proc.stderr
-    proc = run_cli("run", "books.beancount", "manual.py", "march.csv", "-a", ACCOUNT, "--yes",
-                   "--json", cwd=books)
+    proc = run_cli_in_process("run", "books.beancount", "manual.py", "march.csv", "-a", ACCOUNT,
+                              "--yes", "--json", cwd=books)
     rep = report(proc)
     assert proc.returncode == 0 and rep["committed"] is True
     assert "tip jar" not in (books / "books.beancount").read_text()
@@ -233,8 +233,8 @@ def test_transfer_on_two_statements_is_booked_once(tmp_path: Path) -> None:
     (tmp_path / "beanagent.toml").write_text(
         '[[statement]]\nmatch = "checking.csv"\naccount = "Assets:Bank:Checking"\n'
         '[[statement]]\nmatch = "card.csv"\naccount = "Liabilities:Card"\n')
-    proc = run_cli("run", "books.beancount", "twice.py", "checking.csv", "card.csv", "--yes",
-                   "--json", cwd=tmp_path)
+    proc = run_cli_in_process("run", "books.beancount", "twice.py", "checking.csv", "card.csv",
+                              "--yes", "--json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     rep = report(proc)
     assert [d["id"] for d in rep["check"]["dropped"]] == ["P2"]

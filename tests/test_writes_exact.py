@@ -28,7 +28,7 @@ from beanagent.ledger.view import LedgerView
 from beanagent.model import Decision, Ledger, Proposal, RunResult
 from beanagent.settings import load_settings
 from beanagent.workflow import reconcile
-from tests.helpers import RecordingUI, bean_check, report, run_cli, tree_hashes
+from tests.helpers import RecordingUI, bean_check, report, run_cli_in_process, tree_hashes
 
 STATEMENT = ("Date,Description,Amount,Balance\n2024-01-02,OPENING,100.00,100.00\n"
              "2024-01-05,DELI,-5.00,95.00\n")
@@ -78,8 +78,8 @@ def entries_of(text: str) -> list[str]:
 
 
 def reconcile_yes(ledger: Path, *extra: str) -> tuple[int, str]:
-    proc = run_cli("reconcile", ledger.name, "st.csv", "--account", "Assets:Bank", "--yes",
-                   *extra, cwd=ledger.parent)
+    proc = run_cli_in_process("reconcile", ledger.name, "st.csv", "--account", "Assets:Bank",
+                              "--yes", *extra, cwd=ledger.parent)
     return proc.returncode, proc.stderr
 
 
@@ -370,7 +370,8 @@ def _script_run(ledger: Path, code: str) -> tuple[dict[str, Any], RunResult]:
     """The same script twice: `run --dry-run --json` through the command (its report),
     then a run in this process whose reviewer approves everything (the commit path)."""
     (ledger.parent / "script.py").write_text(code)
-    proc = run_cli("run", ledger.name, "script.py", "--dry-run", "--json", cwd=ledger.parent)
+    proc = run_cli_in_process("run", ledger.name, "script.py", "--dry-run", "--json",
+                              cwd=ledger.parent)
     before = tree_hashes(ledger.parent)
     outcome = reconcile(ledger, [], ScriptAgent(code, "script.py"),
                         load_settings(ledger, yes=False), RecordingUI())
@@ -410,8 +411,8 @@ def test_a_ledger_with_its_own_root_names_reconciles_and_commits(tmp_path: Path)
         "Expenses:", "Aufwand:").replace("Equity:", "Eigenkapital:")
     ledger = books_with(tmp_path, original, STATEMENT + "2024-01-07,DELI,-2.00,93.00\n")
     assert bean_check(ledger) == []
-    proc = run_cli("reconcile", ledger.name, "st.csv", "--account", "Aktiva:Bank", "--yes",
-                   cwd=ledger.parent)
+    proc = run_cli_in_process("reconcile", ledger.name, "st.csv", "--account", "Aktiva:Bank",
+                              "--yes", cwd=ledger.parent)
     assert proc.returncode == 0, proc.stderr
     assert "Wrote 2 entries" in proc.stderr
     written = ledger.read_text()
