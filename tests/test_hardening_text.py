@@ -99,12 +99,18 @@ def test_review_at_a_terminal_shows_escapes_not_controls(books: Path) -> None:
                           env=env, encoding="utf-8", timeout=60, dimensions=(50, 200))
     child.expect(r"Accept P1\? ")
     child.sendline("n")
-    child.expect(r"Accept P2\? ")
-    seen = str(child.before)
+    kept = child.expect([r"Accept P2\? ", r"\[r/k\] "]) == 1  # P1 opens what P2 needs
+    if kept:
+        seen = str(child.before)
+        child.sendline("k")
+        child.expect(r"Accept P2\? ")
+        seen += str(child.before)
+    else:
+        seen = str(child.before)
     child.sendline("q")
     child.expect(pexpect.EOF)
     child.close()
-    assert child.exitstatus == 1
+    assert child.exitstatus == (0 if kept else 1)  # the open kept is written on its own
     assert r"statement march.csv:2: 2024-03-04 -107.25 PAY \x1b]0;pwned\x07" in seen
     for payload in (TITLE, "\x1b[2K", "\x9b", "\u202e"):
         assert payload not in seen

@@ -132,16 +132,21 @@ def test_quit_at_once_declines_everything(books: Path) -> None:
 
 
 def test_rejecting_what_a_later_entry_needs_is_caught(books: Path) -> None:
-    # Accept the KALE entry (P5) but reject the open of Expenses:FIXME (P4) it needs:
-    # the re-check on the accepted set fails, the user is told why, nothing is written.
-    before = ledger_hashes(books)
+    # Reject the open of Expenses:FIXME (P4) that the KALE entry (P5) needs: said at once,
+    # with a choice (an unknown answer gets the help); rejecting P5 too writes the rest.
+    # (Before, P5 was accepted, the re-check failed and every decision was lost: exit 3.)
     child = spawn(books)
-    answer(child, "y", "y", "y", "n", "y")
-    child.expect("4 accepted, 1 rejected")
-    child.expect("The accepted entries fail bean-check; nothing will be written:")
-    child.expect("proposal P5: .*Expenses:FIXME")
-    assert finish(child) == 3
-    assert ledger_hashes(books) == before
+    answer(child, "y", "y", "y", "n")
+    child.expect("P5 posts to Expenses:FIXME, which only P4 opens")
+    child.expect(r"Reject P5 too, or keep P4\? \[r/k\] ")
+    child.sendline("x")
+    child.expect("r  reject P5 as well")
+    child.expect(r"Reject P5 too, or keep P4\? \[r/k\] ")
+    child.sendline("r")
+    child.expect("3 accepted, 2 rejected")
+    assert finish(child) == 0
+    assert "Expenses:FIXME" not in (books / "books.beancount").read_text()
+    assert bean_check(books / "books.beancount") == []
 
 
 def test_edit_changes_what_is_committed(books: Path) -> None:
