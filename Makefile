@@ -5,6 +5,10 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
+# pytest-xdist workers: one more than the CPUs we may use, as the suite waits on its
+# subprocesses (sandbox servers, time limits, fake API retries) a good part of the time;
+# at most 8 (then the attack suite's file, on one worker, is the longest part anyway).
+TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(min(len(os.sched_getaffinity(0)) + 1, 8))')
 
 .PHONY: demo test lint bench clean
 
@@ -29,7 +33,7 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check --no-cache beanagent tests ledgers benchmarks
 	$(VENV)/bin/mypy beanagent
-	$(PY) -m pytest -q -n 2
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 bench: $(VENV)/.installed-test
 	$(PY) -m benchmarks.bench_help
