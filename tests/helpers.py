@@ -92,8 +92,8 @@ def run_cli(*args: str | Path, cwd: Path, env: dict[str, str] | None = None,
 
 # ---- the same command in this process ----------------------------------------------------
 #
-# A `python -m beanagent` run costs ~1 s of interpreter start and imports before it does
-# anything; most tests only look at what the command printed, its exit code and the files.
+# A `python -m beanagent` run costs ~0.5 s of CPU (interpreter start and imports) before it
+# does anything; most tests only look at what the command printed, its exit code and files.
 # `run_cli_in_process` gives them the same `CompletedProcess` from `beanagent.cli.app` run
 # here, with everything a fresh process would have set up the way `run_cli`'s child gets it:
 # the environment (os.environ swapped whole), the working directory, stdin a non-terminal
