@@ -15,6 +15,7 @@ agent's script and, in a child, bean-checks the staged copy.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -86,7 +87,7 @@ class Loaded:
     view: LedgerView  # over the parsed entries: what proposals are validated against
     statements: tuple[Statement, ...]
 
-    @property
+    @functools.cached_property  # once per run, not once per validation round
     def accounts(self) -> Mapping[str, AccountInfo]:
         return rules.known_accounts(self.view, self.ledger.options)
 
