@@ -351,12 +351,13 @@ def test_dispatch_other_files_go_to_csv(tmp_path: Path, monkeypatch: pytest.Monk
     """Only the hand-off is tested here: csv.py is another module's job."""
     calls: list[tuple[Path, str, object]] = []
 
-    def fake_parse_csv(path: Path, display: str, options: object) -> RawStatement:
+    def fake_parse_csv(path: Path, display: str, options: object,
+                       judge: object = None) -> list[RawStatement]:
         calls.append((path, display, options))
-        return RawStatement(file=display, format="csv", lines=())
+        return [RawStatement(file=display, format="csv", lines=())]
 
     fake = types.ModuleType("beanagent.statements.csv")
-    fake.parse_csv = fake_parse_csv  # type: ignore[attr-defined]
+    fake.parse_csv_file = fake_parse_csv  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "beanagent.statements.csv", fake)
     path = tmp_path / "bank.csv"
     path.write_text("Date,Amount\n2024-01-01,1.00\n", encoding="utf-8")

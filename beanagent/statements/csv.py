@@ -21,6 +21,7 @@ from decimal import Decimal
 from beanagent.errors import BadInputError
 from beanagent.settings import CsvOptions
 from beanagent.statements import csv_detect as det
+from beanagent.statements.judge import Judge
 from beanagent.statements.model import (
     RawStatement,
     Ref,
@@ -484,3 +485,9 @@ def _currency(currencies: list[str | None], cols: _Columns) -> str | None:
     if found <= {None}:
         return cols.currency_hint
     return None
+
+
+def parse_csv_file(path: pathlib.Path, display: str, options: CsvOptions | None = None,
+                   judge: Judge | None = None) -> list[RawStatement]:
+    """Every statement in one CSV file (one per currency when rows name several)."""
+    return [parse_csv(path, display, options)]

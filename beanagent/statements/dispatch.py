@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from beanagent.ledger.view import LedgerView
     from beanagent.settings import CsvOptions, Settings
+    from beanagent.statements.judge import Judge
 
 # Enough to see past the OFX 1.x header (and the blank lines some banks put first).
 _SNIFF_BYTES = 4096
@@ -32,6 +33,7 @@ def parse_statement_file(
     display: str,
     csv_options: CsvOptions | None = None,
     importers: list[beangulp.Importer] | None = None,
+    judge: Judge | None = None,
 ) -> list[RawStatement]:
     """Parse one statement file into one or more raw statements.
 
@@ -51,9 +53,9 @@ def parse_statement_file(
     if looks_like_ofx(head) or path.suffix.lower() in OFX_SUFFIXES:
         return parse_ofx(path, display)
     from beanagent.settings import CsvOptions
-    from beanagent.statements.csv import parse_csv
+    from beanagent.statements.csv import parse_csv_file
 
-    return [parse_csv(path, display, csv_options or CsvOptions())]
+    return parse_csv_file(path, display, csv_options or CsvOptions(), judge)
 
 
 def _require_regular(mode: int, display: str) -> None:
@@ -107,6 +109,7 @@ def read_statements(paths: Sequence[pathlib.Path], view: LedgerView, settings: S
                     warn: Callable[[str], None]) -> list[Statement]:
     """Every statement in `paths`, resolved to its account; what an importer skipped or
     doubted goes to `warn`."""
+    from beanagent.statements.judge import ledger_judge
     from beanagent.statements.resolve import resolve_statement
 
     importers = None
@@ -120,7 +123,8 @@ def read_statements(paths: Sequence[pathlib.Path], view: LedgerView, settings: S
     for path in paths:
         rule = settings.rule_for(path)
         csv = settings.csv_for(path)
-        for raw in parse_statement_file(path, str(path), csv, importers):
+        judge = ledger_judge(view, settings.account or (rule.account if rule else None))
+        for raw in parse_statement_file(path, str(path), csv, importers, judge):
             st, notes = resolve_statement(
                 raw, view, account=settings.account,
                 rule_account=rule.account if rule else None, sign_fixed=csv.negate is not None,
