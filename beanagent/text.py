@@ -10,8 +10,10 @@ statement parsers keep of a text field; `line_breaker` is the proposal rules' te
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 # Every character of Unicode categories Cc (C0, DEL, C1), Cf (format: bidi controls,
@@ -90,3 +92,20 @@ def one_line(text: str) -> str:
     and shows that the bank file held something odd."""
     text = " ".join(text.split())
     return _LINE_BREAKERS.sub(lambda m: escape_char(m.group()), text)
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """' (did you mean Assets:Bank:Checking?)' for a mistyped name, or ''.
+
+    difflib's ratio on the whole name, then on its last component (a typo in the leaf of a
+    long account name barely moves the whole-name ratio); at most two suggestions."""
+    pool = sorted(set(choices))
+    found = difflib.get_close_matches(name, pool, n=2, cutoff=0.75)
+    if not found:
+        leaf = name.rsplit(":", 1)[-1].casefold()
+        by_leaf = {c.rsplit(":", 1)[-1].casefold(): c for c in pool}
+        found = [by_leaf[m] for m in difflib.get_close_matches(leaf, list(by_leaf), n=2,
+                                                               cutoff=0.8)]
+    if not found:
+        return ""
+    return " (did you mean " + " or ".join(found) + "?)"
