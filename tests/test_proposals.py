@@ -157,6 +157,18 @@ def test_account_not_in_ledger(accounts: Mapping[str, AccountInfo]) -> None:
     assert "propose.open('Expenses:Unknown', date) first" in message
 
 
+def test_account_not_in_ledger_suggests_a_close_name(accounts: Mapping[str, AccountInfo]
+                                                     ) -> None:
+    """A typo (the agent's or the user's in an edit) names the account it was likely meant
+    to be; a name like no other gets no guess."""
+    raw = txn(postings=[posting("Assets:Bank:Checkin", "-1"), posting("Expenses:Food")])
+    message = rejects(raw, accounts, "is not open in the ledger")
+    assert "account Assets:Bank:Checkin is not open in the ledger (did you mean " \
+        "Assets:Bank:Checking?)" in message
+    far = txn(postings=[posting("Assets:Bank:Checking", "-1"), posting("Equity:Zzz")])
+    assert "did you mean" not in rejects(far, accounts, "is not open in the ledger")
+
+
 def test_account_not_yet_open(accounts: Mapping[str, AccountInfo]) -> None:
     raw = txn(date="2024-05-31", postings=[posting("Assets:Savings", "-1"),
                                            posting("Expenses:Food")])

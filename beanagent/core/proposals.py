@@ -19,7 +19,7 @@ from typing import Any
 from beanagent.ledger.view import AccountInfo, LedgerView
 from beanagent.model import PostingSpec, Proposal, Spec
 from beanagent.statements.model import Ref, Statement
-from beanagent.text import line_breaker
+from beanagent.text import did_you_mean, line_breaker
 
 KINDS = ("transaction", "balance", "open")
 MAX_TEXT = 500
@@ -143,7 +143,8 @@ def require_open(account: str, date: datetime.date, accounts: Mapping[str, Accou
             raise ProposalError(f"account {account} is proposed to open on {opened[account]}, "
                                 f"after {date}")
         return
-    raise ProposalError(f"account {account} is not open in the ledger; use an existing "
+    hint = did_you_mean(account, [*accounts, *opened])
+    raise ProposalError(f"account {account} is not open in the ledger{hint}; use an existing "
                         f"account or propose.open({account!r}, date) first")
 
 
