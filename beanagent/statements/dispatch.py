@@ -1,5 +1,9 @@
 """Read the statement files of a run: pick each one's parser (the user's beangulp importers,
-OFX, or CSV), then tie each statement to its ledger account (resolve)."""
+OFX, MT940, CAMT, QIF, or CSV), then tie each statement to its ledger account (resolve).
+
+Formats are recognised by content first (a bank's file name says little), by extension when
+the content is not recognised; a file that is plainly something else (PDF, zip, HTML, JSON,
+XML that is not CAMT) is refused by name instead of failing as a CSV."""
 
 from __future__ import annotations
 
@@ -38,7 +42,8 @@ def parse_statement_file(
     """Parse one statement file into one or more raw statements.
 
     The user's importers go first (they know their bank better than any sniffing);
-    then OFX, recognised by content whatever the extension; then CSV.
+    then OFX, MT940, CAMT and QIF, recognised by content whatever the extension; then
+    what is plainly not a statement is refused; then CSV.
     """
     head = _head(path, display)
     if importers:
@@ -52,10 +57,43 @@ def parse_statement_file(
     # an OFX file" helps the user more than a CSV error would.
     if looks_like_ofx(head) or path.suffix.lower() in OFX_SUFFIXES:
         return parse_ofx(path, display)
+    other = _other_format(path, head, display)
+    if other is not None:
+        return other
     from beanagent.settings import CsvOptions
     from beanagent.statements.csv import parse_csv_file
 
     return parse_csv_file(path, display, csv_options or CsvOptions(), judge)
+
+
+SUPPORTED = "supported: CSV, OFX/QFX/QBO, MT940, CAMT.053/052, QIF; or use --importers"
+
+
+def _other_format(path: pathlib.Path, head: bytes, display: str) -> list[RawStatement] | None:
+    """MT940, CAMT or QIF by content (or extension), a refusal for what is plainly no
+    statement, or None for the CSV reader to try."""
+    from beanagent.statements.camt import CAMT_SUFFIXES, looks_like_camt, parse_camt
+    from beanagent.statements.mt940 import MT940_SUFFIXES, looks_like_mt940, parse_mt940
+    from beanagent.statements.qif import QIF_SUFFIXES, looks_like_qif, parse_qif
+    from beanagent.statements.sniff import describe_unsupported
+
+    suffix = path.suffix.lower()
+    if looks_like_mt940(head):
+        return parse_mt940(path, display)
+    if looks_like_camt(head):
+        return parse_camt(path, display)
+    if looks_like_qif(head):
+        return parse_qif(path, display)
+    what = describe_unsupported(head)
+    if what is not None:
+        raise BadInputError(f"unsupported format: {what} ({SUPPORTED})", file=display)
+    if suffix in MT940_SUFFIXES:
+        return parse_mt940(path, display)
+    if suffix in CAMT_SUFFIXES:
+        return parse_camt(path, display)
+    if suffix in QIF_SUFFIXES:
+        return parse_qif(path, display)
+    return None
 
 
 def _require_regular(mode: int, display: str) -> None:
@@ -94,6 +132,17 @@ def _head(path: pathlib.Path, display: str) -> bytes:
     return head
 
 
+def _refuse_shared_account(raws: Sequence[RawStatement], display: str) -> None:
+    """--account names one account; a file holding several accounts' statements would be
+    put into it, all of them, without a word."""
+    ids = sorted({raw.account_id for raw in raws if raw.account_id})
+    if len(ids) > 1:
+        shown = ", ".join(ids[:4]) + (", ..." if len(ids) > 4 else "")
+        raise BadInputError(f"this file holds {len(ids)} accounts ({shown}); --account would "
+                            "put them all into one: drop --account and add account: \"<id>\" "
+                            "metadata to each account's open directive instead", file=display)
+
+
 def require_size(statements: Sequence[Statement]) -> None:
     """One run reconciles a bounded number of lines: matching and review stay quick, and
     the sandbox's limits (proposals, time per script) hold with room to spare."""
@@ -124,7 +173,10 @@ def read_statements(paths: Sequence[pathlib.Path], view: LedgerView, settings: S
         rule = settings.rule_for(path)
         csv = settings.csv_for(path)
         judge = ledger_judge(view, settings.account or (rule.account if rule else None))
-        for raw in parse_statement_file(path, str(path), csv, importers, judge):
+        raws = parse_statement_file(path, str(path), csv, importers, judge)
+        if settings.account is not None:
+            _refuse_shared_account(raws, str(path))
+        for raw in raws:
             st, notes = resolve_statement(
                 raw, view, account=settings.account,
                 rule_account=rule.account if rule else None, sign_fixed=csv.negate is not None,
