@@ -428,8 +428,9 @@ def test_currency_from_header_and_column(tmp_path: Path) -> None:
     assert st.currency == "USD"
     st = parse_text(tmp_path, "Date,Amount,Currency\n2025-01-02,1,eur\n2025-01-03,2,EUR\n")
     assert st.currency == "EUR"
-    st = parse_text(tmp_path, "Date,Amount,Währung\n2025-01-02,1,EUR\n2025-01-03,2,USD\n")
-    assert st.currency is None  # rows disagree
+    # rows disagree: one statement per currency (parse_csv_file), never one of mixed lines
+    err = error_of(tmp_path, "Date,Amount,Währung\n2025-01-02,1,EUR\n2025-01-03,2,USD\n")
+    assert "holds 2 currencies (EUR, USD)" in str(err)
     st = parse_text(tmp_path, "Date,Amount\n2025-01-02,1\n")
     assert st.currency is None
 
@@ -572,8 +573,9 @@ def test_decimal_detected_from_whole_column(tmp_path: Path) -> None:
     ]
     forced = parse_text(tmp_path, "Date;Amount\n2025-01-02;1,234\n", decimal=".")
     assert forced.lines[0].amount == D("1234")
-    guessed = parse_text(tmp_path, "Date;Amount\n2025-01-02;1,234\n")
-    assert guessed.lines[0].amount == D("1.234")
+    # Nothing in the file tells, and no ledger judged: refused, never guessed.
+    err = error_of(tmp_path, "Date;Amount\n2025-01-02;1,234\n")
+    assert "--csv-decimal" in str(err) and "'1,234'" in str(err)
 
 
 def test_non_numeric_amount_names_its_line(tmp_path: Path) -> None:

@@ -1,10 +1,12 @@
-"""Bank CSV exports to a `RawStatement`, detecting the layout so users rarely need flags.
+"""Bank CSV exports to `RawStatement`s, detecting the layout so users rarely need flags.
 
 Detection is per file, from all of its rows: encoding, delimiter, where the header is
 (banks put summary blocks above it), which column is which (English and German names,
-then content), the date format and the decimal mark. Whatever detection cannot decide
-safely becomes a one-line `BadInputError` telling the user which override to pass;
-guessing wrong would silently put money on the wrong day or off by a factor of 1000.
+then content), the date format and the decimal mark. When the file alone can't tell the
+date order or the decimal mark, every reading is built and the ledger judges (the reading
+whose lines match booked entries); whatever still can't be decided safely becomes a
+one-line `BadInputError` telling the user which override to pass: guessing wrong would
+silently put money on the wrong day or off by a factor of 1000.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import csv
 import dataclasses
 import datetime
 import io
-import itertools
 import pathlib
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -21,49 +22,119 @@ from decimal import Decimal
 from beanagent.errors import BadInputError
 from beanagent.settings import CsvOptions
 from beanagent.statements import csv_detect as det
-from beanagent.statements.judge import Judge
-from beanagent.statements.model import (
-    RawStatement,
-    Ref,
-    StatementLine,
-    amount_problem,
-    date_problem,
+from beanagent.statements.csv_columns import locate_header, resolve_columns
+from beanagent.statements.csv_lines import MONEY_ROLES as _MONEY_ROLES
+from beanagent.statements.csv_lines import Columns as _Columns
+from beanagent.statements.csv_lines import Row as _Row
+from beanagent.statements.csv_lines import (
+    balances_consistent,
+    build_lines,
+    chronological,
 )
-from beanagent.text import line_breaker, one_line
-
-_ROLES = ("date", "amount", "debit", "credit", "balance", "id", "currency", "description")
-_MONEY_ROLES = ("amount", "debit", "credit")
-_FLAGS = {role: f"--csv-{role}-col" for role in (*_ROLES, "payee")}
-_HEADER_SCAN = 60  # rows searched for a header; preambles are a handful of lines
+from beanagent.statements.csv_preamble import Stated, find_closing
+from beanagent.statements.judge import Judge
+from beanagent.statements.model import RawStatement, StatementLine
 
 
 @dataclasses.dataclass(frozen=True)
-class _Row:
-    line: int  # physical line where the record starts
-    cells: tuple[str, ...]
-
-    def get(self, ix: int | None) -> str:
-        return self.cells[ix].strip() if ix is not None and ix < len(self.cells) else ""
-
-    @property
-    def filled(self) -> int:
-        return sum(1 for cell in self.cells if cell.strip())
+class _Layout:
+    rows: list[_Row]
+    header: _Row | None
+    body: list[_Row]
+    cols: _Columns
+    delimiter: str
 
 
-@dataclasses.dataclass
-class _Columns:
-    names: list[str]  # for messages: the header text, or "column N"
-    index: dict[str, int]  # role -> 0-based column
-    currency_hint: str | None = None  # from a header like "Amount (EUR)"
+@dataclasses.dataclass(frozen=True)
+class _Reading:
+    decimal: str
+    date_shape: str
+    statements: list[RawStatement]
 
-    def name(self, role: str) -> str:
-        return self.names[self.index[role]]
+
+def parse_csv_file(path: pathlib.Path, display: str, options: CsvOptions | None = None,
+                   judge: Judge | None = None) -> list[RawStatement]:
+    """Every statement in one CSV file: one per currency when rows name several, each in
+    chronological order. `judge` picks between readings the file alone can't tell apart."""
+    options = options or CsvOptions()
+    layout = _layout(path, display, options)
+    marks = _decimal_marks(layout, options)
+    dates = _date_readers(layout, options, display)
+    readings: list[_Reading] = []
+    errors: list[BadInputError] = []
+    for mark in marks:
+        for to_date, shape in dates:
+            try:
+                readings.append(_Reading(mark, shape, _read(layout, mark, to_date, shape,
+                                                            options, display)))
+            except BadInputError as exc:
+                errors.append(exc)
+    if not readings:
+        raise errors[0]
+    distinct: list[_Reading] = []
+    for reading in readings:
+        if all(_key(reading) != _key(other) for other in distinct):
+            distinct.append(reading)
+    if len(distinct) == 1:
+        return distinct[0].statements
+    choice = judge([_merged(r.statements) for r in distinct]) if judge else None
+    if choice is None:
+        raise BadInputError(_ambiguity(layout, distinct, judge is not None), file=display)
+    chosen = distinct[choice]
+    how = []
+    if len(marks) > 1:
+        how.append(f"decimal mark {chosen.decimal!r}")
+    if len(dates) > 1:
+        how.append(f"dates as {chosen.date_shape}")
+    note = (f"{display}: read with {' and '.join(how)}: the file alone can't tell, and its "
+            "lines match the ledger's entries only that way (--csv-decimal/--csv-date-format "
+            "override)")
+    return [dataclasses.replace(st, notes=(*st.notes, note)) for st in chosen.statements]
 
 
 def parse_csv(path: pathlib.Path, display: str, options: CsvOptions | None = None
               ) -> RawStatement:
-    """Parse one bank CSV export; lines come back in chronological order."""
-    options = options or CsvOptions()
+    """The one statement of a CSV file whose rows are in a single currency."""
+    found = parse_csv_file(path, display, options)
+    if len(found) > 1:
+        raise BadInputError(f"the file holds {len(found)} currencies "
+                            f"({', '.join(str(st.currency) for st in found)})", file=display)
+    return found[0]
+
+
+def _key(reading: _Reading) -> list[tuple[object, ...]]:
+    return [(st.currency, tuple((ln.ref.line, ln.date, ln.amount, ln.balance)
+                                for ln in st.lines)) for st in reading.statements]
+
+
+def _merged(statements: Sequence[RawStatement]) -> RawStatement:
+    """One reading's lines as one statement, for the judge."""
+    lines = tuple(ln for st in statements for ln in st.lines)
+    return dataclasses.replace(statements[0], lines=lines)
+
+
+def _ambiguity(layout: _Layout, readings: Sequence[_Reading], asked: bool) -> str:
+    unsure = ", and the ledger can't tell which" if asked else ""
+    parts = []
+    shapes = list(dict.fromkeys(r.date_shape for r in readings))
+    if len(shapes) > 1:
+        example = next((row.get(layout.cols.index["date"]) for row in layout.body
+                        if any(ch.isdigit() for ch in row.get(layout.cols.index["date"]))), "")
+        a, b = shapes[0], shapes[1]
+        parts.append(f"dates are ambiguous: every date in column {layout.cols.name('date')!r} "
+                     f"(e.g. {example!r}) fits both {a} and {b}{unsure}; pass "
+                     f"--csv-date-format {a} or {b} (or set date_format in beanagent.toml)")
+    marks = list(dict.fromkeys(r.decimal for r in readings))
+    if len(marks) > 1:
+        example = next((cell for cell in _money_cells(layout)
+                        if ("." in cell or "," in cell) and det.decimal_vote(cell) is None), "")
+        parts.append(f"the decimal mark is ambiguous: no amount shows whether {example!r} "
+                     f"is a whole number or a fraction{unsure}; pass --csv-decimal . or "
+                     "--csv-decimal , (or set decimal in beanagent.toml)")
+    return "; ".join(parts)
+
+
+def _layout(path: pathlib.Path, display: str, options: CsvOptions) -> _Layout:
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -78,33 +149,124 @@ def parse_csv(path: pathlib.Path, display: str, options: CsvOptions | None = Non
         raise BadInputError(f"decimal mark must be '.' or ',', not {options.decimal!r}")
     delimiter = options.delimiter or det.detect_delimiter(text)
     rows = _read_rows(text, delimiter, display)
-    header, body = _locate_header(rows, options, display)
-    cols = _resolve_columns(header, body, options, display)
-    # A ';' file is a continental export almost always, so its lone '1,234' means 1.234.
-    default = "," if delimiter == ";" else "."
-    money_cells = [
-        core
-        for row in body
-        for role in (*_MONEY_ROLES, "balance")
-        if role in cols.index and (core := det.number_core(row.get(cols.index[role])))
-    ]
-    decimal = options.decimal or det.choose_decimal(money_cells, default)
-    to_date, expected = _date_reader(body, cols, options, display)
-    lines, currencies, skipped = _build_lines(body, cols, decimal, to_date, expected, options,
-                                              display)
-    if not lines:
+    header, body = locate_header(rows, options, display)
+    cols = resolve_columns(header, body, options, display)
+    return _Layout(rows, header, body, cols, delimiter)
+
+
+def _money_cells(layout: _Layout) -> list[str]:
+    ix = layout.cols.index
+    return [core for row in layout.body for role in (*_MONEY_ROLES, "balance")
+            if role in ix and (core := det.number_core(row.get(ix[role])))]
+
+
+def _decimal_marks(layout: _Layout, options: CsvOptions) -> list[str]:
+    """The decimal marks to try: the one the whole money columns vote for, else both when
+    some value reads differently under each (a lone '1,000'), for the ledger to judge."""
+    if options.decimal:
+        return [options.decimal]
+    cells = _money_cells(layout)
+    # A ';' file is a continental export almost always: its reading is tried first.
+    default = "," if layout.delimiter == ";" else "."
+    chosen = det.choose_decimal(cells, default)
+    votes = [v for v in map(det.decimal_vote, cells) if v]
+    undecided = [c for c in cells if ("." in c or "," in c) and det.decimal_vote(c) is None]
+    if votes.count(".") == votes.count(",") and undecided:
+        return [default, "." if default == "," else ","]
+    return [chosen]
+
+
+def _date_readers(layout: _Layout, options: CsvOptions, display: str
+                  ) -> list[tuple[Callable[[str], datetime.date | None], str]]:
+    """How to read the date column, decided from all its values: one reader with its
+    format's name, or both orders when every value fits both (for the ledger to judge)."""
+    if options.date_format:
+        fmt = options.date_format
+        return [((lambda v: det.parse_date_format(v, fmt)), fmt)]
+    ix = layout.cols.index["date"]
+    values = [r.get(ix) for r in layout.body
+              if r.filled >= 2 and any(ch.isdigit() for ch in r.get(ix))]
+    verdict = det.choose_date_shape(values)
+    shapes = list(verdict.ambiguous) if verdict.ambiguous else [verdict.shape]
+    return [(_shape_reader(shape), shape or "a date") for shape in shapes]
+
+
+def _shape_reader(shape: str | None) -> Callable[[str], datetime.date | None]:
+    if shape is None:
+        return lambda v: None
+    return lambda v: det.parse_date_shape(v, shape)
+
+
+def _read(layout: _Layout, decimal: str, to_date: Callable[[str], datetime.date | None],
+          expected: str, options: CsvOptions, display: str) -> list[RawStatement]:
+    """The file under one reading: a statement per currency its rows name."""
+    built = build_lines(layout.body, layout.cols, decimal, to_date, expected, options,
+                        display)
+    if not built.lines:
         raise BadInputError("no statement lines (no dated row with an amount)", file=display)
-    lines = _chronological(lines)
+    groups: dict[str | None, list[StatementLine]] = {}
+    for line, currency in built.lines:
+        groups.setdefault(currency, []).append(line)
+    if None in groups and len(groups) == 1:
+        groups = {layout.cols.currency_hint: groups.pop(None)}
+    # Where the file states its closing balance in words (preamble, summary rows, footer).
+    before = [(r.line, r.cells) for r in layout.rows
+              if layout.body and r.line < layout.body[0].line]
+    stated = find_closing([*before, *((r.line, r.cells) for r in built.unused)], decimal,
+                          to_date)
+    out = []
+    for currency, group in groups.items():
+        lines = chronological(group)
+        notes = list(built.skipped)
+        closing, closing_date = _closing(lines, len(groups) > 1, notes, display, currency)
+        if stated is not None and (stated.currency in (None, currency) or len(groups) == 1) \
+                and not (len(groups) > 1 and stated.currency is None):
+            closing, closing_date = _with_stated(closing, closing_date, lines, stated,
+                                                 bool(options.negate), notes, display)
+        out.append(RawStatement(
+            file=display, format="csv", lines=tuple(lines), currency=currency,
+            closing_balance=closing, closing_date=closing_date, notes=tuple(notes)))
+    if len(out) > 1:
+        shown = ", ".join(f"{len(st.lines)} in {st.currency or 'no currency'}" for st in out)
+        extra = f"{display}: rows name {len(out)} currencies ({shown}): one statement each"
+        out = [dataclasses.replace(st, notes=(*st.notes, extra)) for st in out]
+    return out
+
+
+def _closing(lines: list[StatementLine], several: bool, notes: list[str], display: str,
+             currency: str | None) -> tuple[Decimal | None, datetime.date | None]:
+    """The running balance after the last line, when the file has one. With several
+    currencies in one file, only a balance column that adds up within the currency's own
+    lines is that currency's balance."""
     last = lines[-1]
-    return RawStatement(
-        file=display,
-        format="csv",
-        lines=tuple(lines),
-        currency=_currency(currencies, cols),
-        closing_balance=last.balance,
-        closing_date=last.date if last.balance is not None else None,
-        notes=tuple(skipped),
-    )
+    if last.balance is None:
+        return None, None
+    if several and not balances_consistent(lines):
+        notes.append(f"{display}: the balance column does not add up within the "
+                     f"{currency or 'unlabelled'} lines; no closing balance read for them")
+        return None, None
+    return last.balance, last.date
+
+
+def _with_stated(closing: Decimal | None, closing_date: datetime.date | None,
+                 lines: list[StatementLine], stated: Stated, negate: bool, notes: list[str],
+                 display: str) -> tuple[Decimal | None, datetime.date | None]:
+    """Combine the running balance with the one the file states in words: the running
+    balance wins when it adds up; a disagreement is reported, never silently settled."""
+    balance = -stated.balance if negate else stated.balance
+    if closing is None or closing_date is None:
+        return balance, stated.date
+    if balance == closing:
+        return closing, max(closing_date, stated.date)
+    where = f"{display}:{stated.line}"
+    if balances_consistent(lines):
+        notes.append(f"{where}: the file states a closing balance of {balance} on "
+                     f"{stated.date}, but its balance column ends at {closing} on "
+                     f"{closing_date}; using the balance column")
+        return closing, closing_date
+    notes.append(f"{where}: the balance column does not add up and ends at {closing}; using "
+                 f"the closing balance the file states ({balance} on {stated.date})")
+    return balance, stated.date
 
 
 def _decode(data: bytes, display: str, encoding: str | None) -> str:
@@ -136,358 +298,3 @@ def _read_rows(text: str, delimiter: str, display: str) -> list[_Row]:
     except csv.Error as exc:
         raise BadInputError(f"malformed CSV: {exc}", file=display, line=start) from exc
     return rows
-
-
-def _has_values(row: _Row) -> bool:
-    """Whether a row holds data (a date or a number) rather than column names."""
-    return any(
-        cell.strip() and (det.date_shapes_of(cell) or det.looks_numeric(cell)) for cell in row.cells
-    )
-
-
-def _locate_header(
-    rows: list[_Row], options: CsvOptions, display: str
-) -> tuple[_Row | None, list[_Row]]:
-    """The header row (None for a headerless file) and the rows after it."""
-    if options.header_line is not None:
-        for i, row in enumerate(rows):
-            if row.line == options.header_line and row.filled:
-                return row, rows[i + 1 :]
-        raise BadInputError(
-            f"header line {options.header_line} is blank or not the start of a row",
-            file=display,
-        )
-    scan = [(i, row) for i, row in enumerate(rows[:_HEADER_SCAN]) if row.filled]
-    named = [
-        spec.strip().casefold()
-        for spec in (getattr(options, f"{role}_col") for role in (*_ROLES, "payee"))
-        if spec and not spec.strip().isdigit()
-    ]
-    if named:
-        for i, row in scan:
-            folded = {cell.strip().casefold() for cell in row.cells}
-            if all(name in folded for name in named):
-                return row, rows[i + 1 :]
-    # By names: first a row naming a date and a money column, then any row naming two
-    # known columns (PayPal's "Gross"/"Net" are not amount names, but "Date" is).
-    strong = [(i, row) for i, row in scan if _header_strength(row) == 2]
-    weak = [(i, row) for i, row in scan if _header_strength(row) == 1]
-    for i, row in strong or weak:
-        return row, rows[i + 1 :]
-    # By shape: the first row holding a date and another number starts the data; the
-    # row just above it is the header if it holds no values itself.
-    for i, row in enumerate(rows):
-        dated = [j for j, cell in enumerate(row.cells) if cell.strip() and det.date_shapes_of(cell)]
-        numeric = [
-            j for j, cell in enumerate(row.cells) if j not in dated and det.looks_numeric(cell)
-        ]
-        if row.filled >= 2 and dated and numeric:
-            above = [r for r in rows[:i] if r.filled]
-            if above and len(above[-1].cells) == len(row.cells) and not _has_values(above[-1]):
-                return above[-1], rows[i:]
-            return None, rows[i:]
-    if len(scan) <= 1:
-        raise BadInputError("no statement lines (no row with a date and an amount)", file=display)
-    raise BadInputError(
-        "no recognisable date/amount columns (no header row and no row with a date and "
-        "an amount); pass --csv-header-line, --csv-date-col and --csv-amount-col",
-        file=display,
-    )
-
-
-def _header_strength(row: _Row) -> int:
-    roles = det.header_roles(row.cells)
-    if _has_values(row):
-        return 0
-    if "date" in roles and roles & set(_MONEY_ROLES):
-        return 2
-    if len(roles) >= 2 and roles & {"date", *_MONEY_ROLES}:
-        return 1
-    return 0
-
-
-def _resolve_columns(
-    header: _Row | None, body: list[_Row], options: CsvOptions, display: str
-) -> _Columns:
-    width = max([len(header.cells) if header else 0, *(len(r.cells) for r in body)])
-    heads = [header.get(i) if header else "" for i in range(width)]
-    cols = _Columns(names=[h or f"column {i + 1}" for i, h in enumerate(heads)], index={})
-    where = header.line if header else None
-
-    for role in (*_ROLES, "payee"):
-        spec = getattr(options, f"{role}_col")
-        if spec:
-            cols.index[role] = _column_by_spec(spec, heads, role, display, where)
-    money_override = any(r in cols.index for r in _MONEY_ROLES)
-
-    normalized = [det.normalize_header(h) for h in heads]
-    for role in (*_ROLES, "payee"):
-        if role in cols.index or (money_override and role in _MONEY_ROLES):
-            continue
-        if role in ("debit", "credit") and "amount" in cols.index:
-            continue  # a signed amount column wins over split debit/credit ones
-        taken = set(cols.index.values())
-        ranked = [
-            (rank, i)
-            for i, (name, _) in enumerate(normalized)
-            if i not in taken and (rank := det.header_rank(role, name)) is not None
-        ]
-        if ranked:
-            cols.index[role] = min(ranked)[1]
-    # "Name"/"Payee" is the payee only beside a real description; alone it is the text.
-    if "description" not in cols.index and "payee" in cols.index and not options.payee_col:
-        cols.index["description"] = cols.index.pop("payee")
-    for role in _MONEY_ROLES:
-        if role in cols.index and normalized[cols.index[role]][1]:
-            cols.currency_hint = normalized[cols.index[role]][1]
-
-    _content_fallback(cols, body, width, display, where)
-    return cols
-
-
-def _column_by_spec(spec: str, heads: list[str], role: str, display: str, where: int | None) -> int:
-    text = spec.strip()
-    if text.isdigit():
-        number = int(text)
-        if number < 1:
-            raise BadInputError(f"{_FLAGS[role]} {text}: columns count from 1", file=display)
-        return number - 1
-    folded = [h.casefold() for h in heads]
-    if text.casefold() in folded:
-        return folded.index(text.casefold())
-    wanted = det.normalize_header(text)[0]
-    for i, head in enumerate(heads):
-        if head and det.normalize_header(head)[0] == wanted:
-            return i
-    shown = one_line(", ".join(h for h in heads if h)) or "none"
-    raise BadInputError(
-        f"{_FLAGS[role]} {text!r}: no such column (the header has: {shown})",
-        file=display,
-        line=where,
-    )
-
-
-def _content_fallback(
-    cols: _Columns, body: list[_Row], width: int, display: str, where: int | None
-) -> None:
-    """Find the date/amount columns from their values when the header did not name them,
-    but only when exactly one column qualifies."""
-    rows = [r for r in body if r.filled >= 2]
-
-    def candidates(test: Callable[[str], bool]) -> list[int]:
-        found = []
-        for i in range(width):
-            if i in cols.index.values():
-                continue
-            values = [r.get(i) for r in rows if r.get(i)]
-            if values and len(values) * 2 >= len(rows) and all(map(test, values)):
-                found.append(i)
-        return found
-
-    missing = []
-    if "date" not in cols.index:
-        dates = candidates(lambda v: bool(det.date_shapes_of(v)))
-        if len(dates) == 1:
-            cols.index["date"] = dates[0]
-        else:
-            missing.append(_which("date", dates, cols))
-    if not any(r in cols.index for r in _MONEY_ROLES):
-        amounts = candidates(lambda v: det.looks_numeric(v) and not det.date_shapes_of(v))
-        if len(amounts) == 1:
-            cols.index["amount"] = amounts[0]
-        else:
-            missing.append(_which("amount", amounts, cols))
-    if missing:
-        raise BadInputError(
-            f"no recognisable date/amount columns ({'; '.join(missing)}); pass "
-            "--csv-date-col/--csv-amount-col (or --csv-debit-col/--csv-credit-col) "
-            "with a header name or a column number",
-            file=display,
-            line=where,
-        )
-    if "description" not in cols.index:
-        # No named text column: take the most wordy one rather than leave it blank.
-        letters = {
-            i: sum(ch.isalpha() for r in rows for ch in r.get(i))
-            for i in range(width)
-            if i not in cols.index.values()
-        }
-        if letters and max(letters.values()) > 0:
-            cols.index["description"] = max(letters, key=lambda i: (letters[i], -i))
-
-
-def _which(role: str, found: Sequence[int], cols: _Columns) -> str:
-    if not found:
-        return f"no {role} column"
-    return f"{role} could be any of " + ", ".join(repr(cols.names[i]) for i in found)
-
-
-def _date_reader(
-    body: list[_Row], cols: _Columns, options: CsvOptions, display: str
-) -> tuple[Callable[[str], datetime.date | None], str]:
-    """How to read the date column, decided from all its values, and its format name."""
-    if options.date_format:
-        fmt = options.date_format
-        return (lambda v: det.parse_date_format(v, fmt)), fmt
-    ix = cols.index["date"]
-    values = [r.get(ix) for r in body if r.filled >= 2 and any(ch.isdigit() for ch in r.get(ix))]
-    verdict = det.choose_date_shape(values)
-    if verdict.ambiguous:
-        a, b = verdict.ambiguous
-        raise BadInputError(
-            f"dates are ambiguous: every date in column {cols.name('date')!r} (e.g. "
-            f"{verdict.example!r}) fits both {a} and {b}; pass --csv-date-format {a} or "
-            f"{b} (or set date_format in beanagent.toml)",
-            file=display,
-        )
-    shape = verdict.shape
-    if shape is None:
-        return (lambda v: None), "a date"
-    return (lambda v: det.parse_date_shape(v, shape)), shape
-
-
-def _build_lines(
-    body: list[_Row],
-    cols: _Columns,
-    decimal: str,
-    to_date: Callable[[str], datetime.date | None],
-    expected: str,
-    options: CsvOptions,
-    display: str,
-) -> tuple[list[StatementLine], list[str | None], list[str]]:
-    """Rows to lines in file order; also the currency each line names (column or code) and
-    a note for each row skipped among the transactions for having no amount."""
-    ix = cols.index
-    money_roles = [r for r in _MONEY_ROLES if r in ix]
-
-    def money(row: _Row, role: str) -> det.Money | None:
-        text = row.get(ix.get(role))
-        try:
-            found = det.parse_money(text, decimal)
-        except ValueError:
-            raise BadInputError(
-                f"cannot read amount {text!r} in column {cols.name(role)!r}"
-                f" (decimal mark {decimal!r}; --csv-decimal overrides)",
-                file=display,
-                line=row.line,
-            ) from None
-        problem = amount_problem(found.value) if found else None
-        if problem:
-            shown = text if len(text) <= 24 else text[:24] + "…"
-            raise BadInputError(f"amount {shown!r} in column {cols.name(role)!r} {problem}",
-                                file=display, line=row.line)
-        return found
-
-    # Debits written as positive numbers are subtracted; a debit column that already
-    # holds negative numbers is used as it is.
-    subtract_debits = "debit" in ix and any(_lenient(r.get(ix["debit"]), decimal) > 0 for r in body)
-    dated = [i for i, r in enumerate(body) if r.filled and to_date(r.get(ix["date"]))]
-    last_dated = max(dated, default=-1)
-    first_dated = min(dated, default=-1)
-    skipped: list[str] = []
-
-    lines: list[StatementLine] = []
-    currencies: list[str | None] = []
-    for n, row in enumerate(body):
-        if not any(row.get(ix[r]) for r in money_roles):
-            # blank rows, notes, "Beginning balance" rows without an amount; one among the
-            # transactions is worth a word (an error page pasted in, a broken export)
-            if first_dated < n < last_dated and row.filled:
-                text = " ".join(" ".join(row.cells).split())
-                skipped.append(f"{display}:{row.line}: skipped a row with no amount: "
-                               f"{text[:60]!r}")
-            continue
-        date_text = row.get(ix["date"])
-        date = to_date(date_text) if date_text else None
-        if date is None:
-            if n > last_dated and not any(ch.isdigit() for ch in date_text):
-                continue  # a totals/footer row after the last transaction
-            problem = f"cannot read date {date_text!r}" if date_text else "no date"
-            raise BadInputError(
-                f"{problem} in column {cols.name('date')!r} (expected {expected})",
-                file=display,
-                line=row.line,
-            )
-        out_of_range = date_problem(date)  # a --csv-date-format reads any year strptime does
-        if out_of_range:
-            raise BadInputError(f"date {date_text!r} {out_of_range}", file=display,
-                                line=row.line)
-        parts = {role: money(row, role) for role in money_roles}
-        if "amount" in parts:
-            amount = parts["amount"].value if parts["amount"] else Decimal(0)
-        else:
-            debit_money, credit_money = parts.get("debit"), parts.get("credit")
-            debit = debit_money.value if debit_money else Decimal(0)
-            credit = credit_money.value if credit_money else Decimal(0)
-            amount = credit - debit if subtract_debits else credit + debit
-        balance_money = money(row, "balance") if "balance" in ix else None
-        balance = balance_money.value if balance_money else None
-        if options.negate:
-            amount = -amount
-            balance = None if balance is None else -balance
-        # Text fields on one line, their controls made visible (text.one_line)
-        payee = one_line(row.get(ix.get("payee"))) or None
-        codes = {m.currency for m in parts.values() if m and m.currency}
-        column_currency = one_line(row.get(ix.get("currency"))).upper() or None
-        currencies.append(column_currency or (codes.pop() if len(codes) == 1 else None))
-        lines.append(
-            StatementLine(
-                ref=Ref(file=display, line=row.line, id=_bank_id(row.get(ix.get("id")))),
-                date=date,
-                amount=amount,
-                description=one_line(row.get(ix.get("description"))),
-                balance=balance,
-                payee=payee,
-            )
-        )
-    return lines, currencies, skipped
-
-
-def _bank_id(text: str) -> str | None:
-    """A reference column's value as it is (it must match what earlier runs booked),
-    unless it holds a control, bidi or separator character: then on one line, those made
-    visible."""
-    return (one_line(text) if line_breaker(text) is not None else text) or None
-
-
-def _lenient(text: str, decimal: str) -> Decimal:
-    try:
-        money = det.parse_money(text, decimal)
-    except ValueError:
-        return Decimal(0)
-    return money.value if money else Decimal(0)
-
-
-def _chronological(lines: list[StatementLine]) -> list[StatementLine]:
-    """Oldest first. A file is newest-first when its dates mostly go down; when every
-    date is the same, the running balance tells which way the rows were written."""
-    pairs = list(itertools.pairwise(lines))
-    ups = sum(b.date > a.date for a, b in pairs)
-    downs = sum(b.date < a.date for a, b in pairs)
-    newest_first = downs > ups
-    if not ups and not downs:
-        # each pair of neighbours that both carry a balance, with the two balances
-        known = [(a, b, a.balance, b.balance) for a, b in pairs
-                 if a.balance is not None and b.balance is not None]
-        forward = all(after == before + b.amount for _, b, before, after in known)
-        backward = all(before == after + a.amount for a, _, before, after in known)
-        newest_first = bool(known) and backward and not forward
-    ordered = lines[::-1] if newest_first else list(lines)
-    # Stable: same-day rows keep the bank's order (reversed with the file if needed).
-    ordered.sort(key=lambda ln: ln.date)
-    return ordered
-
-
-def _currency(currencies: list[str | None], cols: _Columns) -> str | None:
-    found = set(currencies)
-    if len(found) == 1 and None not in found:
-        return found.pop()
-    if found <= {None}:
-        return cols.currency_hint
-    return None
-
-
-def parse_csv_file(path: pathlib.Path, display: str, options: CsvOptions | None = None,
-                   judge: Judge | None = None) -> list[RawStatement]:
-    """Every statement in one CSV file (one per currency when rows name several)."""
-    return [parse_csv(path, display, options)]

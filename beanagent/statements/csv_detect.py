@@ -103,6 +103,7 @@ HEADER_NAMES: dict[str, tuple[str, ...]] = {
     ),
     "amount": (
         "amount", "transaction amount", "amt", "betrag", "umsatz", "buchungsbetrag",
+        "amount total", "total amount",
     ),
     "debit": (
         "debit", "debits", "debit amount", "withdrawal", "withdrawals", "paid out",
@@ -115,13 +116,18 @@ HEADER_NAMES: dict[str, tuple[str, ...]] = {
     "description": (
         "description", "transaction description", "transaction details", "details",
         "memo", "narrative", "particulars", "verwendungszweck", "umsatztext", "buchungstext",
-        "beschreibung", "text",
+        "beschreibung", "text", "purpose", "payment reference", "payment details",
+        "remittance information", "mededelingen", "omschrijving", "note", "notes",
     ),
     "payee": (
         "payee", "name", "payee name", "merchant", "merchant name", "counterparty",
         "counterparty name", "beguenstigter/zahlungspflichtiger",
         "auftraggeber/empfaenger", "empfaenger", "zahlungsempfaenger",
         "name zahlungsbeteiligter", "beguenstigter", "zahlungspflichtiger",
+        "auftraggeber/beguenstigter", "beguenstigter/auftraggeber", "empfaenger/auftraggeber",
+        "zahlungspflichtiger/empfaenger", "auftraggeber", "zahlungsbeteiligter",
+        "gegenpartei", "naam/omschrijving", "naam", "beneficiary", "recipient",
+        "payer/payee", "payee/payer", "other party", "counter party",
     ),
     "balance": (
         "balance", "running bal", "running balance", "saldo", "kontostand", "balance after",
@@ -131,6 +137,9 @@ HEADER_NAMES: dict[str, tuple[str, ...]] = {
         "transaction reference", "referenz", "transaktions id",
     ),
     "currency": ("currency", "ccy", "curr", "waehrung", "currency code"),
+    # The two sides of a transfer (Venmo): the payee is the one that isn't the holder.
+    "from": ("from",),
+    "to": ("to",),
 }
 # fmt: on
 
@@ -144,7 +153,10 @@ def normalize_header(cell: str) -> tuple[str, str | None]:
     s = cell.strip().casefold().translate(_UMLAUTS)
     hint = None
     m = _HEADER_CURRENCY.search(s)
-    if m:
+    # A code is written in capitals ("Amount (EUR)"); Venmo's "Amount (fee)" is a word.
+    original = cell.strip()[m.start():] if m and len(cell.strip()) == len(s) else ""
+    if m and (not (m.group(1) or m.group(2) or "").isalpha()
+              or any(ch.isupper() for ch in original)):
         raw = m.group(1) or m.group(2)
         hint = _SYMBOL_CODES.get(raw, raw.upper() if raw.isalpha() else None)
         s = s[: m.start()]

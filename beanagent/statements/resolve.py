@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import re
-from decimal import Decimal
+from collections import Counter
+from decimal import ROUND_HALF_UP, Decimal
 
 from beanagent.errors import BadInputError
 from beanagent.ledger.view import LedgerView
@@ -92,20 +93,35 @@ def resolve_statement(raw: RawStatement, view: LedgerView, *, account: str | Non
     info = view.accounts.get(chosen)
     if info is None:
         raise BadInputError(f"account {chosen} is not open in the ledger", file=raw.file)
+    raw, zero = _without_zero_amounts(raw)
     if not raw.lines:
-        raise BadInputError("no statement lines", file=raw.file)
+        detail = f" ({zero} row(s) with a zero amount skipped)" if zero else ""
+        raise BadInputError(f"no statement lines{detail}", file=raw.file)
+    if zero:
+        notes.append(f"{raw.file}: skipped {zero} line(s) with a zero amount (nothing to "
+                     "book)")
     account_currency = view.currency_of(chosen)
     currency = raw.currency or account_currency or \
         (view.operating_currencies[0] if view.operating_currencies else None)
     if currency is None:
         raise BadInputError(f"cannot tell the statement's currency; {chosen} holds several",
                             file=raw.file)
-    if info.currencies and currency not in info.currencies:
+    held = info.currencies or ((account_currency,) if account_currency else ())
+    if held and currency not in held:
+        if raw.currency is not None:  # the file says so (a currency column, OFX CURDEF)
+            n = len(raw.lines)
+            raise BadInputError(
+                f"{n} line{'s' if n != 1 else ''} in {currency}, but {chosen} holds "
+                f"{', '.join(held)}: pass --account with an account that holds {currency} "
+                f"(export {currency} separately if the file mixes currencies), or add "
+                f"{currency} to {chosen}'s open directive if it holds both",
+                file=raw.file)
         raise BadInputError(f"statement currency {currency} does not match {chosen} "
-                            f"({', '.join(info.currencies)})", file=raw.file)
-    if not info.currencies and account_currency and currency != account_currency:
-        raise BadInputError(f"statement currency {currency} does not match {chosen}, "
-                            f"which holds {account_currency}", file=raw.file)
+                            f"({', '.join(held)})", file=raw.file)
+    raw, rounded, places = _rounded(raw, view, chosen, currency)
+    if rounded:
+        notes.append(f"{raw.file}: rounded {rounded} amount(s) with more decimals than the "
+                     f"ledger writes {currency} with ({places}) before matching")
     if not sign_fixed and raw.format == "csv" and _inverted(view, chosen, raw):
         raw = negated(raw)
         notes.append(f"{raw.file}: amounts look inverted against the ledger (charges shown "
@@ -124,6 +140,54 @@ def resolve_statement(raw: RawStatement, view: LedgerView, *, account: str | Non
                             f"({info.open})", file=raw.file)
     return Statement(raw.file, raw.format, chosen, currency, _with_checks(raw.lines), closing,
                      closing_date), notes
+
+
+def _without_zero_amounts(raw: RawStatement) -> tuple[RawStatement, int]:
+    """Rows that move no money (holds, declined cards, notes with 0.00) have nothing to
+    book or match."""
+    kept = tuple(ln for ln in raw.lines if ln.amount != 0)
+    zero = len(raw.lines) - len(kept)
+    return (dataclasses.replace(raw, lines=kept) if zero else raw), zero
+
+
+def _decimals(number: Decimal) -> int:
+    exponent = number.as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def ledger_places(view: LedgerView, account: str, currency: str) -> int | None:
+    """The decimals the ledger most often writes `currency` with: on `account`'s postings,
+    else on any posting (only looked at when a line has more decimals than usual)."""
+    for scope in (account, None):
+        counts = Counter(_decimals(p.amount) for t in view.transactions(scope)
+                         for p in t.postings if p.currency == currency and p.amount is not None)
+        if counts:
+            return counts.most_common(1)[0][0]
+    return None
+
+
+def _rounded(raw: RawStatement, view: LedgerView, account: str, currency: str
+             ) -> tuple[RawStatement, int, int | None]:
+    """Amounts with sub-cent digits (115.8331) rounded to the ledger's precision for the
+    currency, so they can match what was booked; with how many were, and the precision."""
+    widest = max((_decimals(ln.amount) for ln in raw.lines), default=0)
+    if widest <= 2:
+        return raw, 0, None  # every currency a bank writes has at least 2 decimals
+    places = ledger_places(view, account, currency)
+    if places is None or widest <= places:
+        return raw, 0, places
+    quantum = Decimal(1).scaleb(-places)
+
+    def fit(number: Decimal | None) -> Decimal | None:
+        if number is None or _decimals(number) <= places:
+            return number
+        return number.quantize(quantum, rounding=ROUND_HALF_UP)
+
+    count = sum(1 for ln in raw.lines if _decimals(ln.amount) > places)
+    lines = tuple(dataclasses.replace(ln, amount=fit(ln.amount) or Decimal(0),
+                                      balance=fit(ln.balance)) for ln in raw.lines)
+    return dataclasses.replace(raw, lines=lines,
+                               closing_balance=fit(raw.closing_balance)), count, places
 
 
 # How banks describe a paper check in a CSV export: "CHECK 1234", "Check #1234", "CHK 1234".
