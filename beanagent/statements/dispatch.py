@@ -57,7 +57,7 @@ def parse_statement_file(
     # an OFX file" helps the user more than a CSV error would.
     if looks_like_ofx(head) or path.suffix.lower() in OFX_SUFFIXES:
         return parse_ofx(path, display)
-    other = _other_format(path, head, display)
+    other = _other_format(path, head, display, csv_options)
     if other is not None:
         return other
     from beanagent.settings import CsvOptions
@@ -69,7 +69,8 @@ def parse_statement_file(
 SUPPORTED = "supported: CSV, OFX/QFX/QBO, MT940, CAMT.053/052, QIF; or use --importers"
 
 
-def _other_format(path: pathlib.Path, head: bytes, display: str) -> list[RawStatement] | None:
+def _other_format(path: pathlib.Path, head: bytes, display: str,
+                  csv_options: CsvOptions | None) -> list[RawStatement] | None:
     """MT940, CAMT or QIF by content (or extension), a refusal for what is plainly no
     statement, or None for the CSV reader to try."""
     from beanagent.statements.camt import CAMT_SUFFIXES, looks_like_camt, parse_camt
@@ -78,12 +79,15 @@ def _other_format(path: pathlib.Path, head: bytes, display: str) -> list[RawStat
     from beanagent.statements.sniff import describe_unsupported
 
     suffix = path.suffix.lower()
+    # QIF has no settings of its own: the CSV overrides for date order and decimal mark.
+    qif_options = {"date_format": getattr(csv_options, "date_format", None),
+                   "decimal": getattr(csv_options, "decimal", None)}
     if looks_like_mt940(head):
         return parse_mt940(path, display)
     if looks_like_camt(head):
         return parse_camt(path, display)
     if looks_like_qif(head):
-        return parse_qif(path, display)
+        return parse_qif(path, display, **qif_options)
     what = describe_unsupported(head)
     if what is not None:
         raise BadInputError(f"unsupported format: {what} ({SUPPORTED})", file=display)
@@ -92,7 +96,7 @@ def _other_format(path: pathlib.Path, head: bytes, display: str) -> list[RawStat
     if suffix in CAMT_SUFFIXES:
         return parse_camt(path, display)
     if suffix in QIF_SUFFIXES:
-        return parse_qif(path, display)
+        return parse_qif(path, display, **qif_options)
     return None
 
 
