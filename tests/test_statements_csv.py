@@ -762,11 +762,15 @@ def test_realworld_hledger_paypal(realworld: Path) -> None:
         parse_csv(path, "paypal.csv")
     st = parse_csv(path, "paypal.csv", CsvOptions(amount_col="Net"))
     assert len(st.lines) == 7
-    assert (st.lines[0].date, st.lines[0].amount, st.lines[0].description) == (
+    # Name is the counterparty; the purpose is the first filled text column (Note is
+    # empty, so Item Title), and a row with neither says what kind of booking it is.
+    assert (st.lines[0].date, st.lines[0].amount, st.lines[0].payee) == (
         day(2019, 10, 1),
         D("-6.99"),
         "Calm Radio",
     )
+    assert st.lines[0].description.startswith("MONTHLY - $1 for the first 2 Months")
+    assert (st.lines[1].payee, st.lines[1].description) == (None, "Bank Deposit to PP Account")
     assert st.lines[0].ref.id == "06P57143A2806728E"
     assert (st.lines[-1].date, st.lines[-1].amount) == (day(2019, 10, 22), D("9.41"))
     assert st.currency == "USD"

@@ -143,6 +143,15 @@ def resolve_columns(
         ]
         if ranked:
             cols.index[role] = min(ranked)[1]
+        if role == "description":
+            # the other text columns, for rows where the best one is empty (PayPal's Note)
+            cols.more_text = [i for _, i in sorted(ranked)[1:]]
+    # A "Reference" column of words, not codes, is the purpose (UK and Revolut exports).
+    if "description" not in cols.index and "id" in cols.index and not options.id_col \
+            and normalized[cols.index["id"]][0] in ("reference", "referenz", "ref"):
+        refs = [r.get(cols.index["id"]) for r in body if r.get(cols.index["id"])]
+        if refs and sum(" " in ref for ref in refs) * 2 > len(refs):
+            cols.index["description"] = cols.index.pop("id")
     # "Name"/"Payee" is the payee only beside a real description; alone it is the text.
     if "description" not in cols.index and "payee" in cols.index and not options.payee_col:
         cols.index["description"] = cols.index.pop("payee")

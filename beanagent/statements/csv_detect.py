@@ -118,6 +118,7 @@ HEADER_NAMES: dict[str, tuple[str, ...]] = {
         "memo", "narrative", "particulars", "verwendungszweck", "umsatztext", "buchungstext",
         "beschreibung", "text", "purpose", "payment reference", "payment details",
         "remittance information", "mededelingen", "omschrijving", "note", "notes",
+        "item title", "subject",
     ),
     "payee": (
         "payee", "name", "payee name", "merchant", "merchant name", "counterparty",

@@ -40,6 +40,7 @@ class Columns:
     index: dict[str, int]  # role -> 0-based column
     currency_hint: str | None = None  # from a header like "Amount (EUR)"
     type_flag: str = ""  # what to pass to read the sign from another column
+    more_text: list[int] = dataclasses.field(default_factory=list)  # other purpose columns
 
     def name(self, role: str) -> str:
         return self.names[self.index[role]]
@@ -179,7 +180,9 @@ def _texts(row: Row, cols: Columns, amount: Decimal, holder: str | None
             payee = one_line(receiver if sender == holder else sender)
         else:
             payee = one_line(receiver if amount < 0 else sender)
-    description = one_line(row.get(ix.get("description")))
+    texts = [row.get(ix.get("description")), *(row.get(i) for i in cols.more_text
+                                                if i not in ix.values())]
+    description = one_line(next((text for text in texts if text), ""))
     if not description:
         description = payee or one_line(row.get(ix.get("kind")))
     return payee or None, description
