@@ -7,6 +7,7 @@ Example `beanagent.toml`:
     review_account = "Expenses:FIXME"
     window_days = 5
     confident = 0.6
+    denylist = ["Expenses:Denylisted"]     # accounts never suggested
 
     [[statement]]
     match = "chase-*.csv"                  # glob on the statement's file name
@@ -24,7 +25,7 @@ import dataclasses
 import fnmatch
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,8 @@ class Settings:
     # Counter-account confidence below which a proposal is flagged `!` (and highlighted in
     # the review).
     confident: Decimal = CONFIDENT
+    # Accounts never suggested as a counter-account (the offline engine's history votes).
+    denylist: tuple[str, ...] = ()
     # Wall-clock limit for one script in the sandbox, in seconds.
     step_timeout: float = STEP_TIMEOUT
     # Model for the LLM agent (flag --model, env BEANAGENT_MODEL, or this).
@@ -153,12 +156,21 @@ class Settings:
     def engine(self) -> dict[str, str]:
         """What the script API's `engine` needs, as it crosses into the sandbox."""
         return {"review_account": self.review_account, "window_days": str(self.window_days),
-                "confident": str(self.confident)}
+                "confident": str(self.confident), "denylist": ",".join(self.denylist)}
+
+
+def denylist_warnings(denylist: Iterable[str], accounts: Iterable[str]) -> list[str]:
+    """A denylisted account the ledger doesn't have is likely mistyped: say which is close."""
+    from beanagent.text import did_you_mean
+
+    known = list(accounts)
+    return [f"denylist: {name} is not an account of the ledger{did_you_mean(name, known)}"
+            for name in denylist if name not in known]
 
 
 # --- reading and checking ---------------------------------------------------------------
 
-_FILE_KEYS = ("review_account", "window_days", "confident", "step_timeout", "model",
+_FILE_KEYS = ("review_account", "window_days", "confident", "denylist", "step_timeout", "model",
               "max_steps", "max_tokens_total", "agent_timeout", "target_file", "audit_log")
 
 
@@ -189,6 +201,13 @@ def _account_name(value: Any) -> str | None:
     return value if isinstance(value, str) and is_valid(value) else None
 
 
+def _account_names(value: Any) -> tuple[str, ...] | None:
+    if not isinstance(value, list):
+        return None
+    names = [_account_name(v) for v in value]
+    return None if None in names else tuple(n for n in names if n is not None)
+
+
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value.strip() and "\x00" not in value else None
 
@@ -203,6 +222,7 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "review_account": (_account_name, "an account name like \"Expenses:FIXME\""),
     "window_days": (_window, "a whole number of days from 0 to 60"),
     "confident": (_confidence, "a number from 0 to 1, like 0.6"),
+    "denylist": (_account_names, "a list of account names like [\"Expenses:Denylisted\"]"),
     "step_timeout": (_positive_seconds, "a number of seconds above 0"),
     "model": (_text, "a model name"),
     "max_steps": (_positive_int, "a whole number above 0"),

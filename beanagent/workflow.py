@@ -53,7 +53,7 @@ from beanagent.model import (
 )
 from beanagent.sandbox import start_sandbox
 from beanagent.sandbox.runner import Sandbox
-from beanagent.settings import Settings
+from beanagent.settings import Settings, denylist_warnings
 from beanagent.statements.dispatch import read_statements
 from beanagent.statements.model import Statement
 from beanagent.text import display_path
@@ -217,6 +217,8 @@ def load(ledger_path: Path, statement_paths: Sequence[Path], settings: Settings,
     ui.status(f"reading {display_path(ledger_path)}")
     ledger = _with_target(parse_ledger(ledger_path, str(ledger_path)), settings)
     view = LedgerView(ledger.entries, ledger.options)
+    for warning in denylist_warnings(settings.denylist, view.accounts):
+        ui.warn(warning)
     statements = read_statements(statement_paths, view, settings, ui.warn)
     return Loaded(ledger, view, tuple(statements))
 

@@ -156,11 +156,13 @@ class Engine:
     """The offline agent's toolbox, available to every script."""
 
     def __init__(self, view: LedgerView, review_account: str = REVIEW_ACCOUNT,
-                 window_days: int = WINDOW_DAYS, confident: Decimal = CONFIDENT):
+                 window_days: int = WINDOW_DAYS, confident: Decimal = CONFIDENT,
+                 denylist: Iterable[str] = ()):
         self._view = view
         self.review_account = review_account
         self.window_days = window_days
         self.confident = confident  # below this, suggestions are not `confident`
+        self.denylist = frozenset(denylist)  # accounts never suggested
         self._categorisers: dict[str, Categoriser] = {}
         self._occurrences: dict[int, dict[int, int]] = {}  # statement -> line -> occurrence
 
@@ -174,7 +176,8 @@ class Engine:
         cat = self._categorisers.get(statement.account)
         if cat is None:
             cat = self._categorisers[statement.account] = Categoriser(
-                self._view, statement.account, self.review_account, self.confident)
+                self._view, statement.account, self.review_account, self.confident,
+                statement.currency, self.denylist)
         found = cat.suggest(line)
         return dataclasses.replace(found, payee=self.fit(found.payee),
                                    reason=fit_text(found.reason))
@@ -187,19 +190,12 @@ class Engine:
 
     def template(self, statement: Statement, line: StatementLine,
                  suggestion: Suggestion) -> list[tuple[str, Decimal, str]] | None:
-        """The postings of the suggestion's past transaction, when it had several legs
-        (payroll with taxes and deductions) and moved the same net amount through this
-        account: recurring multi-leg entries are best proposed as a copy of the last one."""
-        example = suggestion.example
-        if example is None or not suggestion.confident:
+        """Every leg of the payee's recurring multi-leg entry (payroll with taxes and
+        deductions), amounts from the latest one with this account's leg equal to the line
+        (the suggestion's reason says what was adjusted); None for a two-leg entry."""
+        if suggestion.postings is None:
             return None
-        legs = [p for p in example.postings if p.amount is not None and p.currency]
-        if len(legs) < 3 or len(legs) != len(example.postings):
-            return None
-        if example.amount(statement.account, statement.currency) != line.amount:
-            return None
-        return [(p.account, p.amount, p.currency) for p in legs if p.amount is not None
-                and p.currency is not None]
+        return list(suggestion.postings)
 
     def booked_elsewhere(self, statement: Statement, line: StatementLine,
                          account: str) -> Txn | None:
@@ -252,8 +248,8 @@ class Engine:
 
 def make_globals(view: LedgerView, statements: Sequence[Statement],
                  settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """`settings`: the engine's `review_account`, `window_days` and `confident` (from the
-    user's configuration)."""
+    """`settings`: the engine's `review_account`, `window_days`, `confident` and `denylist`
+    (accounts joined by commas) from the user's configuration."""
     settings = settings or {}
     return {
         "__name__": "__beanagent_script__",
@@ -262,7 +258,8 @@ def make_globals(view: LedgerView, statements: Sequence[Statement],
         "propose": Propose(view),
         "engine": Engine(view, str(settings.get("review_account", REVIEW_ACCOUNT)),
                          int(settings.get("window_days", WINDOW_DAYS)),
-                         Decimal(str(settings.get("confident", CONFIDENT)))),
+                         Decimal(str(settings.get("confident", CONFIDENT))),
+                         [a for a in str(settings.get("denylist") or "").split(",") if a]),
         "Decimal": Decimal,
         "date": datetime.date,
         "timedelta": datetime.timedelta,

@@ -31,13 +31,15 @@ for number, st in enumerate(statements):
                   f"{other.file}:{other.line} ({other.date}) against another account; fix "
                   f"that entry to use {st.account}")
             continue
-        if guess.account not in ledger.accounts and guess.account not in opened:
-            first = min(ln.date for ln in result.missing)
-            propose.open(guess.account, first,
-                         reason="review account for lines without a confident counter-account")
-            opened.add(guess.account)
         postings = engine.template(st, line, guess) or [
             (st.account, line.amount, st.currency), (guess.account, -line.amount, st.currency)]
+        for account in [p[0] for p in postings]:
+            if account not in ledger.accounts and account not in opened:
+                # the earliest line of any statement: a later statement may need it sooner
+                first = min(ln.date for s in statements for ln in s.lines)
+                propose.open(account, first, reason="review account for lines without a "
+                             "confident counter-account")
+                opened.add(account)
         propose.transaction(
             date=line.date,
             payee=guess.payee if guess.confident else None,
