@@ -1,7 +1,11 @@
 """Bank statement formats the scenario generator writes (benchmarks/scenarios.py): BofA CSV
 with a summary preamble and running balance, German `;` CSV, Chase CSV (newest first), a
-debit/credit-column CSV, and OFX 1.x for a bank or a card account. Each writer fills in
-every row's `key`: how a report's evidence names the line (FITID, or "file:line")."""
+debit/credit-column CSV, and OFX 1.x for a bank or a card account; and the layouts of
+issue 13: a German export with the payee in its own counterparty column and only noise in
+the purpose ("Referenz 145377"), an English one with "Name" and a "Memo" of bill-pay ids,
+a Mint-style export (unsigned amounts and a debit/credit "Transaction Type"), a CSV with a
+currency on every row, and a brokerage's cash activity. Each writer fills in every row's
+`key`: how a report's evidence names the line (FITID, or "file:line")."""
 
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ class Row:
     description: str
     event: str
     key: str = ""  # how a report's evidence names it: FITID, or "file:line"
+    payee: str = ""  # the counterparty as a bank's name column holds it (mixed case)
 
 
 
@@ -123,9 +128,78 @@ def write_ofx(rows: list[Row], opening: Decimal, _name: str, acct: str) -> str:
     return "\n".join(out) + "\n"
 
 
+def _noise(row: Row, seq: int) -> int:
+    digest = hashlib.sha256(f"{row.date}|{row.amount}|{row.name}|{seq}".encode())
+    return int(digest.hexdigest()[:8], 16)
+
+
+def write_counterparty_de(rows: list[Row], _opening: Decimal, name: str, _acct: str) -> str:
+    """A German bank's export: payee in "Auftraggeber / Begünstigter", the purpose holding
+    only references, amounts `1.234,56`."""
+    def de(n: Decimal) -> str:
+        return f"{n:,.2f}".replace(",", "_").replace(".", ",").replace("_", ".")
+
+    table = [["Buchungstag", "Valutadatum", "Auftraggeber / Begünstigter", "Verwendungszweck",
+              "Betrag", "Währung"]]
+    for seq, r in enumerate(rows):
+        n = _noise(r, seq)
+        purpose = (f"Referenz {n % 1000000}" if seq % 2 else
+                   f"SEPA-LASTSCHRIFT Mandat M{n % 99999:05d} Referenz {n % 1000000}")
+        table.append([f"{r.date:%d.%m.%Y}", f"{r.date:%d.%m.%Y}", r.payee or r.name, purpose,
+                      de(r.amount), "USD"])
+        r.key = f"{name}:{len(table)}"
+    return _csv(table, ";")
+
+
+def write_name_memo(rows: list[Row], _opening: Decimal, name: str, _acct: str) -> str:
+    """An online bank's export: the payee in "Name", a "Memo" of bill-pay and card ids."""
+    table = [["Date", "Name", "Memo", "Amount"]]
+    for seq, r in enumerate(rows):
+        n = _noise(r, seq)
+        memo = (f"BILL PAY ID:{n % 10**9:09d}" if seq % 2 else
+                f"CARD {n % 10000:04d} AUTH {n % 999999:06d}")
+        table.append([f"{r.date:%m/%d/%Y}", r.payee or r.name, memo, f"{r.amount:.2f}"])
+        r.key = f"{name}:{len(table)}"
+    return _csv(table)
+
+
+def write_mint(rows: list[Row], _opening: Decimal, name: str, _acct: str) -> str:
+    """Mint's export: unsigned amounts, the sign in "Transaction Type" (debit/credit)."""
+    table = [["Date", "Description", "Original Description", "Amount", "Transaction Type",
+              "Category", "Account Name", "Labels", "Notes"]]
+    for r in rows:
+        kind = "debit" if r.amount < 0 else "credit"
+        table.append([f"{r.date:%m/%d/%Y}", r.payee or r.name, r.description,
+                      f"{abs(r.amount):.2f}", kind, "Uncategorized", "Card", "", ""])
+        r.key = f"{name}:{len(table)}"
+    return _csv(table)
+
+
+def write_currency(rows: list[Row], _opening: Decimal, name: str, _acct: str) -> str:
+    """A currency on every row (all in the account's own currency here)."""
+    table = [["Date", "Description", "Amount", "Currency"]]
+    for r in rows:
+        table.append([r.date.isoformat(), r.description, f"{r.amount:.2f}", "USD"])
+        r.key = f"{name}:{len(table)}"
+    return _csv(table)
+
+
+def write_brokerage(rows: list[Row], _opening: Decimal, name: str, _acct: str) -> str:
+    """A brokerage's cash activity (trades, dividends, transfers), newest first."""
+    table = [["Date", "Action", "Description", "Amount"]]
+    for r in reversed(rows):
+        action = ("Buy" if "BUY" in r.name else "Dividend" if "DIVIDEND" in r.name
+                  else "Journal")
+        table.append([f"{r.date:%m/%d/%Y}", action, r.description, f"{r.amount:.2f}"])
+        r.key = f"{name}:{len(table)}"
+    return _csv(table)
+
+
 WRITERS: dict[str, tuple[str, Callable[[list[Row], Decimal, str, str], str]]] = {
     "bofa-csv": ("csv", write_bofa), "de-csv": ("csv", write_de),
     "chase-csv": ("csv", write_chase), "debit-credit-csv": ("csv", write_debit_credit),
-    "ofx": ("ofx", write_ofx),
+    "ofx": ("ofx", write_ofx), "counterparty-csv": ("csv", write_counterparty_de),
+    "name-memo-csv": ("csv", write_name_memo), "type-csv": ("csv", write_mint),
+    "currency-csv": ("csv", write_currency), "brokerage-csv": ("csv", write_brokerage),
 }
 

@@ -14,7 +14,11 @@ period is something the bank saw. Then the ledger is damaged the way real books 
 - a purchase the bank shows as two lines (both matched to the one entry);
 - two identical purchases on one day, only one booked (the other proposed);
 - bank dates one to three days after the booked date (pending → posted);
-- bank-style descriptions ("SQ *", "TST*", store numbers, ACH "DES:… ID:… PPD" tails).
+- bank-style descriptions ("SQ *", "TST*", store numbers, ACH "DES:… ID:… PPD" tails);
+- (bean-example) a recurring multi-leg paycheck removed: to be proposed with all its legs;
+- (bean-example) a third statement, the brokerage's cash: its share purchases removed (a
+  cash line can't say how many shares at what cost: to be flagged to the review account,
+  never booked as cash into the stock's account), and its dividends.
 
 Usage: python -m benchmarks.scenarios OUT_DIR [--source sample|example] [--seed N]
 [--checking-format F] [--card-format F]. `score()` grades a `--json` report against the
@@ -43,8 +47,10 @@ __all__ = ["CARD_FORMATS", "CHECKING_FORMATS", "SOURCES", "Score", "build", "sce
 
 REPO = Path(__file__).resolve().parent.parent
 CENT = Decimal("0.01")
-CHECKING_FORMATS = ("bofa-csv", "ofx", "de-csv")
-CARD_FORMATS = ("chase-csv", "ofx", "debit-credit-csv")
+CHECKING_FORMATS = ("bofa-csv", "ofx", "de-csv", "counterparty-csv", "currency-csv")
+CARD_FORMATS = ("chase-csv", "ofx", "debit-credit-csv", "type-csv", "name-memo-csv")
+BROKERAGE_FORMAT = "brokerage-csv"
+REVIEW = "Expenses:FIXME"
 NOVEL = ("NORTHWIND GRILL 0042", "BLUE HERON BAKERY", "QUANTUM LAUNDROMAT 77",
          "ZEPHYR BIKE REPAIR", "MARIGOLD FLORIST 12")
 
@@ -56,13 +62,19 @@ class Source:
     card: str
     start: datetime.date
     end: datetime.date
+    brokerage: str | None = None  # a cash account whose activity includes share purchases
+
+    @property
+    def accounts(self) -> tuple[str, ...]:
+        return (self.checking, self.card) + ((self.brokerage,) if self.brokerage else ())
 
 
 SOURCES = {
     "sample": Source("sample", "Assets:US:BofA:Checking", "Liabilities:US:Chase:Sapphire",
                      datetime.date(2025, 9, 1), datetime.date(2025, 10, 31)),
     "example": Source("example", "Assets:US:BofA:Checking", "Liabilities:US:Chase:Slate",
-                      datetime.date(2024, 10, 1), datetime.date(2024, 12, 31)),
+                      datetime.date(2024, 10, 1), datetime.date(2024, 12, 31),
+                      "Assets:US:ETrade:Cash"),
 }
 
 
@@ -73,6 +85,8 @@ class Event:
     propose: bool  # a perfect reconciler proposes exactly one entry for it
     counter: str | None = None  # the main counter-account of that entry
     seen: bool = False  # its payee is in the (damaged) ledger's history
+    # multi-leg entries: every leg as [account, number, currency], graded all together
+    legs: list[list[str]] | None = None
 
 
 @dataclasses.dataclass
@@ -85,6 +99,8 @@ class Entry:
     legs: list[tuple[str, Decimal]]
     start: int  # 0-based index of its first text line
     stop: int
+    currencies: list[str] = dataclasses.field(default_factory=list)  # of each leg
+    at_cost: bool = False  # a leg holds units at cost (a purchase of shares)
 
     def amount(self, account: str) -> Decimal:
         return sum((n for a, n in self.legs if a == account), Decimal(0))
@@ -131,7 +147,9 @@ def read_entries(text: str) -> list[Entry]:
         while stop < len(lines) and lines[stop][:1] in (" ", "\t"):
             stop += 1
         legs = [(p.account, p.units.number) for p in e.postings]
-        out.append(Entry(e.date, e.payee or "", e.narration or "", legs, start, stop))
+        out.append(Entry(e.date, e.payee or "", e.narration or "", legs, start, stop,
+                         [p.units.currency for p in e.postings],
+                         any(p.cost is not None for p in e.postings)))
     return out
 
 
@@ -201,15 +219,17 @@ def build(source: str, seed: int, out: Path, checking_format: str = "bofa-csv",
     entries = read_entries(text)
     events: dict[str, Event] = {}
     damage = Damage()
-    rows: dict[str, list[Row]] = {src.checking: [], src.card: []}
+    rows: dict[str, list[Row]] = {a: [] for a in src.accounts}
     row_of: dict[tuple[int, str], Row] = {}
     truth: dict[str, Any] = {"source": source, "seed": seed, "duplicates": [], "typos": []}
 
-    for account in (src.checking, src.card):
+    for account in src.accounts:
         for i, e in _period_rows(entries, account, src):
             ev = events.setdefault(f"E{i}", Event(f"E{i}", "booked", False))
-            desc = bank_description(e, account, rng)
-            row = Row(e.date, e.amount(account), bank_name(e), desc, ev.id)
+            desc = (bank_name(e) if account == src.brokerage
+                    else bank_description(e, account, rng))
+            row = Row(e.date, e.amount(account), bank_name(e), desc, ev.id,
+                      payee=e.payee or e.narration)
             rows[account].append(row)
             row_of[(i, account)] = row
 
@@ -217,7 +237,7 @@ def build(source: str, seed: int, out: Path, checking_format: str = "bofa-csv",
         taken = {int(ev.id[1:]) for ev in events.values() if ev.kind != "booked"}
         pool = [i for i, e in _period_rows(entries, account, src)
                 if i not in taken and want(e) and (i, account) in row_of
-                and not any(a in (src.checking, src.card) and a != account for a, _ in e.legs)]
+                and not any(a in src.accounts and a != account for a, _ in e.legs)]
         return sorted(rng.sample(pool, min(n, len(pool))))
 
     # The card payment, removed from the books: on both statements, proposed once.
@@ -232,12 +252,28 @@ def build(source: str, seed: int, out: Path, checking_format: str = "bofa-csv",
         for i in pick(account, n, lambda e: True):
             damage.remove.add(i)
             events[f"E{i}"] = Event(f"E{i}", "missing", True, entries[i].counter(account))
+    # A recurring multi-leg entry (a paycheck with taxes and deductions) removed.
+    for i in pick(src.checking, 1, lambda e: len(e.legs) > 3 and e.amount(src.checking) > 0):
+        damage.remove.add(i)
+        e = entries[i]
+        events[f"E{i}"] = Event(f"E{i}", "multileg", True, e.counter(src.checking), legs=[
+            [a, str(n), c] for (a, n), c in zip(e.legs, e.currencies, strict=True)])
+    # The brokerage's cash lines: its share purchases and dividends removed.
+    if src.brokerage:
+        for i, e in _period_rows(entries, src.brokerage, src):
+            if len(e.legs) > 1 and not any(a in src.accounts and a != src.brokerage
+                                           for a, _ in e.legs):
+                damage.remove.add(i)
+                kind, counter = (("brokerage", REVIEW) if e.at_cost
+                                 else ("missing", e.counter(src.brokerage)))
+                # a purchase's text recurs ("Buy shares of VEA"): it is always seen
+                events[f"E{i}"] = Event(f"E{i}", kind, True, counter, e.at_cost)
     missing = [ev for ev in events.values() if ev.kind == "missing"
                and (int(ev.id[1:]), src.card) in row_of]
     for ev, novel in zip(rng.sample(missing, min(2, len(missing))), NOVEL, strict=False):
         ev.kind = "novel"
         row = row_of[(int(ev.id[1:]), src.card)]
-        row.name = row.description = novel
+        row.name = row.description = row.payee = novel
     # A duplicate: a booked card purchase entered again one day later.
     for i in pick(src.card, 1, lambda e: e.simple and e.date < src.end):
         e = entries[i]
@@ -308,18 +344,23 @@ def build(source: str, seed: int, out: Path, checking_format: str = "bofa-csv",
     # Which payees the damaged ledger still knows, by account.
     remaining = [e for i, e in enumerate(entries) if i not in damage.remove]
     for ev in events.values():
-        if ev.propose and ev.kind != "novel":
+        if ev.propose and ev.kind not in ("novel", "brokerage"):
             idx = int(ev.id[1:])
             e = entries[idx]
-            ev.seen = any(x.payee == e.payee and x.counter(acc) == ev.counter
-                          for x in remaining for acc in (src.checking, src.card)
-                          if x.amount(acc) and e.payee)
+            # the brokerage's entries have no payee: their narration recurs instead
+            text = ((lambda x: x.payee or x.narration) if e.amount(src.brokerage or "")
+                    else (lambda x: x.payee))
+            ev.seen = any(text(x) == text(e) and x.counter(acc) == ev.counter
+                          for x in remaining for acc in src.accounts
+                          if x.amount(acc) and text(e))
     out.mkdir(parents=True, exist_ok=True)
     (out / "ledger.beancount").write_text(ledger)
     statements = []
-    toml = ['review_account = "Expenses:FIXME"\n']
-    for account, fmt, stem in ((src.checking, checking_format, "checking"),
-                               (src.card, card_format, "card")):
+    toml = [f'review_account = "{REVIEW}"\n']
+    layouts = [(src.checking, checking_format, "checking"), (src.card, card_format, "card")]
+    if src.brokerage:
+        layouts.append((src.brokerage, BROKERAGE_FORMAT, "brokerage"))
+    for account, fmt, stem in layouts:
         kind, writer = WRITERS[fmt]
         name = f"{stem}.{kind}"
         st_rows = sorted(rows[account], key=lambda r: r.date)
@@ -332,6 +373,7 @@ def build(source: str, seed: int, out: Path, checking_format: str = "bofa-csv",
         toml.append(f'\n[[statement]]\nmatch = "{name}"\naccount = "{account}"\n')
     (out / "beanagent.toml").write_text("".join(toml))
     truth["statements"] = statements
+    truth["review_account"] = REVIEW
     truth["events"] = {ev.id: dataclasses.asdict(ev) for ev in events.values()}
     (out / "truth.json").write_text(json.dumps(truth, indent=1) + "\n")
     return truth
