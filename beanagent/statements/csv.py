@@ -31,7 +31,7 @@ from beanagent.statements.csv_lines import (
     build_lines,
     chronological,
 )
-from beanagent.statements.csv_preamble import Stated, find_closing
+from beanagent.statements.csv_preamble import Stated, find_closing, is_summary
 from beanagent.statements.judge import Judge
 from beanagent.statements.model import RawStatement, StatementLine
 
@@ -185,7 +185,8 @@ def _date_readers(layout: _Layout, options: CsvOptions, display: str
         return [((lambda v: det.parse_date_format(v, fmt)), fmt)]
     ix = layout.cols.index["date"]
     values = [r.get(ix) for r in layout.body
-              if r.filled >= 2 and any(ch.isdigit() for ch in r.get(ix))]
+              if r.filled >= 2 and any(ch.isdigit() for ch in r.get(ix))
+              and not is_summary(r.get(ix))]
     verdict = det.choose_date_shape(values)
     shapes = list(verdict.ambiguous) if verdict.ambiguous else [verdict.shape]
     return [(_shape_reader(shape), shape or "a date") for shape in shapes]

@@ -15,6 +15,7 @@ from beanagent.errors import BadInputError
 from beanagent.settings import CsvOptions
 from beanagent.statements import csv_detect as det
 from beanagent.statements import csv_sign
+from beanagent.statements.csv_preamble import is_summary
 from beanagent.statements.model import Ref, StatementLine, amount_problem, date_problem
 from beanagent.text import line_breaker, one_line
 
@@ -100,9 +101,10 @@ def build_lines(body: Sequence[Row], cols: Columns, decimal: str,
         date_text = row.get(ix["date"])
         date = to_date(date_text) if date_text else None
         if date is None:
-            if n > last_dated and not any(ch.isdigit() for ch in date_text):
+            if (n > last_dated and not any(ch.isdigit() for ch in date_text)) or \
+                    is_summary(date_text):
                 unused.append(row)
-                continue  # a totals/footer row after the last transaction
+                continue  # a totals/footer row, or "Closing balance 30/11/2025"
             problem = f"cannot read date {date_text!r}" if date_text else "no date"
             raise BadInputError(
                 f"{problem} in column {cols.name('date')!r} (expected {expected})",

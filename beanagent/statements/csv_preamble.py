@@ -28,6 +28,14 @@ _DATE_TOKEN = re.compile(
 _CURRENCY = re.compile(r"\b([A-Z]{3})\b|([€£])")
 
 
+_SUMMARY = re.compile(r"(?i)\b(?:balance|saldo|kontostand|total|totals|summe)\b")
+
+
+def is_summary(text: str) -> bool:
+    """A cell naming a balance or total (a summary row in the table, not a transaction)."""
+    return bool(_SUMMARY.search(text))
+
+
 @dataclasses.dataclass(frozen=True)
 class Stated:
     balance: Decimal
