@@ -150,7 +150,7 @@ def test_the_real_reader_tampered_with_is_caught(realworld: Path) -> None:
 
 
 def _oracles() -> None:
-    for mod in ("ofxparse", "yaml", "quiffen", "beancount", "mt940"):
+    for mod in ("ofxparse", "yaml", "beancount", "mt940"):
         pytest.importorskip(mod, reason=f"benchmark oracle {mod} not installed (test extras)")
 
 
