@@ -97,9 +97,6 @@ def resolve_statement(raw: RawStatement, view: LedgerView, *, account: str | Non
     if not raw.lines:
         detail = f" ({zero} row(s) with a zero amount skipped)" if zero else ""
         raise BadInputError(f"no statement lines{detail}", file=raw.file)
-    if zero:
-        notes.append(f"{raw.file}: skipped {zero} line(s) with a zero amount (nothing to "
-                     "book)")
     account_currency = view.currency_of(chosen)
     currency = raw.currency or account_currency or \
         (view.operating_currencies[0] if view.operating_currencies else None)
@@ -122,6 +119,14 @@ def resolve_statement(raw: RawStatement, view: LedgerView, *, account: str | Non
     if rounded:
         notes.append(f"{raw.file}: rounded {rounded} amount(s) with more decimals than the "
                      f"ledger writes {currency} with ({places}) before matching")
+        raw, tiny = _without_zero_amounts(raw)  # 0.004 rounds to nothing to book
+        zero += tiny
+        if not raw.lines:
+            raise BadInputError(f"no statement lines ({zero} row(s) with a zero amount, "
+                                "after rounding, skipped)", file=raw.file)
+    if zero:
+        notes.append(f"{raw.file}: skipped {zero} line(s) with a zero amount (nothing to "
+                     "book)")
     if not sign_fixed and raw.format == "csv" and _inverted(view, chosen, raw):
         raw = negated(raw)
         notes.append(f"{raw.file}: amounts look inverted against the ledger (charges shown "
