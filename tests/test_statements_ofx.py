@@ -108,9 +108,12 @@ def test_beangulp_example_qbo_three_accounts(realworld: Path) -> None:
     assert_refs_point_at_stmttrn(path, stmts)
 
 
-def test_beangulp_example_qfx_is_investment_only(realworld: Path) -> None:
+def test_beangulp_example_qfx_has_no_cash(realworld: Path) -> None:
+    """A 401(k): every buy is funded by a contribution, not by cash; the rest moves none."""
     path = realworld / "beangulp/beangulp/file_type_testdata/example.qfx"
-    with pytest.raises(BadInputError, match="bank and card statements only") as err:
+    with pytest.raises(BadInputError, match="only holds investment statements without cash "
+                       r"transactions \(12 investment transaction\(s\) left out: funded from "
+                       r"a 401\(k\) contribution source \(not cash\); 4 .*TRANSFER") as err:
         parse_ofx(path, "example.qfx")
     assert err.value.file == "example.qfx"
 
@@ -209,21 +212,79 @@ def test_broken_real_files_give_one_line_errors(
     assert "\n" not in str(err.value)
 
 
-INVESTMENT = [
-    "ofxparse/tests/fixtures/investment_medium.ofx",
-    "ofxparse/tests/fixtures/fidelity.ofx",
-    "ofxparse/tests/fixtures/fidelity-savings.ofx",
-    "ofxparse/tests/fixtures/vanguard.ofx",
-    "ofxparse/tests/fixtures/td_ameritrade.ofx",
-    "ofxtools/tests/data/invstmtrs.ofx",
+NO_CASH = [
+    ("ofxparse/tests/fixtures/investment_medium.ofx", "3 investment transaction(s) left out: "
+     "in another currency"),  # USD cash lines in a CAD statement
+    ("ofxparse/tests/fixtures/vanguard.ofx", "without cash transactions"),
+    ("ofxparse/tests/fixtures/td_ameritrade.ofx", "without cash transactions;"),
+    ("beancount-import/testdata/source/ofx/vanguard401k.ofx", "401(k) contribution source"),
+    ("beancount-import/testdata/source/ofx/vanguard_roth_ira.ofx", "moving no cash (REINVEST)"),
 ]
 
 
-@pytest.mark.parametrize("rel", INVESTMENT)
-def test_investment_only_files_are_refused_clearly(realworld: Path, rel: str) -> None:
-    with pytest.raises(BadInputError, match="reconciles bank and card statements only") as err:
+@pytest.mark.parametrize(("rel", "message"), NO_CASH, ids=[r[0] for r in NO_CASH])
+def test_investment_files_without_cash_are_refused_clearly(
+    realworld: Path, rel: str, message: str
+) -> None:
+    with pytest.raises(BadInputError, match="lots at cost are not read") as err:
         parse_ofx(realworld / rel, rel)
+    assert message in err.value.message
     assert err.value.file == rel
+
+
+def test_investment_cash_ofxtools(realworld: Path) -> None:
+    rel = "ofxtools/tests/data/invstmtrs.ofx"
+    [stmt] = parse_ofx(realworld / rel, rel)
+    assert (stmt.format, stmt.account_id, stmt.currency, stmt.closing_balance) == (
+        "ofx", "999988", "USD", None)
+    assert [(ln.date, ln.amount, ln.description, ln.ref.id) for ln in stmt.lines] == [
+        (D(2005, 8, 25), Decimal("-5025.00"), "buy 100 ACME", "23321"),
+        (D(2005, 8, 25), Decimal("1000.00"), "Customer deposit / Your check #1034", "12345"),
+    ]
+    assert "lots at cost, positions and prices are left out" in stmt.notes[0]
+    assert "AVAILCASH) is not asserted" in stmt.notes[0]
+    lines = physical_lines(realworld / rel)
+    assert "<BUYSTOCK>" in lines[stmt.lines[0].ref.line - 1]  # type: ignore[operator]
+
+
+def test_investment_cash_fidelity(realworld: Path) -> None:
+    """Buys, sells, dividends, interest and a fee: every cash movement of the file."""
+    rel = "ofxparse/tests/fixtures/fidelity.ofx"
+    [stmt] = parse_ofx(realworld / rel, rel)
+    assert stmt.account_id == "01234567890"
+    amounts = [ln.amount for ln in stmt.lines]
+    assert len(amounts) == 17
+    assert sorted(amounts)[:2] == [Decimal("-5049.99"), Decimal("-2571.45")]
+    assert Decimal("1089.30") in amounts  # SELLSTOCK TOTAL
+    assert Decimal("5.53") in amounts  # INCOME DIV
+    assert Decimal("-0.97") in amounts  # INVBANKTRAN fee
+    sold = next(ln for ln in stmt.lines if ln.amount == Decimal("1089.30"))
+    assert (sold.date, sold.description) == (D(2012, 7, 27), "sell 8 SPY / YOU SOLD")
+    dividend = next(ln for ln in stmt.lines if ln.amount == Decimal("5.53"))
+    assert dividend.description == "income div SPY / DIVIDEND RECEIVED"
+    # Summed by hand from the file.
+    assert sum(amounts) == Decimal("-10526.67")  # by hand: 8 buys, 4 dividends, 2 sells, 3 bank
+
+
+def test_investment_cash_rounds_absurd_precision(realworld: Path) -> None:
+    rel = "beancount-import/testdata/source/ofx/investment_buy_sell_income.ofx"
+    [stmt] = parse_ofx(realworld / rel, rel)
+    first = stmt.lines[0]
+    assert (first.date, first.amount) == (D(2018, 7, 2), Decimal("-536.53479228"))
+    assert any("9 TOTAL(s) with more than 8 decimals rounded to 8" in n for n in stmt.notes)
+    # beancount-import's expected import: INCOME - DIV 62.65 USD to the cash account.
+    assert any(ln.amount.quantize(Decimal("0.01")) == Decimal("62.65")
+               and ln.description.startswith("income div") for ln in stmt.lines)
+
+
+def test_bank_and_investment_in_one_file(realworld: Path) -> None:
+    rel = "beancount-import/testdata/source/ofx/fidelity_treasury.ofx"
+    [stmt] = parse_ofx(realworld / rel, rel)
+    assert [(ln.date, ln.amount) for ln in stmt.lines] == [
+        (D(2022, 11, 23), Decimal("1111.0000")),
+        (D(2023, 1, 19), Decimal("-95325.01")),
+        (D(2023, 3, 21), Decimal("96000.0000")),
+    ]
 
 
 # --- hand-written edge cases ------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""OFX / QFX / QBO bank and credit-card statements (OFX 1.x SGML and 2.x XML).
+"""OFX / QFX / QBO bank and credit-card statements (OFX 1.x SGML and 2.x XML), and the cash
+of investment statements (ofx_invest.py).
 
 The tag soup is parsed by ofxtools' `TreeBuilder` (it copes with OFX 1.x's optional end
 tags), but two parts of ofxtools are deliberately not used, because they reject files
@@ -67,11 +68,13 @@ def looks_like_ofx(head: bytes) -> bool:
 
 
 def parse_ofx(path: pathlib.Path, display: str) -> list[RawStatement]:
-    """One RawStatement per bank (STMTRS) or credit-card (CCSTMTRS) statement in the file.
+    """One RawStatement per bank (STMTRS) or credit-card (CCSTMTRS) statement in the file,
+    and one per investment statement (INVSTMTRS) that moves cash: its cash lines only
+    (ofx_invest.py says what is left out).
 
     Raises BadInputError (naming `display`, and the line when known) for a file that is
     not OFX, is truncated, carries a server error instead of a statement, or only holds
-    investment statements.
+    investment statements without cash transactions.
     """
     try:
         raw = path.read_bytes()
@@ -81,10 +84,28 @@ def parse_ofx(path: pathlib.Path, display: str) -> list[RawStatement]:
     doc = _Document(text, display)
     root = doc.parse()
 
-    statements = [el for el in root.iter() if el.tag in _STATEMENT_TAGS]
+    statements = [el for el in root.iter() if el.tag in (*_STATEMENT_TAGS, "INVSTMTRS")]
     if not statements:
         _raise_no_statement(root, doc)
-    return [_statement(el, doc) for el in statements]
+    out = []
+    left_out: list[str] = []
+    for el in statements:
+        if el.tag == "INVSTMTRS":
+            from beanagent.statements.ofx_invest import investment_statement, securities
+
+            invest = investment_statement(el, doc, securities(root))
+            if invest.lines:  # a brokerage account without cash movements is no statement
+                out.append(invest)
+            else:  # its notes after the first say what was left out
+                left_out += [note.split(": ", 1)[-1] for note in invest.notes[1:]]
+        else:
+            out.append(_statement(el, doc))
+    if not out:
+        why = f" ({'; '.join(left_out)})" if left_out else ""
+        raise doc.error(f"this OFX file only holds investment statements without cash "
+                        f"transactions{why}; beanagent reconciles bank, card and brokerage "
+                        "cash, not holdings (lots at cost are not read)")
+    return out
 
 
 def _decode(raw: bytes) -> str:
@@ -240,11 +261,6 @@ def _raise_no_statement(root: ET.Element, doc: _Document) -> None:
                 f"(code {code or '?'}); download the statement again",
                 status,
             )
-    if root.find(".//INVSTMTRS") is not None:
-        raise doc.error(
-            "this OFX file only holds investment statements; beanagent reconciles bank "
-            "and card statements only"
-        )
     raise doc.error("no bank or credit-card statement (STMTRS/CCSTMTRS) in this OFX file")
 
 
