@@ -26,17 +26,18 @@ import argparse
 import collections
 import dataclasses
 import json
+import re
 import sys
 import time
 import traceback
 import warnings
 from collections.abc import Callable, Sequence
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
 from beanagent.errors import BadInputError
-from beanagent.statements.model import RawStatement, StatementLine
+from beanagent.statements.model import MAX_DECIMALS, RawStatement, StatementLine
 from benchmarks import read_truth as rt
 
 ROOT = Path(__file__).resolve().parents[2] / "shared" / "realworld"
@@ -53,7 +54,9 @@ class Result:
     outcome: str  # right / refused / wrong / crashed / no-truth
     reason: str = ""
     payee_lost: int = 0  # lines whose payee the reading lost
+    payee_examples: list[str] = dataclasses.field(default_factory=list)
     truth: str = ""
+    truth_kind: str = ""
     lines_read: int | None = None
 
 
@@ -87,14 +90,17 @@ def _multiset_reason(read: collections.Counter[Key], truth: collections.Counter[
     return "; ".join(parts)
 
 
-def compare(raws: Sequence[RawStatement], truth: rt.Truth) -> tuple[str, int]:
+def compare(raws: Sequence[RawStatement], truth: rt.Truth) -> tuple[str, list[str]]:
     """Why the reading differs from the truth ("" when it is right), and payees lost."""
     # Zero-amount lines move no money: the issue has readers skip them (with a count), and
     # a reader that keeps them is not wrong about the balance. Ignored on both sides.
     raws = [dataclasses.replace(st, lines=tuple(ln for ln in st.lines if ln.amount != 0))
             for st in raws]
     read_lines = [(st, ln) for st in raws for ln in st.lines]
-    tlines = [t for t in rt.iter_lines(truth) if t.amount != 0]
+    # Amounts beyond the 8 decimals a statement line holds (model.MAX_DECIMALS; an investment
+    # OFX TOTAL of -536.53479227500345) are compared at that precision.
+    tlines = [dataclasses.replace(t, amount=_q(t.amount)) for t in rt.iter_lines(truth)
+              if t.amount != 0]
 
     def truth_keys(alt: bool) -> list[Key]:
         return [((t.alt_date or t.date) if alt else t.date, t.amount) for t in tlines]
@@ -105,7 +111,7 @@ def compare(raws: Sequence[RawStatement], truth: rt.Truth) -> tuple[str, int]:
         if any(t.alt_date for t in tlines) and read_c == collections.Counter(truth_keys(True)):
             use_alt = True
         else:
-            return _multiset_reason(read_c, collections.Counter(truth_keys(False))), 0
+            return _multiset_reason(read_c, collections.Counter(truth_keys(False))), []
 
     def tkey(t: rt.TLine) -> Key:
         return ((t.alt_date or t.date) if use_alt else t.date, t.amount)
@@ -124,7 +130,7 @@ def compare(raws: Sequence[RawStatement], truth: rt.Truth) -> tuple[str, int]:
         if not homes and st.lines:
             keys = sorted({a.key for a in truth.accounts
                            for t in a.lines if tkey(t) in mine})
-            return f"one statement mixes accounts {', '.join(keys)}", 0
+            return f"one statement mixes accounts {', '.join(keys)}", []
         found = by_id or homes
         owner[i] = found[0] if found else None
 
@@ -143,7 +149,7 @@ def compare(raws: Sequence[RawStatement], truth: rt.Truth) -> tuple[str, int]:
                 continue
             if pick is None:
                 return (f"currency {st.currency} for {ln.date} {ln.amount}, true "
-                        f"{curs[0] if curs else '?'}"), 0
+                        f"{curs[0] if curs else '?'}"), []
             curs.remove(pick)
 
     # Closing balance, where both sides state it.
@@ -153,7 +159,7 @@ def compare(raws: Sequence[RawStatement], truth: rt.Truth) -> tuple[str, int]:
             continue
         if st.closing_balance not in acct.closings:
             want = ", ".join(str(c) for c in sorted(acct.closings))
-            return f"closing balance {st.closing_balance}, true {want}", 0
+            return f"closing balance {st.closing_balance}, true {want}", []
 
     # FITIDs, where both sides carry them on every line.
     if tlines and all(t.id for t in tlines) and all(ln.ref.id for _s, ln in read_lines):
@@ -161,9 +167,16 @@ def compare(raws: Sequence[RawStatement], truth: rt.Truth) -> tuple[str, int]:
         want_ids = collections.Counter((t.id, *tkey(t)) for t in tlines)
         if got != want_ids:
             bad = sorted((want_ids - got).elements(), key=str)[:2]
-            return f"FITIDs differ (true {', '.join(str(b[0]) for b in bad)} not read)", 0
+            return f"FITIDs differ (true {', '.join(str(b[0]) for b in bad)} not read)", []
 
     return "", _payees_lost(read_lines, tlines, tkey)
+
+
+def _q(amount: Decimal) -> Decimal:
+    exp = amount.as_tuple().exponent
+    if isinstance(exp, int) and -exp > MAX_DECIMALS:
+        return amount.quantize(Decimal(1).scaleb(-MAX_DECIMALS), rounding=ROUND_HALF_EVEN)
+    return amount
 
 
 def _norm(text: str | None) -> str:
@@ -171,11 +184,11 @@ def _norm(text: str | None) -> str:
 
 
 def _payees_lost(read_lines: Sequence[tuple[RawStatement, StatementLine]],
-                 tlines: Sequence[rt.TLine], tkey: Callable[[rt.TLine], Key]) -> int:
+                 tlines: Sequence[rt.TLine], tkey: Callable[[rt.TLine], Key]) -> list[str]:
     by_key: dict[Key, list[StatementLine]] = collections.defaultdict(list)
     for _st, ln in read_lines:
         by_key[(ln.date, ln.amount)].append(ln)
-    lost = 0
+    lost: list[str] = []
     for t in tlines:
         want = _norm(t.payee)
         if not want:
@@ -183,7 +196,10 @@ def _payees_lost(read_lines: Sequence[tuple[RawStatement, StatementLine]],
         cands = by_key.get(tkey(t), [])
         if not any(_norm(c.payee) == want or want in _norm(c.payee) or want in _norm(c.description)
                    for c in cands):
-            lost += 1
+            got = cands[0] if cands else None
+            lost.append(f"{t.date} {t.amount} {t.payee!r} read as payee "
+                        f"{got.payee if got else None!r}, description "
+                        f"{got.description if got else None!r}")
     return lost
 
 
@@ -209,7 +225,7 @@ def judge(item: rt.Item, reader: Reader = default_reader) -> Result:
     except Exception as err:
         res.reason = f"truth failed: {_crash_reason(err)}"
         return res
-    res.truth = truth.source
+    res.truth, res.truth_kind = truth.source, truth.kind
     display = item.rel
     try:
         raws = list(reader(item.path, display))
@@ -219,7 +235,8 @@ def judge(item: rt.Item, reader: Reader = default_reader) -> Result:
             res.outcome = "wrong"
             res.reason = f"refusal not one line naming the file: {msg[:120]!r}"
         else:
-            res.outcome, res.reason = "refused", msg[len(display) + 2:][:140]
+            res.outcome = "refused"
+            res.reason = re.sub(r"^:(\d+:)?\s*", "", msg[len(display):])[:140]
         return res
     except Exception as err:
         res.outcome, res.reason = "crashed", _crash_reason(err)
@@ -233,7 +250,7 @@ def judge(item: rt.Item, reader: Reader = default_reader) -> Result:
     if reason:
         res.outcome, res.reason = "wrong", reason
     else:
-        res.outcome, res.payee_lost = "right", lost
+        res.outcome, res.payee_lost, res.payee_examples = "right", len(lost), lost[:3]
     return res
 
 
@@ -282,10 +299,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\nread wrong / crashed / without truth ({len(bad)}):")
         for r in bad:
             print(f"  {r.outcome:<8} {r.rel}: {r.reason}")
+    kept_out = [r for r in results if r.outcome == "refused" and r.truth_kind == "statement"]
+    if kept_out:
+        print(f"\nstatements refused (not wrong, but not read; {len(kept_out)}):")
+        for r in kept_out:
+            print(f"  {r.rel}: {r.reason}")
     lost = [r for r in results if r.payee_lost]
     if lost:
-        print(f"\npayee lost ({len(lost)} files): "
-              + ", ".join(f"{r.rel.rsplit('/', 1)[-1]} ({r.payee_lost})" for r in lost))
+        print(f"\npayee lost ({len(lost)} files):")
+        for r in lost:
+            print(f"  {r.rel} ({r.payee_lost} lines), e.g. {r.payee_examples[0]}")
     checks = rt.self_checks(args.root)
     print(f"\noracle self-checks: {'all agree' if not checks else '; '.join(checks)}")
     print(f"{len(results)} files, {len(excluded)} excluded; {elapsed:.1f} s")

@@ -28,6 +28,7 @@ and their text dumps, positions/balances CSVs, OFX without a statement) must be 
 
 from __future__ import annotations
 
+import collections
 import csv
 import dataclasses
 import datetime
@@ -669,7 +670,8 @@ def _money(text: str) -> Decimal | None:
 
 
 def column_oracle(path: Path, *, date: str, amount: str, fmt: str = "%Y-%m-%d",
-                  skip: int = 0, balance: str | None = None, payee: str | None = None,
+                  skip: int = 0, balance: str | None = None,
+                  payee: str | Callable[[dict[str, str], Decimal], str] | None = None,
                   account: str | None = None, sign: Callable[[dict[str, str]], int] | None = None,
                   how: str = "") -> Truth:
     """Lines from explicitly named columns (our per-layout oracle)."""
@@ -689,7 +691,8 @@ def column_oracle(path: Path, *, date: str, amount: str, fmt: str = "%Y-%m-%d",
             v = abs(v) * sign(row)
         key = row.get(account, "") if account else "-"
         ta = accts.setdefault(key, TAccount(key, []))
-        ta.lines.append(TLine(d, v, None, (row.get(payee) or None) if payee else None))
+        who = payee(row, v) if callable(payee) else row.get(payee) if payee else None
+        ta.lines.append(TLine(d, v, None, who or None))
         if balance and (row.get(balance) or "").strip():
             b = _money(row[balance])
             if b is not None:
@@ -817,6 +820,21 @@ def _bi(root: Path, src: str, test: str = "test_basic") -> Path:
     return root / "beancount-import/testdata/source" / src / test / "import_results.beancount"
 
 
+def _venmo(path: Path) -> Truth:
+    """Venmo: one line per row, 'Amount (total)' signed; the payee is the other party, the
+    one of From/To who is not the account holder (the name on most rows; a Charge the holder
+    sends is money in from its To), or where neither is, To for money out, else From. beancount-import's golden also books a funding
+    transfer for card-funded payments; those are not rows of the statement."""
+    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+    names = collections.Counter(n for r in rows for n in (r.get("From"), r.get("To")) if n)
+    holder = names.most_common(1)[0][0] if names else ""
+    return column_oracle(
+        path, date="Datetime", amount="Amount (total)", fmt="%Y-%m-%dT%H:%M:%S",
+        payee=lambda row, v: (row["To"] if row["From"] == holder else row["From"]
+                              if row["To"] == holder else row["To"] if v < 0 else row["From"]),
+        how="Venmo: one line per row, 'Amount (total)' signed, payee the other party")
+
+
 def _mint_sign(row: dict[str, str]) -> int:
     return -1 if row["Transaction Type"].strip().lower() == "debit" else 1
 
@@ -883,9 +901,7 @@ def truth_for(root: Path, rel: str, fmt: str) -> Callable[[], Truth]:
         sub = rel.split(f"/{test}/", 1)[1]
         return lambda: bi_truth(_bi(root, "schwab_csv", test), f"{test}/{sub}")
     if name == "transactions.csv" and "venmo" in rel:
-        return lambda: column_oracle(
-            path, date="Datetime", amount="Amount (total)", fmt="%Y-%m-%dT%H:%M:%S",
-            payee="To", how="Venmo: one line per row, 'Amount (total)' signed")
+        return lambda: _venmo(path)
     if name == "balances.csv":
         return refuse("balances per period, not transactions")
     if rel == "beancount-import/examples/data/mint/mint.csv":
