@@ -823,8 +823,9 @@ def _bi(root: Path, src: str, test: str = "test_basic") -> Path:
 def _venmo(path: Path) -> Truth:
     """Venmo: one line per row, 'Amount (total)' signed; the payee is the other party, the
     one of From/To who is not the account holder (the name on most rows; a Charge the holder
-    sends is money in from its To), or where neither is, To for money out, else From. beancount-import's golden also books a funding
-    transfer for card-funded payments; those are not rows of the statement."""
+    sends is money in from its To), or where neither is, To for money out, else From.
+    beancount-import's golden also books a funding transfer for card-funded payments; those
+    are not rows of the statement."""
     rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
     names = collections.Counter(n for r in rows for n in (r.get("From"), r.get("To")) if n)
     holder = names.most_common(1)[0][0] if names else ""
