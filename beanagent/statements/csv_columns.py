@@ -96,11 +96,27 @@ def locate_header(
             return None, rows[i:]
     if len(scan) <= 1:
         raise BadInputError("no statement lines (no row with a date and an amount)", file=display)
-    raise BadInputError(
-        "no recognisable date/amount columns (no header row and no row with a date and "
-        "an amount); pass --csv-header-line, --csv-date-col and --csv-amount-col",
-        file=display,
-    )
+    raise BadInputError(_no_data_rows(scan, options, date_spec), file=display)
+
+
+def _no_data_rows(scan: list[tuple[int, _Row]], options: CsvOptions, date_spec: str) -> str:
+    """Why no row was found to hold a date and an amount, asking only for flags not given."""
+    head = ("no recognisable date/amount columns (no header row and no row with a date and "
+            "an amount)")
+    fmt = options.date_format
+    if date_spec.isdigit():
+        sample = next((cell for _, row in scan if (cell := row.get(int(date_spec) - 1))), "")
+        if fmt:
+            return (f"{head}: column {date_spec} holds {sample!r}, which --csv-date-format "
+                    f"{fmt} does not read; pass the format that does")
+        return (f"{head}: column {date_spec} holds {sample!r}, not a date shape beanagent "
+                "knows; pass --csv-date-format (e.g. %d/%m/%Y)")
+    wanted = [flag for flag, given in (("--csv-header-line", options.header_line),
+                                        ("--csv-date-col", options.date_col),
+                                        ("--csv-amount-col", options.amount_col)) if not given]
+    if not fmt:
+        wanted.append("--csv-date-format if the dates have an unusual shape")
+    return f"{head}; pass {', '.join(wanted)}"
 
 
 def _header_strength(row: _Row, is_date: Callable[[str], bool]) -> int:
