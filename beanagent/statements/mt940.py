@@ -211,14 +211,15 @@ def _counterparty(data: dict[str, Any]) -> tuple[str | None, str]:
     purpose = clean(" ".join(str(data.get(k) or "") for k in ("purpose", "additional_purpose")))
     posting = clean(data.get("posting_text"))
     details = str(data.get("transaction_details") or "")
-    if not (name or purpose or iban) and details.strip().startswith("/"):
-        fields = _swift_fields(details)
+    fields = _swift_fields(details) if details.strip().startswith("/") else {}
+    if not (name or purpose or iban) and {"NAME", "REMI", "CNTP"} & fields.keys():
         cntp = fields.get("CNTP", "").split("/")
         name = clean(fields.get("NAME") or (cntp[2] if len(cntp) > 2 else ""))
         iban = clean(fields.get("IBAN") or cntp[0])
         purpose = clean(fields.get("REMI", "").removeprefix("USTD//").removeprefix("STRD/"))
         details = name
-    text = purpose or posting or clean(details) or clean(data.get("extra_details"))
+    text = purpose or posting or clean(details) or clean(data.get("non_swift_text")) or \
+        clean(data.get("extra_details"))
     if iban and iban not in text:
         text = f"{text} / {iban}" if text else iban
     return (name or iban or None), text
