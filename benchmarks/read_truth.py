@@ -107,7 +107,8 @@ _EXCLUDED_SUFFIXES = {".beancount": "ledger / golden (expected output), not an i
                       ".rules": "hledger CSV rules (configuration), not a statement",
                       ".yml": "expected parse (mt940) or descriptor patterns (solyanka)",
                       ".md": "documentation", ".diff": "reconcile snapshot (expected output)",
-                      ".test": "hledger shelltest script (CSVs inline; not a file a user has)"}
+                      ".test": "hledger shelltest script: its stand-alone CSV cases are "
+                               "benchmarked one by one (csv.test#N), the rest need their rules"}
 _EXCLUDED_DIRS = {"solyanka": "descriptor patterns (yml/json), no statements",
                   "smart_importer": "categorisation fixtures (ledgers + expected json)",
                   "beancount-import/testdata/reconcile": "reconcile snapshots (ledgers, diffs)",
@@ -922,6 +923,54 @@ def truth_for(root: Path, rel: str, fmt: str) -> Callable[[], Truth]:
     raise KeyError(f"no truth for {rel}")
 
 
+_HL_RULES = {"fields", "date-format", "currency", "account1", "account2", "skip", "separator",
+             "description", "date", "amount", "amount-in", "amount-out", "balance", "comment",
+             "newest-first"}
+
+
+def _hl_amount(text: str) -> Decimal:
+    m = re.search(r"\d[\d,]*(\.\d+)?", text)
+    assert m, text
+    v = Decimal(m.group(0).replace(",", ""))
+    return -v if "-" in text[:m.start()] else v
+
+
+def hledger_cases(root: Path) -> list[tuple[str, str, Truth]]:
+    """The shelltest cases of hledger/test/csv.test whose CSV stands alone: rules that only
+    name columns, the date format, a header to skip, a separator or a currency (no `if`
+    blocks, sign tricks, numbered amounts or costs), exit status 0. Truth: the first
+    (account1) posting of each transaction in hledger's expected journal."""
+    text = (root / "hledger/hledger/test/csv.test").read_text(encoding="utf-8")
+    out: list[tuple[str, str, Truth]] = []
+    for case in re.split(r"(?m)^# \*\* ", text)[1:]:
+        num = case.split(".", 1)[0]
+        m = re.search(r"(?ms)^<\n(.*?)^RULES\n(.*?)^\$\s+\./csvtest\.sh[^\n]*\n(.*?)^>=\s*(\d+)",
+                      case)
+        if not m or m.group(4) != "0":
+            continue
+        csv_text, rules, journal = m.group(1), m.group(2), m.group(3)
+        kws = {ln.split()[0] for ln in rules.splitlines()
+               if ln.strip() and not ln.lstrip().startswith("#")}
+        fields = next((ln for ln in rules.splitlines() if ln.startswith("fields")), "")
+        if (kws - _HL_RULES or "account1" not in kws or "@@" in rules
+                or not re.search(r"\bamount(-in|-out)?\b", fields)
+                or re.search(r"(?m)^amount\S*\s+-", rules)):
+            continue
+        lines: list[TLine] = []
+        for tm in re.finditer(r"(?m)^(\d{4}-\d\d-\d\d)[^\n]*\n(\s+)(\S[^\n]*)$", journal):
+            post = re.split(r"\s{2,}", tm.group(3).strip(), maxsplit=1)
+            if len(post) < 2:
+                continue
+            amount = post[1].split("=")[0].strip()
+            lines.append(TLine(day(tm.group(1)), _hl_amount(amount)))
+        if lines:
+            out.append((num, csv_text, Truth(
+                "statement", "golden hledger csv.test (expected journal, account1 postings)",
+                [TAccount("account1", lines)],
+                note="the CSV without its rules: refusing is right when it can't stand alone")))
+    return out
+
+
 def inventory(root: Path) -> tuple[list[Item], list[tuple[str, str]]]:
     """Every file under root: the included ones with their truth, the excluded with why."""
     items: list[Item] = []
@@ -943,6 +992,16 @@ def inventory(root: Path) -> tuple[list[Item], list[tuple[str, str]]]:
                                       "not a statement"))
                 continue
         items.append(Item(path, rel, rel.split("/", 1)[0], fmt, truth_for(root, rel, fmt)))
+    test = root / "hledger/hledger/test/csv.test"
+    if test.exists():
+        cache = Path(__file__).resolve().parent / ".data" / "hledger_csvtest"
+        cache.mkdir(parents=True, exist_ok=True)
+        for num, text, truth in hledger_cases(root):
+            path = cache / f"case{num}.csv"
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                path.write_text(text, encoding="utf-8")
+            items.append(Item(path, f"hledger/hledger/test/csv.test#{num}", "hledger-csv.test",
+                              "csv", lambda t=truth: t))
     return items, excluded
 
 
