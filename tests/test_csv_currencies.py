@@ -56,7 +56,8 @@ def test_resolve_refuses_a_currency_the_account_does_not_hold() -> None:
         read_statements([DATA / "multi_currency.csv"], view,
                         Settings(account="Assets:Bank:PLN"), lambda _: None)
     message = str(info.value)
-    assert "2 lines in GBP, but Assets:Bank:PLN holds PLN" in message
+    assert ("statement currency GBP (2 lines) does not match Assets:Bank:PLN, which holds PLN"
+            in message)
     assert "--account" in message and "\n" not in message
 
 

@@ -108,8 +108,9 @@ def resolve_statement(raw: RawStatement, view: LedgerView, *, account: str | Non
         if raw.currency is not None:  # the file says so (a currency column, OFX CURDEF)
             n = len(raw.lines)
             raise BadInputError(
-                f"{n} line{'s' if n != 1 else ''} in {currency}, but {chosen} holds "
-                f"{', '.join(held)}: pass --account with an account that holds {currency} "
+                f"statement currency {currency} ({n} line{'s' if n != 1 else ''}) does not "
+                f"match {chosen}, which holds {', '.join(held)}: pass --account with an "
+                f"account that holds {currency} "
                 f"(export {currency} separately if the file mixes currencies), or add "
                 f"{currency} to {chosen}'s open directive if it holds both",
                 file=raw.file)
