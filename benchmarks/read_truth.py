@@ -36,6 +36,7 @@ import functools
 import hashlib
 import io
 import json
+import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Iterator
@@ -1003,7 +1004,10 @@ def inventory(root: Path) -> tuple[list[Item], list[tuple[str, str]]]:
         for num, text, truth in hledger_cases(root):
             path = cache / f"case{num}.csv"
             if not path.exists() or path.read_text(encoding="utf-8") != text:
-                path.write_text(text, encoding="utf-8")
+                # Atomically: parallel test workers may build the same inventory.
+                tmp = path.with_name(f".{path.name}.{os.getpid()}")
+                tmp.write_text(text, encoding="utf-8")
+                os.replace(tmp, path)
             items.append(Item(path, f"hledger/hledger/test/csv.test#{num}", "hledger-csv.test",
                               "csv", functools.partial(_same, truth)))
     return items, excluded
