@@ -107,3 +107,17 @@ def test_account_flag_still_fine_for_one_account(realworld: Path) -> None:
     view = view_of('2014-01-01 open Assets:Bank EUR\n')
     stmts = read_statements([path], view, Settings(account="Assets:Bank"), lambda _: None)
     assert [s.account for s in stmts] == ["Assets:Bank", "Assets:Bank"]
+
+
+def test_mt940_accounts_map_by_metadata_and_notes_reach_the_user(realworld: Path) -> None:
+    path = realworld / "mt940/mt940_tests/betterplace/sepa_snippet.sta"
+    view = view_of('2007-01-01 open Assets:Giro EUR\n  account: "50880050/0194787400888"\n'
+                   '2007-01-01 open Assets:Tagesgeld EUR\n'
+                   '  iban: "50880050 0194791600888"\n')
+    with pytest.raises(BadInputError, match="this file holds 2 accounts"):
+        read_statements([path], view, Settings(account="Assets:Giro"), lambda _: None)
+    warned: list[str] = []
+    stmts = read_statements([path], view, Settings(), warned.append)
+    assert [(s.format, s.account, s.currency) for s in stmts] == [
+        ("mt940", "Assets:Giro", "EUR"), ("mt940", "Assets:Tagesgeld", "EUR")]
+    assert all(str(path) in note for note in warned)

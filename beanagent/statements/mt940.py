@@ -25,6 +25,7 @@ note: some lines may be missing from the export.
 
 from __future__ import annotations
 
+import bisect
 import datetime
 import logging
 import pathlib
@@ -68,7 +69,7 @@ def looks_like_mt940(head: bytes) -> bool:
 
 def parse_mt940(path: pathlib.Path, display: str) -> list[RawStatement]:
     """One RawStatement per account (and currency) in the file; see the module docstring."""
-    text = decode_text(read_bytes(path, display))
+    text = _indexed(decode_text(read_bytes(path, display)))
     starts = [m.start() for m in _TAG20.finditer(text)]
     if not starts:
         raise BadInputError("not an MT940 statement (no :20: tag at the start of a line); "
@@ -101,8 +102,21 @@ class _Block:
         self.first_line = first_line
 
 
-def _line_at(text: str, offset: int) -> int:
-    return text.count("\n", 0, offset) + 1
+class _Text(str):
+    """The file's text, with its line ends indexed once (a long file has thousands of
+    lines to number)."""
+
+    newlines: list[int]
+
+
+def _indexed(text: str) -> _Text:
+    out = _Text(text)
+    out.newlines = [m.start() for m in re.finditer("\n", text)]
+    return out
+
+
+def _line_at(text: _Text, offset: int) -> int:
+    return bisect.bisect_left(text.newlines, offset) + 1
 
 
 def _quiet_parse(block: str) -> Any:
@@ -116,7 +130,7 @@ def _quiet_parse(block: str) -> Any:
     return mt940.parse(block, options=mt940.Options.all())
 
 
-def _parse_block(text: str, start: int, end: int, display: str) -> _Block:
+def _parse_block(text: _Text, start: int, end: int, display: str) -> _Block:
     block = text[start:end]
     first_line = _line_at(text, start)
     try:
@@ -148,7 +162,7 @@ def _parse_block(text: str, start: int, end: int, display: str) -> _Block:
                   closing[:2] if closing else None, final[:2] if final else None, first_line)
 
 
-def _block_error(err: Exception, text: str, start: int, block: str,
+def _block_error(err: Exception, text: _Text, start: int, block: str,
                  display: str) -> BadInputError:
     """Where mt-940 stopped: the line holding the value it could not parse, if found."""
     message = err.args[0] if err.args and isinstance(err.args[0], str) else str(err)
