@@ -15,6 +15,10 @@ directory's MANIFEST.md) goes through the reader the way the CLI calls it
   naming the file also counts here;
 - crashed: any other exception (a bug; counts with read wrong).
 
+Zero-amount lines are ignored on both sides (the issue has readers skip them); amounts past
+the 8 decimals a statement line holds are compared at that precision. Where the truth has
+a value date too (MT940, CAMT), all lines on value dates are accepted as well.
+
 "payee lost" counts files where the truth has a payee for a line and the reading has
 neither that payee nor it inside the description. Truth: benchmarks/read_truth.py.
 Issue 13's bar: read wrong + crashed == 0.

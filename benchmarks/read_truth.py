@@ -2,25 +2,31 @@
 compares beanagent's readers against.
 
 Truth is derived automatically wherever a peer project ships an expected result, else from
-an independent oracle parser, else from a small hand-checked summary:
+an independent oracle parser, else typed by hand from the file and checked by eye:
 
-- beangulp: the `*.beancount` golden beside each test file (importer output + balance);
-  copies elsewhere in the tree are matched to a golden by content hash.
-- beancount-import: `testdata/source/<src>/test_basic/import_results.beancount` (its
-  `; features:` blocks give date, signed amount and account per imported line, its
-  `;; info:` block the file), except Venmo (see `_venmo`).
-- OFX/QFX/QBO (beangulp without golden, beancount-import, ofxparse, ofxtools): `ofxparse`
-  (a benchmark-only dev tool), dates from the raw DTPOSTED (ofxparse shifts to UTC).
-- MT940: mt-940's pickled-YAML `*.yml` beside each `.sta`, read with a safe loader that
-  maps the python tags to plain values.
-- CAMT: an ElementTree walk over `Ntry` (ours; genkgo's `camt053*.json` cut records off as
-  `__RECURSIVITY__`, so they are only a cross-check of the first entry).
-- QIF: `quiffen` (benchmark oracle; beanagent's reader is checked against it).
-- fava: its ingest snapshot json; hledger's CSV examples and two MT940 `.txt` files without
-  a yml: hand-checked summaries (`HAND`).
-- Column oracles (ours, per layout, explicit column names) where a format has no golden:
-  UTrade CSVs beyond the three with goldens, beangulp's file_type example.csv, Mint and
-  Venmo copies, beancount-import's examples/data/importers CSVs.
+- beangulp: the `*.beancount` golden beside each test file (postings to its `;; Account:`
+  or that account's `:Cash`, its `balance`); copies elsewhere matched by content hash.
+- beancount-import: `testdata/source/<src>/test_basic|test_lots/import_results.beancount`,
+  per `;; info:` file: postings to the source accounts its `; features:` and `balance`
+  entries name (else the cash accounts its journal opens); the last balance is the closing
+  when dated after the last line. Venmo is a column oracle instead (see `_venmo`).
+- OFX/QFX/QBO without a golden (all of them): `ofxparse` 0.21 (benchmark-only, test
+  extras), dates from the raw DTPOSTED/DTTRADE (ofxparse shifts them to UTC); investment
+  statements: INVBANKTRAN amounts and the TOTAL of buys/sells/income/expenses.
+- MT940: mt-940's pickled-YAML `*.yml` beside each `.sta` (a SafeLoader that maps the python
+  tags to plain values), RC/RD signed per SWIFT, accounts and `:62F:` closings per `:20:`
+  block of the .sta; `citi/mt940.txt` via mt-940 itself; the two ASNB files mt-940 can't
+  parse by a regex over `:61:` (hand-checked).
+- CAMT: an ElementTree walk over `Ntry` (ours), booking or value date; genkgo's
+  `camt053*.json` are cut off (`__RECURSIVITY__`) and only cross-check the first entry.
+- QIF: quiffen 4.0.1's reading, recorded in `QIF_TRUTH` (quiffen kept out of the project's
+  environment; regenerate with `python -m benchmarks.read_truth --qif-oracle DIR`).
+- fava import.csv: its ingest snapshot (checked by `fava_check`) plus the Saldo closing.
+- hledger: examples/csv/*.csv typed by hand (`HAND`) from the file and its `.rules`;
+  csv.test's stand-alone cases from the expected journal (`hledger_cases`).
+- Column oracles (ours, explicit column names) where a layout has no golden: UTrade CSVs
+  beyond the three with goldens, beangulp's example.csv, the Mint and Venmo copies in
+  beancount-import/examples, its examples/data/importers CSVs.
 
 Non-statements a user might pass (HTML orders, JSON exports, JPEG receipts, PDF payslips
 and their text dumps, positions/balances CSVs, OFX without a statement) must be refused.
