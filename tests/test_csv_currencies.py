@@ -37,7 +37,7 @@ def test_one_statement_per_currency() -> None:
     assert [(ln.ref.line, ln.amount) for ln in gbp.lines] == [(3, D("-1.00")), (5, D("-2.40"))]
     # the balance column adds up within each currency's lines: each gets its own
     assert (pln.closing_balance, gbp.closing_balance) == (D("84.50"), D("-3.40"))
-    assert any("rows name 2 currencies (3 in PLN, 2 in GBP)" in n for n in pln.notes)
+    assert any("rows name several currencies (3 in PLN, 2 in GBP)" in n for n in pln.notes)
 
 
 def test_a_balance_column_that_mixes_currencies_gives_no_closing(tmp_path: Path) -> None:

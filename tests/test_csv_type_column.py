@@ -35,8 +35,9 @@ def test_realworld_mint_debit_is_negative(realworld: Path) -> None:
     path = realworld / "beancount-import/testdata/source/mint/mint.csv"
     if not path.is_file():
         pytest.skip(f"{path} is absent")
-    [st] = parse_csv_file(path, "mint.csv")
-    amounts = {ln.description: ln.amount for ln in st.lines}
+    card, checking = parse_csv_file(path, "mint.csv")  # one per "Account Name"
+    assert (card.account_id, checking.account_id) == ("My Credit Card", "My Checking")
+    amounts = {ln.description: ln.amount for st in (card, checking) for ln in st.lines}
     assert amounts == {"Starbucks": D("-2.45"), "Transfer from My Checking": D("66.88"),
                        "National Federal Des": D("-66.88")}
 

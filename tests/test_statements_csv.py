@@ -12,7 +12,7 @@ import pytest
 from beanagent.errors import BadInputError
 from beanagent.settings import CsvOptions
 from beanagent.statements import csv_detect
-from beanagent.statements.csv import parse_csv
+from beanagent.statements.csv import parse_csv, parse_csv_file
 from beanagent.statements.model import RawStatement
 
 DATA = Path(__file__).resolve().parent / "data" / "csv"
@@ -735,24 +735,27 @@ def test_realworld_hledger_monefy(realworld: Path) -> None:
     # file (monefy.csv.rules) says "date-format %d/%m/%Y".
     with pytest.raises(BadInputError, match="ambiguous"):
         parse_csv(path, "monefy.csv")
-    st = parse_csv(path, "monefy.csv", CsvOptions(date_format="%d/%m/%Y"))
-    assert len(st.lines) == 8
-    assert {ln.date for ln in st.lines} == {day(2021, 12, 6)}
-    assert [ln.amount for ln in st.lines] == [
-        D("-55"), D("-25"), D("1280.8"), D("-180"), D("4884"), D("-12"), D("-200"), D("200"),
-    ]  # fmt: skip
-    assert st.currency == "USD"
-    assert st.lines[0].description == "fbbd"
+    # Its "account" column names two accounts: one statement each, never one of both.
+    cash, card = parse_csv_file(path, "monefy.csv", CsvOptions(date_format="%d/%m/%Y"))
+    assert (cash.account_id, card.account_id) == ("Cash", "Payment card")
+    assert {ln.date for st in (cash, card) for ln in st.lines} == {day(2021, 12, 6)}
+    assert [ln.amount for ln in cash.lines] == [D("-55"), D("-25"), D("1280.8"), D("-200")]
+    assert [ln.amount for ln in card.lines] == [D("-180"), D("4884"), D("-12"), D("200")]
+    assert cash.currency == card.currency == "USD"
+    assert cash.lines[0].description == "fbbd"
 
 
 def test_realworld_hledger_ynab(realworld: Path) -> None:
-    st = parse_csv(realworld / "hledger/examples/csv/apps/ynab4-rtl.csv", "ynab.csv")
-    # Outflow/Inflow columns with a right-to-left dinar symbol before each number.
-    assert [(ln.date, ln.amount, ln.payee, ln.description) for ln in st.lines] == [
-        (day(2022, 11, 7), D("-4.750"), "shop1", "Lunch"),
-        (day(2022, 12, 11), D("-93.210"), "coffeeshop", "Coffee"),
+    found = parse_csv_file(realworld / "hledger/examples/csv/apps/ynab4-rtl.csv", "ynab.csv")
+    # Outflow/Inflow columns with a right-to-left dinar symbol before each number; the
+    # "Account" column names two accounts: one statement each.
+    assert [(st.account_id, [(ln.date, ln.amount, ln.payee, ln.description)
+                             for ln in st.lines]) for st in found] == [
+        ("checking1", [(day(2022, 11, 7), D("-4.750"), "shop1", "Lunch")]),
+        ("creditcard1", [(day(2022, 12, 11), D("-93.210"), "coffeeshop", "Coffee")]),
     ]
-    assert (st.closing_balance, st.closing_date) == (D("56.790"), day(2022, 12, 11))
+    # one line per account: nothing to check its running balance against
+    assert [st.closing_balance for st in found] == [D("0.000"), D("56.790")]
 
 
 def test_realworld_hledger_paypal(realworld: Path) -> None:

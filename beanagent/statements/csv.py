@@ -200,36 +200,47 @@ def _shape_reader(shape: str | None) -> Callable[[str], datetime.date | None]:
 
 def _read(layout: _Layout, decimal: str, to_date: Callable[[str], datetime.date | None],
           expected: str, options: CsvOptions, display: str) -> list[RawStatement]:
-    """The file under one reading: a statement per currency its rows name."""
+    """The file under one reading: a statement per account and currency its rows name."""
     built = build_lines(layout.body, layout.cols, decimal, to_date, expected, options,
                         display)
     if not built.lines:
         raise BadInputError("no statement lines (no dated row with an amount)", file=display)
-    groups: dict[str | None, list[StatementLine]] = {}
-    for line, currency in built.lines:
-        groups.setdefault(currency, []).append(line)
-    if None in groups and len(groups) == 1:
-        groups = {layout.cols.currency_hint: groups.pop(None)}
+    groups: dict[tuple[str | None, str | None], list[StatementLine]] = {}
+    for line, currency, account in built.lines:
+        groups.setdefault((account, currency), []).append(line)
+    currencies = {currency for _, currency in groups}
+    if currencies == {None}:
+        groups = {(account, layout.cols.currency_hint): lines
+                  for (account, _), lines in groups.items()}
     # Where the file states its closing balance in words (preamble, summary rows, footer).
     before = [(r.line, r.cells) for r in layout.rows
               if layout.body and r.line < layout.body[0].line]
     stated = find_closing([*before, *((r.line, r.cells) for r in built.unused)], decimal,
                           to_date)
     out = []
-    for currency, group in groups.items():
+    several = len(groups) > 1
+    for (account, currency), group in groups.items():
         lines = chronological(group)
         notes = list(built.skipped)
-        closing, closing_date = _closing(lines, len(groups) > 1, notes, display, currency)
-        if stated is not None and (stated.currency in (None, currency) or len(groups) == 1) \
-                and not (len(groups) > 1 and stated.currency is None):
+        closing, closing_date = _closing(lines, several, notes, display, currency)
+        # A stated balance is the file's one account's; with several currencies, only the
+        # one it names.
+        if stated is not None and len({a for a, _ in groups}) == 1 and (
+                stated.currency == currency if several
+                else stated.currency in (None, currency) or currency is None):
             closing, closing_date = _with_stated(closing, closing_date, lines, stated,
                                                  bool(options.negate), notes, display)
         out.append(RawStatement(
             file=display, format="csv", lines=tuple(lines), currency=currency,
-            closing_balance=closing, closing_date=closing_date, notes=tuple(notes)))
-    if len(out) > 1:
-        shown = ", ".join(f"{len(st.lines)} in {st.currency or 'no currency'}" for st in out)
-        extra = f"{display}: rows name {len(out)} currencies ({shown}): one statement each"
+            account_id=account, closing_balance=closing, closing_date=closing_date,
+            notes=tuple(notes)))
+    if several:
+        shown = ", ".join(f"{len(st.lines)} in " + " ".join(
+            filter(None, (st.account_id, st.currency))) for st in out)
+        what = [w for w, n in (("accounts", len({a for a, _ in groups})),
+                               ("currencies", len(currencies))) if n > 1]
+        extra = (f"{display}: rows name several {' and '.join(what)} ({shown}): one "
+                 "statement each")
         out = [dataclasses.replace(st, notes=(*st.notes, extra)) for st in out]
     return out
 

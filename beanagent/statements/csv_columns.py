@@ -18,9 +18,10 @@ from beanagent.statements.csv_lines import Row as _Row
 from beanagent.text import one_line
 
 _ROLES = ("date", "amount", "debit", "credit", "balance", "id", "currency", "description")
-# Columns found by name only (no flag): the two sides of a transfer (Venmo's From/To)
-# and what kind of booking a row is, the text of last resort.
-_EXTRA_ROLES = ("from", "to")
+# Columns found by name only (no flag): the two sides of a transfer (Venmo's From/To), the
+# holder's account in multi-account exports; and (_KIND_NAMES) what kind of booking a row
+# is, the text of last resort.
+_EXTRA_ROLES = ("from", "to", "account")
 _KIND_NAMES = ("type", "transaction type", "buchungstext", "umsatzart", "details",
                "transaction")
 _FLAGS = {role: f"--csv-{role}-col" for role in (*_ROLES, "payee", "type")}

@@ -138,6 +138,9 @@ HEADER_NAMES: dict[str, tuple[str, ...]] = {
         "transaction reference", "referenz", "transaktions id",
     ),
     "currency": ("currency", "ccy", "curr", "waehrung", "currency code"),
+    # The holder's account, in exports covering several (Mint, YNAB, Monefy); not a
+    # counterparty's account number (DKB's "Kontonummer"), which is left alone.
+    "account": ("account name", "account", "auftragskonto"),
     # The two sides of a transfer (Venmo): the payee is the one that isn't the holder.
     "from": ("from",),
     "to": ("to",),

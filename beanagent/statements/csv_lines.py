@@ -49,7 +49,9 @@ class Columns:
 
 @dataclasses.dataclass(frozen=True)
 class Built:
-    lines: list[tuple[StatementLine, str | None]]  # file order, each with its row's currency
+    # file order, each with its row's currency and account (a column naming the holder's
+    # account, in exports of several: Mint's "Account Name", YNAB's "Account")
+    lines: list[tuple[StatementLine, str | None, str | None]]
     skipped: list[str]  # notes: rows among the transactions skipped for having no amount
     unused: list[Row]  # rows that gave no line (where a stated closing balance may be)
 
@@ -136,7 +138,7 @@ def build_lines(body: Sequence[Row], cols: Columns, decimal: str,
                              [(row.line, row.get(ix["type"]), amount)
                               for row, _, amount, _, _ in rows], display, cols.type_flag)
     holder = _holder([row for row, *_ in rows], cols)
-    lines: list[tuple[StatementLine, str | None]] = []
+    lines: list[tuple[StatementLine, str | None, str | None]] = []
     for row, date, amount, balance, currency in rows:
         if sign is not None:
             amount = csv_sign.apply(sign, row.get(ix["type"]), amount)
@@ -151,7 +153,7 @@ def build_lines(body: Sequence[Row], cols: Columns, decimal: str,
             description=description,
             balance=balance,
             payee=payee,
-        ), currency))
+        ), currency, one_line(row.get(ix.get("account"))) or None))
     return Built(lines, skipped, unused)
 
 
