@@ -99,7 +99,7 @@ def test_beginning_and_available_balances_are_not_closing(tmp_path: Path) -> Non
 
 
 def test_a_stated_balance_follows_negate(tmp_path: Path) -> None:
-    text = ("New balance as of 01/31/2025: $45.50\n\nDate,Description,Amount\n"
+    text = ("Closing balance as of 01/31/2025: $45.50\n\nDate,Description,Amount\n"
             "01/02/2025,Coffee,4.50\n01/13/2025,Books,41.00\n")
     st = parse(tmp_path, text, negate=True)
     assert (st.closing_balance, st.closing_date) == (D("-45.50"), day(2025, 1, 31))

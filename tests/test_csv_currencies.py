@@ -66,3 +66,11 @@ def test_an_account_holding_both_gets_both() -> None:
     found = read_statements([DATA / "multi_currency.csv"], view,
                             Settings(account="Assets:Bank:Multi"), lambda _: None)
     assert [(st.currency, len(st.lines)) for st in found] == [("PLN", 3), ("GBP", 2)]
+
+
+def test_blank_currency_cells_take_the_only_named_currency(tmp_path: Path) -> None:
+    path = tmp_path / "blank.csv"
+    path.write_text("Date,Description,Amount,Currency\n2024-01-02,a,1.00,EUR\n"
+                    "2024-01-03,b,-2.00,\n2024-01-04,c,3.00,EUR\n")
+    [st] = parse_csv_file(path, "blank.csv")
+    assert st.currency == "EUR" and [ln.ref.line for ln in st.lines] == [2, 3, 4]

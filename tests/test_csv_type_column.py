@@ -112,3 +112,17 @@ def test_split_debit_credit_columns_ignore_a_type_column(tmp_path: Path) -> None
     text = ("Date,Description,Debit,Credit,Type\n2025-01-02,Coffee,2.45,,debit\n"
             "2025-01-03,Salary,,100.00,credit\n")
     assert parse(tmp_path, text) == [(2, D("-2.45")), (3, D("100.00"))]
+
+
+def test_volksbank_unnamed_soll_haben_column() -> None:
+    """Synthetic, in Volksbank's layout (cp1252, ';'): unsigned "Umsatz" and an unnamed last
+    column of S/H; the counterparty is "Empfänger/Zahlungspflichtiger" (the column before it
+    names the account holder)."""
+    path = Path(__file__).resolve().parent / "data" / "csv" / "volksbank_soll_haben.csv"
+    st = parse_csv(path, "vb.csv")
+    assert [(ln.amount, ln.payee, ln.description) for ln in st.lines] == [
+        (D("2300.00"), "Arbeitgeber GmbH", "Lohn November"),
+        (D("-27.30"), "REWE Markt", "Kartenzahlung REWE"),
+        (D("-64.00"), "Stadtwerke", "Abschlag Strom"),
+    ]
+    assert st.currency == "EUR"

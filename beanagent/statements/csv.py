@@ -209,9 +209,16 @@ def _read(layout: _Layout, decimal: str, to_date: Callable[[str], datetime.date 
     for line, currency, account in built.lines:
         groups.setdefault((account, currency), []).append(line)
     currencies = {currency for _, currency in groups}
-    if currencies == {None}:
-        groups = {(account, layout.cols.currency_hint): lines
-                  for (account, _), lines in groups.items()}
+    named = currencies - {None}
+    # Rows with a blank currency cell are in the file's currency when it names one only.
+    blank_as = layout.cols.currency_hint if not named else next(iter(named)) \
+        if len(named) == 1 else None
+    merged: dict[tuple[str | None, str | None], list[StatementLine]] = {}
+    for (account, currency), lines in groups.items():
+        merged.setdefault((account, currency or blank_as), []).extend(lines)
+    groups = {key: sorted(lines, key=lambda ln: ln.ref.line or 0)
+              for key, lines in merged.items()}
+    currencies = {currency for _, currency in groups}
     # Where the file states its closing balance in words (preamble, summary rows, footer).
     before = [(r.line, r.cells) for r in layout.rows
               if layout.body and r.line < layout.body[0].line]
@@ -236,7 +243,7 @@ def _read(layout: _Layout, decimal: str, to_date: Callable[[str], datetime.date 
             notes=tuple(notes)))
     if several:
         shown = ", ".join(f"{len(st.lines)} in " + " ".join(
-            filter(None, (st.account_id, st.currency))) for st in out)
+            filter(None, (st.account_id, st.currency or "no currency"))) for st in out)
         what = [w for w, n in (("accounts", len({a for a, _ in groups})),
                                ("currencies", len(currencies))) if n > 1]
         extra = (f"{display}: rows name several {' and '.join(what)} ({shown}): one "

@@ -118,15 +118,16 @@ HEADER_NAMES: dict[str, tuple[str, ...]] = {
         "memo", "narrative", "particulars", "verwendungszweck", "umsatztext", "buchungstext",
         "beschreibung", "text", "purpose", "payment reference", "payment details",
         "remittance information", "mededelingen", "omschrijving", "note", "notes",
-        "item title", "subject",
+        "item title", "subject", "vorgang/verwendungszweck",
     ),
     "payee": (
         "payee", "name", "payee name", "merchant", "merchant name", "counterparty",
         "counterparty name", "beguenstigter/zahlungspflichtiger",
         "auftraggeber/empfaenger", "empfaenger", "zahlungsempfaenger",
         "name zahlungsbeteiligter", "beguenstigter", "zahlungspflichtiger",
+        "empfaenger/zahlungspflichtiger", "zahlungspflichtiger/empfaenger",
         "auftraggeber/beguenstigter", "beguenstigter/auftraggeber", "empfaenger/auftraggeber",
-        "zahlungspflichtiger/empfaenger", "auftraggeber", "zahlungsbeteiligter",
+        "auftraggeber", "zahlungsbeteiligter",
         "gegenpartei", "naam/omschrijving", "naam", "beneficiary", "recipient",
         "payer/payee", "payee/payer", "other party", "counter party",
     ),
@@ -135,7 +136,7 @@ HEADER_NAMES: dict[str, tuple[str, ...]] = {
     ),
     "id": (
         "transaction id", "reference", "ref", "id", "fitid", "reference number", "ref no",
-        "transaction reference", "referenz", "transaktions id",
+        "transaction reference", "referenz", "transaktions id", "kundenreferenz",
     ),
     "currency": ("currency", "ccy", "curr", "waehrung", "currency code"),
     # The holder's account, in exports covering several (Mint, YNAB, Monefy); not a

@@ -16,7 +16,9 @@ from decimal import Decimal
 from beanagent.statements import csv_detect as det
 
 _CLOSING = re.compile(
-    r"(?i)\b(?:ending|closing|end|final|new)\s+(?:ledger\s+)?balance\b|"
+    # Not a card statement's "New balance" (what is owed, usually written positive while
+    # the export's charges are negative: the sign can't be trusted).
+    r"(?i)\b(?:ending|closing|end|final)\s+(?:ledger\s+)?balance\b|"
     r"\b(?:neuer\s+|aktueller\s+)?kontostand\b|\bschlusssaldo\b|\bendsaldo\b|"
     r"\bneuer\s+saldo\b|\bsaldo\s+(?:neu|per|am|vom)\b|\bsolde\s+final\b")
 _NOT_CLOSING = re.compile(

@@ -44,9 +44,13 @@ def find_type_column(heads: Sequence[str], values_of: dict[int, list[str]],
     ranked = []
     for i, head in enumerate(heads):
         name = det.normalize_header(head)[0]
-        if i in taken or name not in TYPE_NAMES:
+        values = [fold(v) for v in values_of.get(i, ()) if v.strip()]
+        if i in taken:
             continue
-        if name not in _GENERIC or any(fold(v) in SIGNS for v in values_of.get(i, ())):
+        if not name and values and all(v in SIGNS and v not in "+-" for v in values):
+            # Volksbank's unnamed column of S/H after "Umsatz"
+            ranked.append((len(TYPE_NAMES), i))
+        elif name in TYPE_NAMES and (name not in _GENERIC or any(v in SIGNS for v in values)):
             ranked.append((TYPE_NAMES.index(name), i))
     return min(ranked)[1] if ranked else None
 
