@@ -1,7 +1,8 @@
-"""Issue 13 ("never silently wrong"): exports covering several accounts (Mint's "Account
-Name", YNAB's "Account", Monefy's "account") become one statement per account, each with the
-column's value as its bank account id: `account: "…"` metadata on an `open` maps it, and
---account (one account for all of them) is refused by dispatch."""
+"""Issue 13 ("never silently wrong"): files that aren't one account's cash. Exports covering
+several accounts (Mint's "Account Name", YNAB's "Account", Monefy's "account") become one
+statement per account, each with the column's value as its bank account id: `account: "…"`
+metadata on an `open` maps it, and --account (one account for all of them) is refused by
+dispatch. A fund's share register is refused."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from beancount import loader
 from beanagent.errors import BadInputError
 from beanagent.ledger.view import LedgerView
 from beanagent.settings import Settings
+from beanagent.statements.csv import parse_csv_file
 from beanagent.statements.dispatch import read_statements
 
 LEDGER = """
@@ -48,3 +50,16 @@ def test_one_account_for_all_is_refused(realworld: Path) -> None:
     with pytest.raises(BadInputError, match="holds 2 accounts"):
         read_statements([mint(realworld)], view(), Settings(account="Assets:Checking"),
                         lambda _: None)
+
+
+def test_a_share_register_is_refused(realworld: Path) -> None:
+    """HealthEquity's investment export (Shares, Total Shares) lists fund trades whose cash
+    side is in cash-transactions-*.csv: read as a statement it would book share trades as
+    cash."""
+    base = realworld / "beancount-import/testdata/source/healthequity/data/1234567"
+    if not base.is_dir():
+        pytest.skip(f"{base} is absent")
+    with pytest.raises(BadInputError, match="tracks fund shares \\(column 'Total Shares'\\)"):
+        parse_csv_file(base / "investment-transactions.csv", "inv.csv")
+    [cash] = parse_csv_file(base / "cash-transactions-other.csv", "cash.csv")
+    assert len(cash.lines) == 5

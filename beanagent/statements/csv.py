@@ -151,7 +151,26 @@ def _layout(path: pathlib.Path, display: str, options: CsvOptions) -> _Layout:
     rows = _read_rows(text, delimiter, display)
     header, body = locate_header(rows, options, display)
     cols = resolve_columns(header, body, options, display)
+    _refuse_holdings(header, cols, display)
     return _Layout(rows, header, body, cols, delimiter)
+
+
+# A running count of shares or units: the file follows a holding, not cash.
+_HOLDING_NAMES = ("total shares", "share balance", "shares held", "units held",
+                  "total units", "unit balance")
+
+
+def _refuse_holdings(header: _Row | None, cols: _Columns, display: str) -> None:
+    """A fund's share register (HealthEquity's investment export: Shares, Total Shares) is
+    not a statement of cash: its amounts are trades whose cash side is another file's."""
+    if header is None or "balance" in cols.index:
+        return
+    for cell in header.cells:
+        if det.normalize_header(cell)[0] in _HOLDING_NAMES:
+            raise BadInputError(
+                f"this file tracks fund shares (column {cell.strip()!r}), not cash: pass the "
+                "cash account's export (beanagent reconciles bank, card and brokerage cash, "
+                "not holdings)", file=display, line=header.line)
 
 
 def _money_cells(layout: _Layout) -> list[str]:
