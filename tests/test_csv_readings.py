@@ -118,3 +118,12 @@ def test_judge_wants_two_matches_and_a_clear_margin() -> None:
     same = (day(2025, 1, 2), "-7.00")
     assert judge([_reading(same, (day(2025, 2, 1), "-4.50")),
                   _reading(same, (day(2025, 1, 2), "-4.50"))]) is None
+
+
+def test_the_running_balance_decides_before_the_ledger(tmp_path: Path) -> None:
+    """'1,000' is 1000 or 1.000; the balance column adds up only one way. No ledger needed."""
+    path = tmp_path / "stmt.csv"
+    path.write_text('Date,Description,Amount,Balance\n2025-01-02,Pay,"1,000","1,500"\n'
+                    '2025-01-03,Rent,"-1,000",500\n')
+    [st] = parse_csv_file(path, "stmt.csv")
+    assert [ln.amount for ln in st.lines] == [D("1000"), D("-1000")]

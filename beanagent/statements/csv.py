@@ -75,6 +75,10 @@ def parse_csv_file(path: pathlib.Path, display: str, options: CsvOptions | None 
     for reading in readings:
         if all(_key(reading) != _key(other) for other in distinct):
             distinct.append(reading)
+    # The file's own running balance decides where it adds up under one reading only.
+    adding = [r for r in distinct if all(balances_consistent(st.lines) for st in r.statements)]
+    if adding and len(adding) < len(distinct):
+        distinct = adding
     if len(distinct) == 1:
         return distinct[0].statements
     choice = judge([_merged(r.statements) for r in distinct]) if judge else None
