@@ -212,3 +212,25 @@ def test_a_different_bank_id_is_a_different_charge() -> None:
 def test_a_transfer_booked_from_the_other_bank_still_matches() -> None:
     result = match(("2024-03-06", "-100.00", "TRANSFER", "MYBANK-3"))
     assert len(result.matches) == 1 and not result.missing
+
+
+def test_a_payee_column_decides_between_two_lines_of_the_same_amount() -> None:
+    """The purpose holds only references; the counterparty column names the shop. The
+    booked Shell entry is the Shell line posted four days late, not the Amazon line of the
+    same amount two days off."""
+    entries, errors, options = loader.load_string("""
+2025-01-01 open Liabilities:Card USD
+2025-01-01 open Expenses:Gas
+2025-09-07 * "Shell" "Gas"
+  Liabilities:Card  -51.25 USD
+  Expenses:Gas
+""")
+    assert not errors
+    lines = (StatementLine(Ref("c.csv", 2), datetime.date(2025, 9, 9), Decimal("-51.25"),
+                           "BILL PAY ID:268107999", payee="Amazon"),
+             StatementLine(Ref("c.csv", 3), datetime.date(2025, 9, 11), Decimal("-51.25"),
+                           "CARD 8134 AUTH 970855", payee="Shell"))
+    result = match_statement(LedgerView(entries, options),
+                             Statement("c.csv", "csv", "Liabilities:Card", "USD", lines))
+    assert [m.line.payee for m in result.matches] == ["Shell"]
+    assert [ln.payee for ln in result.missing] == ["Amazon"]

@@ -70,6 +70,21 @@ def _text(txn: Txn) -> str:
     return normalize(" ".join(x for x in (txn.payee, txn.narration) if x))
 
 
+def _line_grams(line: StatementLine) -> list[frozenset[str]]:
+    """What the bank says about the line, to compare with an entry's payee and narration:
+    the description, with a separate payee column (the counterparty) before it, and that
+    payee alone (the purpose may be only references: "CARD 8134 AUTH 970855")."""
+    texts = [" ".join(x for x in (line.payee, line.description) if x)]
+    if line.payee:
+        texts.append(line.payee)
+    return [trigrams(normalize(t)) for t in texts]
+
+
+def _similarity(grams: list[frozenset[str]], txn: Txn) -> float:
+    theirs = trigrams(_text(txn))
+    return max(similarity(g, theirs) for g in grams)
+
+
 def _other_bank_id(line: StatementLine, txn: Txn, account: str) -> bool:
     """The entry was booked from another line of this bank: both carry bank ids (not our
     content hashes, which differ between formats of the same line) and they differ. Two
@@ -161,8 +176,8 @@ def _match_typos(st: Statement, near: list[Txn], used: set[int],
                 if gap > window_days:
                     continue
                 if grams is None:
-                    grams = trigrams(normalize(line.description))
-                sim = similarity(grams, trigrams(_text(t)))
+                    grams = _line_grams(line)
+                sim = _similarity(grams, t)
                 if sim >= TYPO_SIMILARITY or (cent and gap == 0):
                     candidates.append((gap, -sim, i, t.line, t, amount))
     candidates.sort(key=lambda c: c[:4])
@@ -257,8 +272,8 @@ def match_statement(view: LedgerView, st: Statement, window_days: int = WINDOW_D
             if gap > window_days or _other_bank_id(line, t, st.account):
                 continue
             if line_grams is None:
-                line_grams = trigrams(normalize(line.description))
-            sim = similarity(line_grams, trigrams(_text(t)))
+                line_grams = _line_grams(line)
+            sim = _similarity(line_grams, t)
             candidates.append((gap - window_days * sim, gap, i, t.line, t))
     # Among lines of the same amount, date gap and description decide together (a perfect
     # description match is worth the whole window): two $22.37 purchases at different

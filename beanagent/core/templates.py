@@ -4,10 +4,11 @@ and vacation hours is best proposed as a copy of the last one, not as a net amou
 A payee's entries on an account form a template when the most recent one has more than two
 legs and at least one other recent entry has the same legs (same accounts, same
 commodities). The proposal takes the most recent one's amounts, with the bank leg set to
-the statement line's amount. When the two differ, one leg absorbs the difference: the only
-leg whose amount varied across the recurring entries, else the largest income leg; the
-result must balance exactly in every commodity and no leg may change sign. When no leg can
-take it, the difference goes to the review account and the proposal is not confident.
+the statement line's amount. When the two differ, one leg absorbs the difference: a leg of
+exactly the difference (a deduction that stopped), else the only leg whose amount varied
+across the recurring entries, else the largest income leg (flagged: taxes usually move with
+a raise); the result must balance exactly in every commodity and no leg may change sign.
+When no leg can take it, the difference goes to the review account, flagged.
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ from beanagent.ledger.view import Txn
 
 Leg = tuple[str, Decimal, str]  # account, number, commodity
 RECENT = 6  # how many of the payee's latest entries are looked at
-# Confidence of a template whose amounts had to change: one leg adjusted by a rule is a
-# good guess, not a certainty (taxes may have moved with a raise).
+# Confidence of a template whose amounts had to change. A deduction of exactly the
+# difference that stopped (a tax capped for the year), or the one leg that varies from
+# entry to entry, is a good guess; the income leg taking a raise alone is only a start
+# (taxes move with it): shown, but flagged.
 ADJUSTED = 0.75
+BY_INCOME = 0.5
 UNEXACT = 0.3  # the difference parked on the review account
 OTHER_YEAR = 0.5  # legs on accounts named for another year (Expenses:Taxes:Y2023:...)
 _YEAR = re.compile(r"(?:^|:)Y?((?:19|20)\d\d)(?=:|$)")
@@ -113,19 +117,21 @@ def _find(txns: Sequence[Txn], account: str, currency: str, amount: Decimal,
     out = list(legs)
     out[bank[0]] = (account, amount, currency)
     candidates = [i for i, (a, _, c) in enumerate(legs) if i != bank[0] and c == currency]
+    stopped = [i for i in candidates if legs[i][1] == diff]
     varied = [i for i in candidates if _varying(aligned, order.index(i))]
     income = sorted((i for i in candidates if legs[i][0].startswith("Income:")),
                     key=lambda i: -abs(legs[i][1]))
-    pick = varied if len(varied) == 1 else income[:1]
-    for i in pick:
+    picks = [(i, "exactly the difference: it stopped", ADJUSTED) for i in stopped[:1]]
+    picks += [(i, "the only leg that varies", ADJUSTED) for i in varied if len(varied) == 1]
+    picks += [(i, "the largest income leg", BY_INCOME) for i in income[:1]]
+    for i, why, confidence in picks:
         name, number, cur = legs[i]
         new = number - diff
         # a leg may fall to zero (a tax capped for the year), never change sign
         if new == 0 or (new > 0) == (number > 0):
             out[i] = (name, new, cur)
             if _balanced(out):
-                why = "the only leg that varies" if varied == [i] else "the largest income leg"
-                return Template(tuple(out), latest, ADJUSTED,
+                return Template(tuple(out), latest, confidence,
                                 f"{len(legs)} legs as on {when}, {name} ({why}) changed by "
                                 f"{-diff} {cur} so the bank leg is {amount} {cur}")
             out[i] = legs[i]
