@@ -430,7 +430,7 @@ def test_currency_from_header_and_column(tmp_path: Path) -> None:
     assert st.currency == "EUR"
     # rows disagree: one statement per currency (parse_csv_file), never one of mixed lines
     err = error_of(tmp_path, "Date,Amount,Währung\n2025-01-02,1,EUR\n2025-01-03,2,USD\n")
-    assert "holds 2 currencies (EUR, USD)" in str(err)
+    assert "holds 2 statements (EUR, USD)" in str(err)
     st = parse_text(tmp_path, "Date,Amount\n2025-01-02,1\n")
     assert st.currency is None
 

@@ -86,9 +86,9 @@ def parse_csv_file(path: pathlib.Path, display: str, options: CsvOptions | None 
         raise BadInputError(_ambiguity(layout, distinct, judge is not None), file=display)
     chosen = distinct[choice]
     how = []
-    if len(marks) > 1:
+    if len({r.decimal for r in distinct}) > 1:
         how.append(f"decimal mark {chosen.decimal!r}")
-    if len(dates) > 1:
+    if len({r.date_shape for r in distinct}) > 1:
         how.append(f"dates as {chosen.date_shape}")
     note = (f"{display}: read with {' and '.join(how)}: the file alone can't tell, and its "
             "lines match the ledger's entries only that way (--csv-decimal/--csv-date-format "
@@ -98,11 +98,12 @@ def parse_csv_file(path: pathlib.Path, display: str, options: CsvOptions | None 
 
 def parse_csv(path: pathlib.Path, display: str, options: CsvOptions | None = None
               ) -> RawStatement:
-    """The one statement of a CSV file whose rows are in a single currency."""
+    """The one statement of a CSV file whose rows are one account's in one currency."""
     found = parse_csv_file(path, display, options)
     if len(found) > 1:
-        raise BadInputError(f"the file holds {len(found)} currencies "
-                            f"({', '.join(str(st.currency) for st in found)})", file=display)
+        shown = ", ".join(" ".join(filter(None, (st.account_id, st.currency))) or "?"
+                          for st in found)
+        raise BadInputError(f"the file holds {len(found)} statements ({shown})", file=display)
     return found[0]
 
 
