@@ -215,6 +215,12 @@ def reconcile(
     csv_credit_col: Annotated[str | None, typer.Option(help="CSV: credit column")] = None,
     csv_description_col: Annotated[str | None, typer.Option(help="CSV: description")] = None,
     csv_balance_col: Annotated[str | None, typer.Option(help="CSV: running balance")] = None,
+    csv_payee_col: Annotated[str | None, typer.Option(help="CSV: counterparty (payee) "
+                                                      "column")] = None,
+    csv_type_col: Annotated[str | None, typer.Option(help="CSV: column saying debit or "
+                                                     "credit, for unsigned amounts")] = None,
+    csv_currency_col: Annotated[str | None, typer.Option(help="CSV: currency of each "
+                                                         "row")] = None,
     csv_date_format: Annotated[str | None, typer.Option(help="CSV: strptime format, e.g. "
                                                         "%d/%m/%Y")] = None,
     csv_decimal: Annotated[str | None, typer.Option(help="CSV: decimal mark, . or ,")] = None,
@@ -237,7 +243,8 @@ def reconcile(
             delimiter=csv_delimiter, encoding=csv_encoding, header_line=csv_header_line,
             date_col=csv_date_col, amount_col=csv_amount_col, debit_col=csv_debit_col,
             credit_col=csv_credit_col, description_col=csv_description_col,
-            balance_col=csv_balance_col, date_format=csv_date_format, decimal=csv_decimal,
+            balance_col=csv_balance_col, payee_col=csv_payee_col, type_col=csv_type_col,
+            currency_col=csv_currency_col, date_format=csv_date_format, decimal=csv_decimal,
             negate=csv_negate or None))
     sandbox = _early_sandbox(ledger, settings)
     try:

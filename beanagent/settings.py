@@ -64,6 +64,7 @@ class CsvOptions:
     balance_col: str | None = None
     id_col: str | None = None
     currency_col: str | None = None
+    type_col: str | None = None  # a column saying debit/credit (Soll/Haben...) for unsigned amounts
     date_format: str | None = None  # strptime format, e.g. "%d/%m/%Y"
     decimal: str | None = None  # "." or ","
     negate: bool | None = None  # flip signs (cards that show charges as positive)
@@ -252,7 +253,7 @@ def _csv(item: Mapping[str, Any], where: str) -> CsvOptions:
         elif key == "header_line":
             ok = _positive_int(value) is not None
         elif key in ("date_col", "amount_col", "debit_col", "credit_col", "description_col",
-                     "payee_col", "balance_col", "id_col", "currency_col"):
+                     "payee_col", "balance_col", "id_col", "currency_col", "type_col"):
             ok = isinstance(value, (str, int)) and not isinstance(value, bool)
             value = str(value)
         else:

@@ -4,6 +4,7 @@ refused, naming its line and value."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -126,3 +127,33 @@ def test_volksbank_unnamed_soll_haben_column() -> None:
         (D("-64.00"), "Stadtwerke", "Abschlag Strom"),
     ]
     assert st.currency == "EUR"
+
+
+def test_type_column_named_by_the_user(tmp_path: Path) -> None:
+    """A column whose header no detector knows ("Richtung") is used once named: by the
+    option (beanagent.toml's type_col) and by the flag --csv-type-col."""
+    text = ("Date,Description,Amount,Richtung\n2025-01-02,Coffee,2.45,debit\n"
+            "2025-01-03,Salary,100.00,credit\n")
+    assert parse(tmp_path, text, type_col="Richtung") == [(2, D("-2.45")), (3, D("100.00"))]
+    assert parse(tmp_path, text) == [(2, D("2.45")), (3, D("100.00"))]
+
+
+def test_type_flag_reaches_the_reader(tmp_path: Path) -> None:
+    from tests.helpers import run_cli_in_process
+
+    ledger = tmp_path / "books.beancount"
+    ledger.write_text('option "operating_currency" "USD"\n'
+                      "2025-01-01 open Assets:Bank USD\n2025-01-01 open Expenses:Food USD\n"
+                      '2025-01-02 * "Coffee"\n  Assets:Bank  -2.45 USD\n  Expenses:Food\n',
+                      encoding="utf-8")
+    stmt = tmp_path / "bank.csv"
+    stmt.write_text("Date,Description,Amount,Richtung\n2025-01-02,Coffee,2.45,debit\n",
+                    encoding="utf-8")
+    base = ("reconcile", ledger, stmt, "-a", "Assets:Bank", "--dry-run", "--json")
+    unsigned = run_cli_in_process(*base, cwd=tmp_path)
+    named = run_cli_in_process(*base, "--csv-type-col", "Richtung", cwd=tmp_path)
+    assert unsigned.returncode == named.returncode == 0, (unsigned.stderr, named.stderr)
+    # read as +2.45 the coffee is new money in; signed by the column it is the booked entry
+    assert len(json.loads(unsigned.stdout)["proposals"]) == 1
+    assert json.loads(named.stdout)["proposals"] == []
+    assert len(json.loads(named.stdout)["matches"]) == 1

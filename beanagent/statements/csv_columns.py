@@ -5,7 +5,6 @@ finds the data rows."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 
 from beanagent.errors import BadInputError
@@ -65,7 +64,7 @@ def locate_header(
     scan = [(i, row) for i, row in enumerate(rows[:_HEADER_SCAN]) if row.filled]
     named = [
         spec.strip().casefold()
-        for spec in (getattr(options, f"{role}_col", None) for role in (*_ROLES, "payee", "type"))
+        for spec in (getattr(options, f"{role}_col") for role in (*_ROLES, "payee", "type"))
         if spec and not spec.strip().isdigit()
     ]
     if named:
@@ -140,7 +139,6 @@ def resolve_columns(
     where = header.line if header else None
 
     for role in (*_ROLES, "payee", "type"):
-        # type_col is read when settings has it (the flag is the lead's to add)
         spec = getattr(options, f"{role}_col", None)
         if spec:
             cols.index[role] = _column_by_spec(spec, heads, role, display, where)
@@ -187,11 +185,7 @@ def resolve_columns(
 def _type_column(cols: _Columns, heads: list[str], body: list[_Row]) -> None:
     """A debit/credit column (csv_sign) beside a single amount column, and a column saying
     what kind of booking each row is (the description of last resort)."""
-    have_flag = any(f.name == "type_col" for f in dataclasses.fields(CsvOptions))
-    cols.type_flag = ("pass --csv-type-col with the column that says debit or credit"
-                      if have_flag else
-                      "pass --csv-amount-col with a signed amount column, or "
-                      "--csv-debit-col/--csv-credit-col")
+    cols.type_flag = "pass --csv-type-col with the column that says debit or credit"
     taken = set(cols.index.values())
     if "type" not in cols.index and "amount" in cols.index:
         values = {i: [r.get(i) for r in body] for i in range(len(heads)) if i not in taken}
