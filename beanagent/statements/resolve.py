@@ -16,6 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from beanagent.errors import BadInputError
 from beanagent.ledger.view import LedgerView
 from beanagent.statements.model import RawStatement, Statement, StatementLine
+from beanagent.text import did_you_mean
 
 _ID_META_KEYS = ("account", "account_id", "acctid", "number", "iban")
 
@@ -92,7 +93,8 @@ def resolve_statement(raw: RawStatement, view: LedgerView, *, account: str | Non
                             file=raw.file)
     info = view.accounts.get(chosen)
     if info is None:
-        raise BadInputError(f"account {chosen} is not open in the ledger", file=raw.file)
+        hint = did_you_mean(chosen, view.accounts)
+        raise BadInputError(f"account {chosen} is not open in the ledger{hint}", file=raw.file)
     raw, zero = _without_zero_amounts(raw)
     if not raw.lines:
         detail = f" ({zero} row(s) with a zero amount skipped)" if zero else ""
