@@ -6,8 +6,12 @@
 proposed = {}  # (account, amount) -> [(statement no., date)] of every proposed leg
 opened = set()
 
-for number, st in enumerate(statements):
-    result = engine.match(st)
+results = [engine.match(st) for st in statements]
+# The review account opens on the first missing line of any statement (a later statement
+# may hold an earlier one).
+first_missing = min((ln.date for r in results for ln in r.missing), default=None)
+
+for number, (st, result) in enumerate(zip(statements, results, strict=True)):
     print(f"{st.file}: {len(st.lines)} lines on {st.account}: {len(result.matches)} booked, "
           f"{len(result.missing)} missing, {len(result.ledger_only)} only in the ledger")
     for item in result.ledger_only:
@@ -35,9 +39,7 @@ for number, st in enumerate(statements):
             (st.account, line.amount, st.currency), (guess.account, -line.amount, st.currency)]
         for account in [p[0] for p in postings]:
             if account not in ledger.accounts and account not in opened:
-                # the earliest line of any statement: a later statement may need it sooner
-                first = min(ln.date for s in statements for ln in s.lines)
-                propose.open(account, first, reason="review account for lines without a "
+                propose.open(account, first_missing, reason="review account for lines without a "
                              "confident counter-account")
                 opened.add(account)
         propose.transaction(
