@@ -310,3 +310,38 @@ def test_grader_wants_every_leg_of_a_paycheck(tmp_path: Path) -> None:
     # An entry with a leg missing no longer balances: beancount's parser still reads it,
     # and the grader must count it wrong.
     assert score(truth, worse).layouts["payroll (multi-leg)"] == [0, 1]
+
+
+def test_utrade_cash_statement_on_beangulps_example_ledger(realworld: Path,
+                                                           tmp_path: Path) -> None:
+    """beangulp's example: a brokerage's cash CSV (buys, sells, dividends) against its
+    ledger, whose share accounts have no currency constraint. Trades go to the review
+    account flagged; each dividend to the dividend account of the symbol it names."""
+    import re
+    import shutil
+
+    shutil.copytree(realworld / "beangulp" / "examples", tmp_path / "bg")
+    proc = run_cli_in_process("reconcile", "ledger/ledger.beancount",
+                              "Downloads/UTrade20160215.csv", "-a", "Assets:US:UTrade:Cash",
+                              "--dry-run", "--json", cwd=tmp_path / "bg")
+    assert proc.returncode == 0, proc.stderr
+    rep = report(proc)
+    assert rep["check"]["passed"]
+    trades = dividends = 0
+    for p in rep["proposals"]:
+        if p["kind"] != "transaction":
+            continue
+        head = p["text"].splitlines()[0]
+        legs = [ln.split() for ln in p["text"].splitlines()[1:] if ln.startswith("  ")
+                and ":" in ln.split()[0] and len(ln.split()) == 3]
+        # cash (USD) never lands on a share account (Assets:US:UTrade:<SYMBOL>)
+        assert not any(re.fullmatch(r"Assets:US:UTrade:[A-Z]+", a) for a, _, _ in legs), head
+        if "BOUGHT" in head or "SOLD" in head:
+            trades += 1
+            assert head[11] == "!" and p["confidence"] == 0
+            assert ("Expenses:FIXME" in p["text"] and "how many units" in p["reason"])
+        elif "DIVIDEND~" in head:
+            dividends += 1
+            symbol = head.split("~")[1].rstrip('"')
+            assert f"Income:US:UTrade:{symbol}:Dividend" in p["text"] and head[11] == "*"
+    assert trades == 2 and dividends >= 5
