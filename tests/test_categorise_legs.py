@@ -345,3 +345,18 @@ def test_utrade_cash_statement_on_beangulps_example_ledger(realworld: Path,
             symbol = head.split("~")[1].rstrip('"')
             assert f"Income:US:UTrade:{symbol}:Dividend" in p["text"] and head[11] == "*"
     assert trades == 2 and dividends >= 5
+
+
+def test_an_expense_booked_abroad_is_still_a_cash_counter_account() -> None:
+    entries, errors, options = loader.load_string("""
+2024-01-01 open Liabilities:Card USD
+2024-01-01 open Expenses:Travel:Hotels
+2024-05-01 * "Hotel Adlon" "Berlin"
+  Liabilities:Card        -330.00 USD
+  Expenses:Travel:Hotels   300.00 EUR @ 1.10 USD
+""")
+    assert not errors
+    cat = Categoriser(LedgerView(entries, options), "Liabilities:Card", "Expenses:FIXME",
+                      currency="USD")
+    guess = cat.suggest(_line(datetime.date(2024, 6, 1), Decimal("-210.00"), "HOTEL ADLON"))
+    assert guess.account == "Expenses:Travel:Hotels" and guess.confident

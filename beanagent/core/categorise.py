@@ -124,15 +124,17 @@ class Categoriser:
 
     def _cash(self, account: str) -> bool:
         """Can `account` take the line's currency? Not when its `open` allows only other
-        commodities, nor when it has held others and never this one (shares bought at cost,
-        vacation hours): a BUY's cash line is not cash into the stock's account."""
+        commodities, nor when it is an asset or liability that has held others and never
+        this one (shares bought at cost, vacation hours): a BUY's cash line is not cash into
+        the stock's account. (An expense booked abroad in EUR holds nothing.)"""
         if self.currency is None:
             return True
         allowed = self._allowed.get(account) or ()
         if allowed and self.currency not in allowed:
             return False
         held = self._held.get(account, set())
-        return not held or self.currency in held
+        return (not held or self.currency in held
+                or account.split(":")[0] not in OWN)
 
     def _transfer(self, line: StatementLine) -> Suggestion | None:
         """A line worded like a transfer or card payment goes to the own account that past
