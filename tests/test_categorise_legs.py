@@ -268,6 +268,12 @@ def test_denylist_reaches_the_sandboxed_offline_agent(tmp_path: Path) -> None:
     assert not any("Expenses:Food:Coffee" in p["text"] for p in after["proposals"])
     coffee = next(p for p in after["proposals"] if "BLUE BOTTLE" in p["text"])
     assert "Expenses:FIXME" in coffee["text"] and coffee["text"][11] == "!"
+    # A mistyped entry is said, with the account it likely meant.
+    config.write_text(config.read_text().replace("Food:Coffee", "Food:Cofee", 1))
+    typo = run_cli_in_process(*args, cwd=books)
+    assert typo.returncode == 0
+    assert ("warning: denylist: Expenses:Food:Cofee is not an account of the ledger (did "
+            "you mean Expenses:Food:Coffee") in typo.stderr
 
 
 def test_example_scenario_payroll_and_brokerage_end_to_end(tmp_path: Path) -> None:
