@@ -116,7 +116,8 @@ class Found:
     def prove(self, proposals: Sequence[Proposal], statements: Sequence[Statement],
               settings: Settings, manual: bool) -> Proof:
         return prove(proposals, statements, self.matches, self.view.accounts,
-                     settings.window_days, manual=manual, balances=self.balances)
+                     settings.window_days, manual=manual, balances=self.balances,
+                     denylist=settings.denylist)
 
 
 @dataclasses.dataclass(frozen=True)

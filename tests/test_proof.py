@@ -211,6 +211,25 @@ def test_an_unbacked_hand_written_entry_is_flagged_and_never_taken_by_yes(books:
     good_entries_written(books)
 
 
+def test_a_denylisted_account_is_flagged_whoever_proposes_it(books: Path) -> None:
+    """The denylist keeps the engine from suggesting an account; a script (an LLM's, a
+    user's) that books to one anyway is flagged by the proof, and --yes never takes it."""
+    (books / "beanagent.toml").write_text('denylist = ["Expenses:Food:Coffee"]\n')
+    (books / "manual.py").write_text(GOOD + (
+        "propose.transaction(date(2024, 3, 4), 'Blue Bottle Coffee', 'latte', "
+        "[(st.account, '-4.75 USD'), ('Expenses:Food:Coffee',)], evidence=[lines[4]], "
+        "confidence=1.0)\n"))
+    proc = run_cli_in_process("run", "books.beancount", "manual.py", "march.csv", "-a", ACCOUNT,
+                              "--yes", "--json", cwd=books)
+    rep = report(proc)
+    said = [ln for ln in proc.stderr.splitlines() if "denylist" in ln]
+    assert len(said) == 1 and "flagged [plausible] it books to Expenses:Food:Coffee, which the " \
+        "denylist in beanagent.toml excludes (march.csv:4)" in said[0], proc.stderr
+    text = (books / "books.beancount").read_text()
+    assert rep["committed"] is True and "2500.00 USD" in text
+    assert "-4.75 USD" not in text.split("2024-03-02 * ")[-1]
+
+
 def test_transfer_on_two_statements_is_booked_once(tmp_path: Path) -> None:
     ledger = tmp_path / "books.beancount"
     ledger.write_text(

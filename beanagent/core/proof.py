@@ -199,14 +199,16 @@ def _postings_to(p: Proposal, account: str, currency: str) -> Decimal | None:
 def prove(proposals: Sequence[Proposal], statements: Sequence[Statement],
           matches: Sequence[MatchResult], accounts: Iterable[str], window_days: int,
           *, manual: bool = False, balances: Mapping[int, Decimal | None] | None = None,
-          rules: Iterable[str] = RULES) -> Proof:
+          rules: Iterable[str] = RULES, denylist: Iterable[str] = ()) -> Proof:
     """The proof of `proposals` (validated, evidence limited to real statement lines).
     `matches`: the engine's matching of each statement against the ledger; `accounts`: the
     ledger's accounts; `manual`: hand-written proposals (unbacked ones are flagged, not
     refused); `balances`: each statement's ledger balance on its closing day before the
     proposals (index -> amount), for the difference; `rules`: the rules to apply (all, but
-    for the tests that show each rule is needed)."""
+    for the tests that show each rule is needed); `denylist`: accounts the user never wants
+    suggested (beanagent.toml), flagged wherever a proposal books to one."""
     on = set(rules)
+    denied = set(denylist)
     existing = set(accounts)
     window = datetime.timedelta(days=window_days)
     lines: dict[Ref, _Line] = {ln.ref: _Line(i, ln) for i, st in enumerate(statements)
@@ -239,6 +241,11 @@ def prove(proposals: Sequence[Proposal], statements: Sequence[Statement],
             findings += more
             for r in claimed:
                 cited_by.setdefault(r, p.id)
+            for account in dict.fromkeys(q.account for q in p.spec.postings):
+                if "plausible" in on and account in denied:
+                    findings.append(Finding("plausible", p.id, f"it books to {account}, which "
+                                            "the denylist in beanagent.toml excludes",
+                                            tuple(refs), refuse=False))
             if "plausible" in on and refs and any(
                     q.account.startswith("Equity:") for q in p.spec.postings):
                 findings.append(Finding("plausible", p.id, "a bank line booked to an Equity "
