@@ -233,7 +233,7 @@ def test_long_ofx_memo_and_bank_ids_do_not_kill_the_offline_run(books: Path) -> 
                               cwd=books)
     assert proc.returncode == 0, proc.stderr
     entry = next(p["text"] for p in report(proc)["proposals"] if "SEPA TRANSFER" in p["text"])
-    narration = entry.split('"')[1]
+    narration = next(part for part in entry.split('"') if "SEPA TRANSFER" in part)
     assert len(narration) == proposals.MAX_TEXT and narration.endswith("…")
     assert "F" * 600 not in entry and "7" * 600 not in entry and "bank_ref" in entry
 

@@ -25,7 +25,9 @@ def describe_unsupported(head: bytes) -> str | None:
         return "a gzip archive (unpack it first)"
     body = head.removeprefix(b"\xef\xbb\xbf")
     lowered = body.lstrip()[:512].lower()
-    if lowered.startswith((b"<!doctype html", b"<html")) or b"<html" in lowered[:200]:
+    # Markup from the first byte (a comment or XML prologue may come before <html>); a CSV
+    # row holding an error page's text further down is the CSV reader's to skip.
+    if lowered.startswith(b"<") and b"<html" in lowered[:200]:
         return "an HTML page (a bank's 'Excel' export is often one: open it and save as CSV)"
     if _JSON_START.match(body):
         return "a JSON document"

@@ -44,7 +44,9 @@ for number, (st, result) in enumerate(zip(statements, results, strict=True)):
                 opened.add(account)
         propose.transaction(
             date=line.date,
-            payee=guess.payee if guess.confident else None,
+            # the ledger's name for a payee it knows; else the bank's counterparty column
+            payee=(guess.payee if guess.confident else None) or
+            (engine.fit(line.payee) if line.payee else None),
             narration=engine.fit(line.description),  # a bank's memo can be long
             postings=postings,
             evidence=[line],
