@@ -66,3 +66,46 @@ def test_known_payee_field_outweighs_a_new_narration() -> None:
                                          payee="Uncle Boons"))
     assert guess.account == "Expenses:Food:Restaurant"
     assert guess.confident and guess.payee == "Uncle Boons"
+
+
+GIRO = """
+2025-01-01 open Assets:Giro EUR
+2025-01-01 open Expenses:Groceries EUR
+2025-01-01 open Expenses:Housing:Rent EUR
+
+2025-11-05 * "REWE Markt GmbH" "Kartenzahlung 2025-11-04 Referenz 145377"
+  Assets:Giro  -42.17 EUR
+  Expenses:Groceries
+
+2025-11-21 * "REWE Markt GmbH" "Kartenzahlung 2025-11-20 Referenz 145903"
+  Assets:Giro  -58.93 EUR
+  Expenses:Groceries
+
+2025-11-03 * "Hausverwaltung Mueller GmbH" "Miete November Whg 3"
+  Assets:Giro  -950.00 EUR
+  Expenses:Housing:Rent
+"""
+
+
+def test_a_new_counterparty_with_a_familiar_purpose_is_not_confident() -> None:
+    """A German bank's purpose says how ("Kartenzahlung … Referenz …"), not to whom: a
+    bookshop paid by card is like every card payment by purpose alone. With the bank's
+    payee column naming a party the ledger has never seen, the guess is flagged and does
+    not borrow the other party's name; a known payee with the same purpose stays confident."""
+    entries, errors, options = loader.load_string(GIRO)
+    assert not errors
+    cat = Categoriser(LedgerView(entries, options), "Assets:Giro", "Expenses:FIXME")
+    day = datetime.date(2025, 12, 12)
+    purpose = "Kartenzahlung 2025-12-11 Referenz 146981"
+    new = cat.suggest(StatementLine(Ref("giro.csv", 7), day, Decimal("-24.90"), purpose,
+                                    payee="Buchhandlung am Markt"))
+    assert not new.confident and new.confidence <= 0.4
+    assert "'Buchhandlung am Markt' is new to the ledger" in new.reason
+    known = cat.suggest(StatementLine(Ref("giro.csv", 8), day, Decimal("-61.04"), purpose,
+                                      payee="REWE Markt GmbH"))
+    assert known.confident and known.account == "Expenses:Groceries"
+    assert known.payee == "REWE Markt GmbH"
+    # without a payee column the same text is all there is: the old behaviour
+    alone = cat.suggest(StatementLine(Ref("giro.csv", 9), day, Decimal("-24.90"),
+                                      "REWE MARKT " + purpose))
+    assert alone.account == "Expenses:Groceries" and alone.confident

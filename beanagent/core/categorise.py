@@ -35,6 +35,9 @@ TRANSFER_WORDS = frozenset({"payment", "pymt", "pmt", "thank", "autopay", "epay"
 MIN_SIMILARITY = 0.45  # below this the history is not used at all
 # A net two-leg entry for a payee whose entries have more legs is a guess at most this good.
 NET_OF_MANY = 0.5
+# A guess from the purpose alone, when the bank's payee column names a party the ledger
+# has never seen, is at most this good (below settings.CONFIDENT: flagged).
+NEW_PAYEE = 0.4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -198,6 +201,7 @@ class Categoriser:
         # with a new narration ("Uncle Boons" + "Dinner with Martin") it scores lower
         # against that payee's history than the payee alone does.
         payee = normalize(line.payee or "")
+        payee_sim = best_sim
         if payee and payee != text:
             by_payee, payee_sim = self._best(payee)
             if payee_sim > best_sim:
@@ -239,6 +243,13 @@ class Categoriser:
                   + (f", {share:.0%} to {acct}" if share < 1 else "")
                   + (f"; not open on {line.date}: {', '.join(closed)}" if closed else "")
                   + ")")
+        if payee and payee_sim < MIN_SIMILARITY:
+            # The bank names the other party and the history has never seen it: what is
+            # alike is only the purpose ("Kartenzahlung … Referenz …" on every card payment
+            # of a German bank), which says how, not to whom. A guess, so not confident.
+            confidence = min(confidence, NEW_PAYEE)
+            reason += (f"; the bank's payee {line.payee!r} is new to the ledger, only the "
+                       "purpose is alike")
         found = Suggestion(acct, example.payee, confidence, reason, example, self.threshold)
         return self._multi_leg(line, found, [t for t in best.txns
                                              if _counter_account(t, self.account) == acct])
