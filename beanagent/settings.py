@@ -8,6 +8,8 @@ Example `beanagent.toml`:
     window_days = 5
     confident = 0.6
     denylist = ["Expenses:Denylisted"]     # accounts never suggested
+    inbox = ["downloads/*.csv", "statements/**/*.ofx"]   # where statements arrive
+    archive = "documents"                  # where reconciled statements are filed
 
     [[statement]]
     match = "chase-*.csv"                  # glob on the statement's file name
@@ -44,6 +46,8 @@ MAX_TOKENS_TOTAL = 500_000
 AGENT_TIMEOUT = 600.0
 DEFAULT_STEPS = {"code": 12, "json": 40}  # LLM actions per run; JSON tools take one per entry
 AGENTS = ("offline", "anthropic", "openai")
+# Where a bare `reconcile LEDGER` looks for statements when beanagent.toml names no inbox.
+DEFAULT_INBOX = ("inbox/**/*",)
 ACTIONS = ("code", "json")
 
 
@@ -120,6 +124,12 @@ class Settings:
     # "state" ($XDG_STATE_HOME/beanagent/log/), "off", or a file path (env
     # BEANAGENT_AUDIT_LOG, or this).
     audit_log: str = "ledger"
+    # Globs (relative to the ledger's folder, never leaving it) naming where statements
+    # arrive: a bare `reconcile LEDGER` reconciles the new ones.
+    inbox: tuple[str, ...] = DEFAULT_INBOX
+    # The folder (relative to the ledger's) reconciled statements are filed in, one
+    # subfolder per account (beangulp's layout); None: they stay where they are.
+    archive: str | None = None
     # Per-statement settings, first match wins.
     statements: tuple[StatementRule, ...] = ()
     source: Path | None = None  # the beanagent.toml these came from, if any
@@ -172,7 +182,8 @@ def denylist_warnings(denylist: Iterable[str], accounts: Iterable[str]) -> list[
 # --- reading and checking ---------------------------------------------------------------
 
 _FILE_KEYS = ("review_account", "window_days", "confident", "denylist", "step_timeout", "model",
-              "max_steps", "max_tokens_total", "agent_timeout", "target_file", "audit_log")
+              "max_steps", "max_tokens_total", "agent_timeout", "target_file", "audit_log",
+              "inbox", "archive")
 
 
 def _positive_int(value: Any) -> int | None:
@@ -218,6 +229,23 @@ def _window(value: Any) -> int | None:
     return value if ok else None
 
 
+def _inside(value: Any) -> str | None:
+    """A path or glob relative to the ledger's folder that can't leave it: beanagent.toml
+    may come with a shared folder, and what an inbox finds is read (and shown to a model)."""
+    text = _text(value)
+    if text is None or text.startswith(("/", "\\", "~")) or ":" in text:
+        return None
+    parts = text.replace("\\", "/").split("/")
+    return None if ".." in parts else text
+
+
+def _globs(value: Any) -> tuple[str, ...] | None:
+    if not isinstance(value, list) or not value:
+        return None
+    globs = [_inside(v) for v in value]
+    return None if None in globs else tuple(g for g in globs if g is not None)
+
+
 # setting -> (parser returning None when the value is bad, what is expected)
 _CHECKS: dict[str, tuple[Any, str]] = {
     "review_account": (_account_name, "an account name like \"Expenses:FIXME\""),
@@ -231,6 +259,10 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "agent_timeout": (_positive_seconds, "a number of seconds above 0"),
     "target_file": (_text, "a file name relative to the ledger's folder"),
     "audit_log": (_text, "\"ledger\", \"state\", \"off\" or a file path"),
+    "inbox": (_globs, "a list of globs inside the ledger's folder, like [\"inbox/**/*\"] "
+              "(no absolute path, no ..)"),
+    "archive": (_inside, "a folder inside the ledger's folder, like \"documents\" "
+                "(no absolute path, no ..)"),
 }
 
 
