@@ -220,6 +220,9 @@ class Trail:
         self.files = [{"path": str(p), "sha256": f.sha256} for p, f in sorted(ledger.files.items())]
         self.statements = list(statements)
         self.statement_hashes = {str(p): file_sha256(p, quiet=True) for p in self.statement_paths}
+        for st in statements:  # the files actually read (the inbox's, say), as read
+            if st.file not in self.statement_hashes:
+                self.statement_hashes[st.file] = file_sha256(Path(st.file), quiet=True)
 
     def done(self, outcome: RunResult) -> None:
         self.outcome = outcome
@@ -266,6 +269,7 @@ class Trail:
                        "confident": _confidence(config.confident),
                        "step_timeout": config.step_timeout},
             "statements": self._statements(),
+            "reconciled": self._reconciled(),
             "agent": self._agent(),
             **self._results(),
             "review": self._review(),
@@ -320,19 +324,35 @@ class Trail:
         if self.statements is None:
             return list(given.values())
         report = self._report()
+        done = set(self._reconciled_files())
         out = []
         for i, st in enumerate(self.statements):
             entry = dict(report["statements"][i]) if report else {
                 "file": st.file, "format": st.format, "account": st.account,
                 "currency": st.currency, "lines": len(st.lines)}
-            entry.update(given.get(st.file) or {"path": str(Path(st.file).resolve()),
-                                                "sha256": file_sha256(Path(st.file), quiet=True)})
+            entry.update(given.get(st.file) or {
+                "path": str(Path(st.file).resolve()),
+                "sha256": hashes[st.file] if st.file in hashes
+                else file_sha256(Path(st.file), quiet=True)})
             if self.outcome is not None:
                 m = self.outcome.matches[i]
                 entry.update(matched=len(m.matches), missing=len(m.missing),
-                             ledger_only=len(m.ledger_only))
+                             ledger_only=len(m.ledger_only), reconciled=st.file in done)
             out.append(entry)
         return out
+
+    def _reconciled(self) -> list[str]:
+        """The sha256 of each statement file this run reconciled (runlog.reconciled), as
+        it was read: what the next bare `reconcile` skips."""
+        out = [self.statement_hashes.get(f) for f in self._reconciled_files()]
+        return list(dict.fromkeys(sha for sha in out if sha))
+
+    def _reconciled_files(self) -> list[str]:
+        if self.outcome is None or self.statements is None:
+            return []
+        from beanagent.runlog.reconciled import reconciled_files
+
+        return reconciled_files(self.outcome)
 
     def _report(self) -> dict[str, Any] | None:
         """The JSON report's view of the outcome, with every proposal (not only the
