@@ -148,23 +148,53 @@ def _make_agent(settings: Any) -> Any:
 
 
 def _audited(command: str, ledger: Path, statements: list[Path], agent: Any, settings: Any,
-             ui: Any, sandbox: Any = None, **extra: Any) -> Any:
+             ui: Any, sandbox: Any = None, inbox: Any = None, **extra: Any) -> Any:
     """The workflow with its audit record, appended whatever happens (a log that can't be
-    written costs a warning, never the run)."""
+    written costs a warning, never the run). `inbox`: the statements are the inbox's,
+    already read."""
     from beanagent.runlog.audit import Trail
     from beanagent.workflow import reconcile as run_reconcile
 
     try:
         with Trail(command, ledger, statements, settings, ui, agent, **extra) as trail:
+            for note in inbox.notes if inbox is not None else ():
+                trail.ui.warn(note)
             outcome = run_reconcile(ledger, statements, agent, settings, trail.ui, sandbox,
-                                    on_load=trail.loaded)
+                                    on_load=trail.loaded,
+                                    read=inbox.statements if inbox is not None else None)
             trail.done(outcome)
     finally:
         ui.close()  # a progress spinner never outlives the run (hidden cursor, stray line)
     return outcome
 
 
+def _inbox(ledger: Path, settings: Any, include_all: bool, list_only: bool,
+           as_json: bool) -> Any:
+    """The inbox of a bare `reconcile LEDGER`, identified; listed first (on stdout for
+    --list, else on stderr unless --json). --list ends here."""
+    from beanagent.statements.inbox import read_inbox
+    from beanagent.ui.inbox import render_inbox
+
+    inbox = read_inbox(ledger, settings, include_all)
+    if list_only and as_json:
+        from beanagent.statements.inbox import inbox_report
+
+        sys.stdout.write(json.dumps(inbox_report(inbox), indent=2, ensure_ascii=False) + "\n")
+    elif list_only or not as_json:
+        render_inbox(inbox, sys.stdout if list_only else sys.stderr)
+    if list_only:
+        raise typer.Exit(0)
+    if not inbox.run:
+        from beanagent.statements.inbox import BEFORE
+
+        sys.stderr.write(f"nothing new in the inbox ({inbox.count(BEFORE)} reconciled "
+                         "before)\n")
+    return inbox
+
+
 @app.command(epilog="Examples:\n\n"
+             "  beanagent reconcile books.beancount\n\n"
+             "  beanagent reconcile books.beancount --list\n\n"
              "  beanagent reconcile books.beancount checking.csv --dry-run\n\n"
              "  beanagent reconcile books.beancount card.ofx --yes --json > report.json\n\n"
              "  beanagent reconcile books.beancount stmt.csv -a Assets:Bank:Checking "
@@ -226,14 +256,24 @@ def reconcile(
     csv_decimal: Annotated[str | None, typer.Option(help="CSV: decimal mark, . or ,")] = None,
     csv_negate: Annotated[bool, typer.Option(help="CSV: flip every sign (charges shown "
                                              "positive)")] = False,
+    list_only: Annotated[bool, typer.Option(
+        "--list", help="With no statement files: list the inbox's files (format, account, "
+        "period, lines, reconciled before or new) and stop.")] = False,
+    include_all: Annotated[bool, typer.Option(
+        "--all", help="With no statement files: take the inbox's files reconciled before "
+        "too.")] = False,
 ) -> None:
-    """Find missing statement lines, propose entries and a balance, review, then write."""
+    """Find missing statement lines, propose entries and a balance, review, then write.
+    With no statement files, the inbox's new files (beanagent.toml's `inbox`, default
+    inbox/**/* beside the ledger)."""
     from beanagent.errors import BadInputError
     from beanagent.settings import CsvOptions, load_settings
 
-    if not statements:
-        raise BadInputError("pass at least one statement file after the ledger")
-    _require_approval_channel(dry_run, yes)
+    if statements and (list_only or include_all):
+        raise BadInputError("--list and --all are for the inbox: pass no statement files "
+                            "after the ledger")
+    if not list_only:
+        _require_approval_channel(dry_run, yes)
     settings = load_settings(
         ledger, agent=agent, model=model, base_url=base_url, actions=actions,
         max_steps=max_steps, max_tokens_total=max_tokens, account=account, dry_run=dry_run,
@@ -246,6 +286,9 @@ def reconcile(
             balance_col=csv_balance_col, payee_col=csv_payee_col, type_col=csv_type_col,
             currency_col=csv_currency_col, date_format=csv_date_format, decimal=csv_decimal,
             negate=csv_negate or None))
+    inbox = None
+    if not statements and list_only:
+        _inbox(ledger, settings, include_all, list_only, as_json)
     sandbox = _early_sandbox(ledger, settings)
     try:
         from beanagent.ui.console import ConsoleUI
@@ -253,12 +296,15 @@ def reconcile(
         agent_impl = _make_agent(settings)
         ui = ConsoleUI(show_output=verbose or settings.agent != "offline",
                        confident=settings.confident)
+        if not statements:
+            inbox = _inbox(ledger, settings, include_all, list_only, as_json)
+            statements = [Path(f.display) for f in inbox.run]
     except BaseException:
         if sandbox is not None:
             sandbox.close()
         raise
     outcome = _audited("reconcile", ledger, statements, agent_impl, settings, ui, sandbox,
-                       json=as_json, verbose=verbose)
+                       inbox, json=as_json, verbose=verbose)
     _finish(outcome, ui, as_json)
 
 

@@ -54,7 +54,7 @@ from beanagent.model import (
 from beanagent.sandbox import start_sandbox
 from beanagent.sandbox.runner import Sandbox
 from beanagent.settings import Settings, denylist_warnings
-from beanagent.statements.dispatch import read_statements
+from beanagent.statements.dispatch import read_statements, require_size
 from beanagent.statements.model import Statement
 from beanagent.text import display_path
 
@@ -149,15 +149,17 @@ class Reviewed:
 
 def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent,
               settings: Settings, ui: UI, sandbox: Sandbox | None = None,
-              on_load: OnLoad | None = None) -> RunResult:
+              on_load: OnLoad | None = None,
+              read: Sequence[Statement] | None = None) -> RunResult:
     """The whole run. `sandbox`: one the CLI started early (after recovering an interrupted
     write), else one is started here. `on_load` sees the files as loaded and the
-    statements as parsed (the audit log records their sha256)."""
+    statements as parsed (the audit log records their sha256). `read`: the statements of
+    `statement_paths` already read and tied to their accounts (the inbox's)."""
     if not ledger_path.is_file():
         raise BadInputError("ledger file not found", file=str(ledger_path))
     sandbox = sandbox or start_sandbox(ledger_path, settings, ui.warn)
     with sandbox, Stages() as stages, ThreadPoolExecutor(1, thread_name_prefix="load") as pool:
-        loaded = load(ledger_path, statement_paths, settings, ui)
+        loaded = load(ledger_path, statement_paths, settings, ui, read)
         if on_load is not None:
             on_load(loaded.ledger, list(loaded.statements))
         full_load = pool.submit(complete, loaded.ledger)
@@ -214,13 +216,17 @@ def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent,
 
 
 def load(ledger_path: Path, statement_paths: Sequence[Path], settings: Settings,
-         ui: UI) -> Loaded:
+         ui: UI, read: Sequence[Statement] | None = None) -> Loaded:
     ui.status(f"reading {display_path(ledger_path)}")
     ledger = _with_target(parse_ledger(ledger_path, str(ledger_path)), settings)
     view = LedgerView(ledger.entries, ledger.options)
     for warning in denylist_warnings(settings.denylist, view.accounts):
         ui.warn(warning)
-    statements = read_statements(statement_paths, view, settings, ui.warn)
+    if read is None:
+        statements = read_statements(statement_paths, view, settings, ui.warn)
+    else:  # the inbox read and identified them (against the same files, parsed alike)
+        statements = list(read)
+        require_size(statements)
     return Loaded(ledger, view, tuple(statements))
 
 

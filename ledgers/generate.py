@@ -8,7 +8,10 @@ How it works: one list of real-world events (the "truth") is built for 2025-01-0
 2025-11-30. The ledger is the truth minus a few November lines (the ones the user forgot
 to book), plus one ledger-only duplicate, with two card purchases booked on their post
 date instead of their transaction date. The statements are rendered from the truth, so
-they show what the bank saw. `statements/TRUTH.json` records every difference.
+they show what the bank saw. `statements/TRUTH.json` records every difference. The two
+CSV exports arrive in `inbox/` (where a bare `beanagent reconcile sample.beancount` finds
+them); the OFX copy of the checking month stays in `statements/`, out of the inbox, as one
+run must not hold the same month of an account twice.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from beancount.parser import printer
 SEED = 20251130
 HERE = Path(__file__).resolve().parent
 STATEMENTS = HERE / "statements"
+INBOX = HERE / "inbox"
 CUR = "USD"
 YEAR = 2025
 FIRST_MONTH = 1
@@ -856,18 +860,18 @@ def main() -> None:
     bofa_text, bofa_line_numbers, chk_open, chk_close = bofa_csv(truth, checking)
     chase_text, chase_line_of = chase_csv(card)
     ofx_text, fitids = bofa_ofx(checking, chk_close)
-    write(STATEMENTS / "bofa-checking-2025-11.csv", bofa_text)
-    write(STATEMENTS / "chase-sapphire-2025-11.csv", chase_text)
+    write(INBOX / "bofa-checking-2025-11.csv", bofa_text)
+    write(INBOX / "chase-sapphire-2025-11.csv", chase_text)
     write(STATEMENTS / "bofa-checking-2025-11.ofx", ofx_text)
 
     card_open = truth.balance(CARD, STMT_START)
     card_close = truth.balance(CARD, ASSERT_DATE)
     assert card_close == card_open + sum((ev.amount_in(CARD) for ev in card), ZERO)
 
-    rel = "ledgers/statements/"
+    rel, inbox = "ledgers/statements/", "ledgers/inbox/"
     statements = {
         "bofa-checking-2025-11.csv": statement_record(
-            truth, path=rel + "bofa-checking-2025-11.csv", fmt="csv", account=CHECKING,
+            truth, path=inbox + "bofa-checking-2025-11.csv", fmt="csv", account=CHECKING,
             account_id=CHECKING_ID, lines=checking, opening=chk_open, closing=chk_close,
             line_numbers=bofa_line_numbers,
         ),
@@ -877,7 +881,7 @@ def main() -> None:
             line_numbers=[0] * len(checking), fitids=fitids,
         ),
         "chase-sapphire-2025-11.csv": statement_record(
-            truth, path=rel + "chase-sapphire-2025-11.csv", fmt="csv", account=CARD,
+            truth, path=inbox + "chase-sapphire-2025-11.csv", fmt="csv", account=CARD,
             account_id=CARD_ID, lines=card, opening=card_open, closing=card_close,
             line_numbers=[chase_line_of[id(ev)] for ev in card],
         ),
@@ -918,14 +922,14 @@ def main() -> None:
             "from_account": CHECKING,
             "to_account": CARD,
             "checking": {
-                "files": [rel + "bofa-checking-2025-11.csv", rel + "bofa-checking-2025-11.ofx"],
+                "files": [inbox + "bofa-checking-2025-11.csv", rel + "bofa-checking-2025-11.ofx"],
                 "date": iso(pay.date),
                 "amount": plain(pay.amount_in(CHECKING)),
                 "description": pay.bank.description,
                 "fitid": fitids[checking.index(pay)],
             },
             "card": {
-                "file": rel + "chase-sapphire-2025-11.csv",
+                "file": inbox + "chase-sapphire-2025-11.csv",
                 "date": iso(pay.date),
                 "post_date": iso(pay.card.post_date),
                 "amount": plain(pay_amount),

@@ -257,7 +257,7 @@ def test_denylist_reaches_the_sandboxed_offline_agent(tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parent.parent
     shutil.copytree(repo / "ledgers", tmp_path / "l")
     books = tmp_path / "l"
-    args = ("reconcile", "sample.beancount", "statements/chase-sapphire-2025-11.csv",
+    args = ("reconcile", "sample.beancount", "inbox/chase-sapphire-2025-11.csv",
             "--dry-run", "--json")
     before = report(run_cli_in_process(*args, cwd=books))
     assert any("Expenses:Food:Coffee" in p["text"] for p in before["proposals"])

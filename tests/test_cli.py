@@ -262,7 +262,7 @@ def test_query_and_doctor(books: Path) -> None:
 def test_card_csv_with_positive_charges_is_flipped(tmp_path: Path) -> None:
     ledgers = Path(__file__).resolve().parents[1] / "ledgers"
     shutil.copytree(ledgers, tmp_path / "l", ignore=shutil.ignore_patterns("__pycache__"))
-    src = tmp_path / "l" / "statements" / "chase-sapphire-2025-11.csv"
+    src = tmp_path / "l" / "inbox" / "chase-sapphire-2025-11.csv"
     rows = src.read_text().splitlines()
     flipped = [rows[0]]
     for row in rows[1:]:
@@ -271,7 +271,7 @@ def test_card_csv_with_positive_charges_is_flipped(tmp_path: Path) -> None:
         flipped.append(",".join(cells))
     (tmp_path / "l" / "amex-style.csv").write_text("\n".join(flipped) + "\n")
     normal = run_cli_in_process("reconcile", "sample.beancount",
-                                "statements/chase-sapphire-2025-11.csv", "-n", "--json",
+                                "inbox/chase-sapphire-2025-11.csv", "-n", "--json",
                                 cwd=tmp_path / "l")
     proc = run_cli_in_process("reconcile", "sample.beancount", "amex-style.csv", "-n", "--json",
                               "-a", "Liabilities:US:Chase:Sapphire", cwd=tmp_path / "l")

@@ -26,8 +26,8 @@ def sample(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("name", list(TRUTH["statements"]))
 def test_each_statement_matches_the_answer_key(sample: Path, name: str) -> None:
     truth = TRUTH["statements"][name]
-    proc = run_cli_in_process("reconcile", "sample.beancount", f"statements/{name}", "-n", "--json",
-                              cwd=sample)
+    proc = run_cli_in_process("reconcile", "sample.beancount",
+                              truth["path"].removeprefix("ledgers/"), "-n", "--json", cwd=sample)
     assert proc.returncode == 0, proc.stderr
     rep = report(proc)
     assert rep["statements"][0]["account"] == truth["account"]
@@ -67,8 +67,8 @@ def test_checking_commit_reconciles(sample: Path) -> None:
 
 def test_both_cards_and_checking_in_one_run(sample: Path) -> None:
     proc = run_cli_in_process("reconcile", "sample.beancount",
-                              "statements/bofa-checking-2025-11.csv",
-                              "statements/chase-sapphire-2025-11.csv", "-n", "--json", cwd=sample)
+                              "inbox/bofa-checking-2025-11.csv",
+                              "inbox/chase-sapphire-2025-11.csv", "-n", "--json", cwd=sample)
     assert proc.returncode == 0, proc.stderr
     rep = report(proc)
     txns = [p for p in rep["proposals"] if p["kind"] == "transaction"]
@@ -79,7 +79,7 @@ def test_both_cards_and_checking_in_one_run(sample: Path) -> None:
 
 def test_same_month_in_two_formats_is_proposed_once(sample: Path) -> None:
     proc = run_cli_in_process("reconcile", "sample.beancount",
-                              "statements/bofa-checking-2025-11.csv",
+                              "inbox/bofa-checking-2025-11.csv",
                               "statements/bofa-checking-2025-11.ofx", "-n", "--json", cwd=sample)
     assert proc.returncode == 0, proc.stderr
     txns = [p for p in report(proc)["proposals"] if p["kind"] == "transaction"]
@@ -102,7 +102,7 @@ def test_missing_payroll_is_proposed_from_the_last_one_as_a_template(sample: Pat
     end = text.index("\n\n", start)
     ledger.write_text(text[:start] + text[end + 2:])
     proc = run_cli_in_process("reconcile", "sample.beancount",
-                              "statements/bofa-checking-2025-11.csv", "-n", "--json", cwd=sample)
+                              "inbox/bofa-checking-2025-11.csv", "-n", "--json", cwd=sample)
     assert proc.returncode == 0, proc.stderr
     payroll = next(p for p in report(proc)["proposals"] if "2884.59" in p["text"])
     for leg in ("Assets:US:Vanguard:401k   250.00 USD", "Expenses:Taxes:Federal",
