@@ -1,5 +1,6 @@
 # Two commands on a fresh Linux machine with Python >= 3.11 and make:
-#   make demo   - create .venv, install, reconcile the bundled sample (dry run, offline agent)
+#   make demo   - create .venv, install, reconcile the bundled sample's inbox (offline agent,
+#                 on a copy in .demo/), then again: nothing new
 #   make test   - create .venv with the test extras, run ruff, mypy and the whole suite
 PYTHON ?= python3
 VENV   := .venv
@@ -26,9 +27,16 @@ $(VENV)/.installed-test: $(VENV)/.created pyproject.toml
 	$(PIP) install --quiet -e '.[test]'
 	@touch $@ $(VENV)/.installed
 
+# The demo runs on a copy (.demo/, rebuilt each time): it writes the reconciled entries
+# and remembers the statements, so its second bare run has nothing new.
+DEMO_BIN := ../$(VENV)/bin/beanagent
+
 demo: $(VENV)/.installed
-	cd ledgers && ../$(VENV)/bin/beanagent reconcile sample.beancount \
-		statements/bofa-checking-2025-11.csv statements/chase-sapphire-2025-11.csv --dry-run
+	@rm -rf .demo && mkdir .demo && cp -R ledgers/sample.beancount ledgers/beanagent.toml \
+		ledgers/inbox .demo/
+	cd .demo && $(DEMO_BIN) reconcile sample.beancount --list
+	cd .demo && $(DEMO_BIN) reconcile sample.beancount --yes
+	cd .demo && $(DEMO_BIN) reconcile sample.beancount --yes
 
 test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check --no-cache beanagent tests ledgers benchmarks
@@ -47,4 +55,4 @@ bench: $(VENV)/.installed-test
 	$(PY) -m benchmarks.bench_categorise
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache benchmarks/.data
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache benchmarks/.data .demo
