@@ -122,14 +122,14 @@ def test_transfer_on_both_statements_is_booked_once(sample: Path, first: str,
     start = text.index('2025-11-20 * "Chase Card Payment"')
     end = text.index("\n\n", start)
     ledger.write_text(text[:start] + text[end + 2:])
-    one = run_cli_in_process("reconcile", "sample.beancount", f"statements/{first}", "--yes",
+    one = run_cli_in_process("reconcile", "sample.beancount", f"inbox/{first}", "--yes",
                              "--json", cwd=sample)
     assert one.returncode == 0, one.stderr
     payment = [p for p in report(one)["proposals"] if "1206.54" in p["text"]]
     assert len(payment) == 1
     assert "Liabilities:US:Chase:Sapphire" in payment[0]["text"]
     assert "Assets:US:BofA:Checking" in payment[0]["text"]
-    two = run_cli_in_process("reconcile", "sample.beancount", f"statements/{second}", "--yes",
+    two = run_cli_in_process("reconcile", "sample.beancount", f"inbox/{second}", "--yes",
                              "--json", cwd=sample)
     assert two.returncode == 0, two.stderr
     assert not any("1206.54" in p["text"] for p in report(two)["proposals"])
