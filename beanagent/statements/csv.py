@@ -31,7 +31,7 @@ from beanagent.statements.csv_lines import (
     build_lines,
     chronological,
 )
-from beanagent.statements.csv_preamble import Stated, find_closing, is_summary
+from beanagent.statements.csv_preamble import Stated, find_closing, find_iban, is_summary
 from beanagent.statements.judge import Judge
 from beanagent.statements.model import RawStatement, StatementLine
 
@@ -248,6 +248,8 @@ def _read(layout: _Layout, decimal: str, to_date: Callable[[str], datetime.date 
               if layout.body and r.line < layout.body[0].line]
     stated = find_closing([*before, *((r.line, r.cells) for r in built.unused)], decimal,
                           to_date)
+    # An IBAN above the table is the account's, when the rows name no account of their own.
+    iban = find_iban(before) if {a for a, _ in groups} == {None} else None
     out = []
     several = len(groups) > 1
     for (account, currency), group in groups.items():
@@ -263,7 +265,7 @@ def _read(layout: _Layout, decimal: str, to_date: Callable[[str], datetime.date 
                                                  bool(options.negate), notes, display)
         out.append(RawStatement(
             file=display, format="csv", lines=tuple(lines), currency=currency,
-            account_id=account, closing_balance=closing, closing_date=closing_date,
+            account_id=account or iban, closing_balance=closing, closing_date=closing_date,
             notes=tuple(notes)))
     if several:
         shown = ", ".join(f"{len(st.lines)} in " + " ".join(

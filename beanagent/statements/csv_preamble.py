@@ -114,3 +114,25 @@ def _date(token: str, to_date: Callable[[str], datetime.date | None]) -> datetim
     readings = {d for shape in det.date_shapes_of(token)
                 if (d := det.parse_date_shape(token, shape)) is not None}
     return readings.pop() if len(readings) == 1 else None
+
+
+_IBAN = re.compile(r"\b([A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?)\b")
+
+
+def _iban_valid(text: str) -> bool:
+    """ISO 13616's check (mod 97 of the rearranged digits). Written here: a library such as
+    schwifty would bring its bank registry along for these few lines."""
+    code = text[4:] + text[:4]
+    digits = "".join(str(int(ch, 36)) for ch in code)
+    return 15 <= len(text) <= 34 and int(digits) % 97 == 1
+
+
+def find_iban(rows: Sequence[tuple[int, Sequence[str]]]) -> str | None:
+    """The account's IBAN when the lines above the table name exactly one valid IBAN
+    ("Kontoauszug;DE89 3704 …"): the statement's account id, matched to `iban:` metadata."""
+    found = {
+        compact
+        for _, cells in rows for cell in cells for m in _IBAN.finditer(cell.upper())
+        if _iban_valid(compact := m.group(1).replace(" ", ""))
+    }
+    return found.pop() if len(found) == 1 else None
