@@ -34,6 +34,7 @@ from beanagent.core.gate import Fix, Settled, Verdict, gate_result, settle
 from beanagent.core.match import MatchResult, match_statement
 from beanagent.core.proof import Assertion, Proof, blame_balances, prove
 from beanagent.errors import AgentError, BadInputError, BeanagentError, ExitCode
+from beanagent.files.archive import Archiver
 from beanagent.files.commit import commit_files, require_writable
 from beanagent.files.stage import Stages, incremental_request
 from beanagent.ledger.load import complete, parse_ledger
@@ -158,12 +159,15 @@ def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent,
     if not ledger_path.is_file():
         raise BadInputError("ledger file not found", file=str(ledger_path))
     sandbox = sandbox or start_sandbox(ledger_path, settings, ui.warn)
-    with sandbox, Stages() as stages, ThreadPoolExecutor(1, thread_name_prefix="load") as pool:
+    with sandbox, Stages() as stages, ThreadPoolExecutor(1, thread_name_prefix="load") as pool, \
+            Archiver(ledger_path, settings.archive, settings.dry_run, ui.warn) as archiver:
         loaded = load(ledger_path, statement_paths, settings, ui, read)
         if on_load is not None:
             on_load(loaded.ledger, list(loaded.statements))
         full_load = pool.submit(complete, loaded.ledger)
         acted = act(agent, loaded, sandbox, settings, ui)
+        acted = dataclasses.replace(acted, proposals=acted.proposals + tuple(  # archive =
+            archiver.propose(loaded.ledger, loaded.statements, acted.proposals)))
         checking = stage(stages, loaded, acted.proposals, sandbox, ui)
         if checking is not None and not settings.dry_run:  # every write possible, before asking
             require_writable(loaded.ledger, checking.staged.new_bytes)
@@ -211,7 +215,8 @@ def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent,
             found.full.errors, stage=reviewed.staged,
             expected=[p.text for p in reviewed.result.proposals
                       if p.id in (reviewed.result.accepted or ())])
-        return dataclasses.replace(reviewed.result, committed=True, written=tuple(written))
+        return archiver.finish(  # the statements filed with their entries leave the inbox
+            dataclasses.replace(reviewed.result, committed=True, written=tuple(written)))
 
 
 

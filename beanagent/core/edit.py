@@ -112,6 +112,9 @@ class Reviser:
 
     def __call__(self, item: Proposal, text: str) -> Proposal:
         kind = item.spec.kind
+        if kind == "document":  # the archive's, pointing at the file it filed
+            raise ProposalError("the archive's document entry can't be edited: accept it or "
+                                "reject it (then the statement is not archived)")
         raw = _raw(_parse_one(text, kind), kind)
         if self._accounts is None:
             self._accounts = self._load_accounts()

@@ -251,6 +251,10 @@ def to_directive(spec: Spec) -> Any:
     from beancount.core import amount, data
 
     meta = data.new_metadata("<beanagent>", 0)
+    if spec.kind == "document":  # the host's own (files/archive.py), never an agent's
+        assert spec.account is not None
+        return data.Document(meta, spec.date, spec.account, spec.narration, frozenset(),
+                             frozenset())
     if spec.kind == "open":
         assert spec.account is not None
         # No currencies is an empty list, which the printer writes as it writes None.

@@ -139,7 +139,7 @@ def stage_items(ledger: Ledger, items: list[Proposal],
             lines_of[path] = FileLines(split_lines(ledger.files[path].data.decode("utf-8")))
         index = insert_index(lines_of[path], dated.get(path, []), item.spec.date)
         by_file.setdefault(path, {}).setdefault(index, []).append(item)
-    rank = {"open": 0, "transaction": 1, "balance": 2}
+    rank = {"open": 0, "transaction": 1, "balance": 2, "document": 3}
     for inserts in by_file.values():
         for group in inserts.values():
             group.sort(key=lambda it: (it.spec.date, rank[it.spec.kind]))
