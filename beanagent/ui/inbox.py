@@ -51,7 +51,10 @@ def render_inbox(inbox: Inbox, stream: TextIO | None = None) -> None:
                          overflow="fold")
     for f in inbox.files:
         table.add_row(*_row(f))
-    console.print(table)
+    with console.capture() as captured:
+        console.print(table)
+    # Cells are padded to the column's width: no line ends in blanks.
+    console.file.write("".join(ln.rstrip() + "\n" for ln in captured.get().splitlines()))
     for f in inbox.files:
         if f.reason:
             console.print(Text(visible(f"  {f.display}: {f.status}: {f.reason}")))
