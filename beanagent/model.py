@@ -12,6 +12,7 @@ first produced them, so that the pure core can use them without importing any I/
     GateError, GateResult              bean-check's verdict on it (core/gate.py)
     Decision                           the reviewer's answer on one proposal
     BalanceCheck                       the statement's closing balance against the ledger
+    Finding                            what the ledger alone shows is wrong (core/findings.py)
     RunResult                          everything a run found and did
 """
 
@@ -303,6 +304,20 @@ class BalanceCheck:
 
 
 @dataclasses.dataclass(frozen=True)
+class Finding:
+    """A problem the ledger shows by itself (a failing `balance`, a transfer booked twice, a
+    duplicate, a stale `!`, an account gone quiet): where it is and what would fix it. Only
+    reported: the user edits the ledger."""
+
+    kind: str  # balance | transfer-twice | transfer-one-side | duplicate | stale-flag | dormant
+    message: str
+    file: str  # the entry or directive it points at, as the loader names it
+    line: int
+    fix: str
+    related: tuple[tuple[str, int], ...] = ()  # other entries involved (file, line)
+
+
+@dataclasses.dataclass(frozen=True)
 class RunResult:
     """Everything a run found and did; the CLI renders it and maps it to an exit code.
     Made at the end of each stage the user sees (with what is known by then), never
@@ -325,3 +340,4 @@ class RunResult:
     committed: bool = False
     written: tuple[Path, ...] = ()
     exit_code: ExitCode = ExitCode.OK
+    findings: tuple[Finding, ...] = ()  # with no statements: what the ledger alone shows

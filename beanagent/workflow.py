@@ -1,6 +1,7 @@
 """`reconcile`, top to bottom:
 
     load → statements → agent → validate → stage → gate → review → commit
+    load → examine (no statements: what the ledger alone shows, findings only)
 
 Each stage returns a frozen value and never changes it afterwards. Events (progress,
 warnings, steps, what is found) go to the `UI` that is passed in (the CLI's renders with
@@ -26,10 +27,12 @@ from typing import Any, Protocol
 
 from beanagent.agent import Agent, Repairing
 from beanagent.agent.facts import ledger_facts
+from beanagent.agent.script import ReplayAgent, ScriptAgent
 from beanagent.core import proposals as rules
 from beanagent.core.balance import closing_balances, compare_balance, user_assertions
 from beanagent.core.diff import format_diff
 from beanagent.core.edit import Reviser, apply_decisions, decide_all
+from beanagent.core.findings import find_problems
 from beanagent.core.gate import Fix, Settled, Verdict, gate_result, settle
 from beanagent.core.match import MatchResult, match_statement
 from beanagent.core.proof import Assertion, Proof, blame_balances, prove
@@ -42,6 +45,7 @@ from beanagent.ledger.view import AccountInfo, LedgerView
 from beanagent.model import (
     AgentRun,
     Decision,
+    Finding,
     GateError,
     GateResult,
     Ledger,
@@ -72,6 +76,7 @@ class UI(Protocol):
     def summary(self, outcome: RunResult) -> None: ...
     def weak_sandbox(self, missing: list[str]) -> None: ...
     def script(self, code: str) -> None: ...
+    def findings(self, items: Sequence[Finding]) -> None: ...
 
 
 OnLoad = Callable[[Ledger, list[Statement]], None]
@@ -164,6 +169,8 @@ def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent,
         loaded = load(ledger_path, statement_paths, settings, ui, read)
         if on_load is not None:
             on_load(loaded.ledger, list(loaded.statements))
+        if not loaded.statements and not isinstance(agent, ScriptAgent | ReplayAgent):
+            return examine(loaded, settings, ui)  # what the ledger alone shows
         full_load = pool.submit(complete, loaded.ledger)
         acted = act(agent, loaded, sandbox, settings, ui)
         acted = dataclasses.replace(acted, proposals=acted.proposals + tuple(  # archive =
@@ -233,6 +240,24 @@ def load(ledger_path: Path, statement_paths: Sequence[Path], settings: Settings,
         statements = list(read)
         require_size(statements)
     return Loaded(ledger, view, tuple(statements))
+
+
+def examine(loaded: Loaded, settings: Settings, ui: UI) -> RunResult:
+    """No statements: the ledger's own problems (core/findings.py), each with its fix.
+    Findings only: nothing is proposed or written, and the exit code is 0."""
+    ui.status("checking what the ledger alone shows")
+    full = complete(loaded.ledger)
+    findings = find_problems(LedgerView(full.entries, full.options), full.errors,
+                             settings.review_account, settings.window_days)
+    shown = {(f.file, f.line) for f in findings if f.kind == "balance"}
+    other = [e for e in full.errors if (e.file, e.line) not in shown]
+    if other:
+        ui.warn(f"{display_path(loaded.ledger.path)} has {len(other)} other bean-check "
+                f"error(s) (first: {other[0]})")
+    result = RunResult(loaded.ledger.path, (), (), (), None, 0.0, findings=tuple(findings))
+    ui.findings(result.findings)
+    ui.outcome(result)
+    return result
 
 
 def act(agent: Agent, loaded: Loaded, sandbox: Sandbox, settings: Settings,

@@ -15,11 +15,11 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from beanagent.model import Decision, Proposal, RunResult, Step
+from beanagent.model import Decision, Finding, Proposal, RunResult, Step
 from beanagent.statements.model import Statement
 
 Answer = Callable[[list[Proposal]], list[str] | list[Decision]]
@@ -38,6 +38,7 @@ class RecordingUI:
         self.outcomes: list[RunResult] = []
         self.diffs: list[str] = []
         self.asked: list[list[Proposal]] = []
+        self.found: list[list[Finding]] = []  # each `findings` call's list
 
     def status(self, message: str) -> None:
         self.messages.append(message)
@@ -71,6 +72,9 @@ class RecordingUI:
 
     def summary(self, outcome: RunResult) -> None:
         self.summaries.append(outcome)
+
+    def findings(self, items: Sequence[Finding]) -> None:
+        self.found.append(list(items))
 
 
 def _cli_env(env: dict[str, str] | None) -> dict[str, str]:

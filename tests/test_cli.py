@@ -39,7 +39,9 @@ def test_dry_run_json_report_contract(books: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     rep = report(proc)
     assert set(rep) == {"version", "ledger", "statements", "matches", "proposals", "proof",
-                        "unmatched_ledger", "balance", "check", "committed", "agent"}
+                        "unmatched_ledger", "balance", "check", "committed", "agent",
+                        "findings"}
+    assert rep["findings"] == []  # with statements, the ledger-only checks don't run
     st = rep["statements"][0]
     assert st == {"file": "march.csv", "format": "csv", "account": "Assets:Bank:Checking",
                   "currency": "USD", "lines": 6, "start": "2024-03-01", "end": "2024-03-08",

@@ -21,10 +21,11 @@ from rich.console import Console, RenderableType
 from rich.text import Text
 
 from beanagent.core.proof import Proof
-from beanagent.model import AgentRun, BalanceCheck, Decision, Proposal, RunResult, Step
+from beanagent.model import AgentRun, BalanceCheck, Decision, Finding, Proposal, RunResult, Step
 from beanagent.settings import CONFIDENT
 from beanagent.statements.model import Statement
 from beanagent.text import display_path, visible
+from beanagent.ui.findings import format_findings
 from beanagent.ui.prompt import Review, Revise
 from beanagent.ui.tables import format_proposals_table, is_low
 
@@ -150,6 +151,11 @@ class ConsoleUI:
         self.console.print(Syntax(visible(code, keep="\n\t"), "python", line_numbers=True,
                                   theme="ansi_dark"))
 
+    def findings(self, items: Sequence[Finding]) -> None:
+        """A run without statements: what the ledger alone shows (ui/findings.py)."""
+        self._settle()
+        self.console.print(format_findings(items))
+
     def outcome(self, o: RunResult) -> None:
         self._settle()
         c = self.console
@@ -177,7 +183,7 @@ class ConsoleUI:
             c.print(format_proposals_table(o.proposals, o.statements, c.width, self.confident,
                                            o.proof.flagged if o.proof else ()),
                     soft_wrap=False)
-        else:
+        elif o.statements:  # without statements, the findings said what there is
             c.print("[green]Nothing to propose: the ledger already has every statement line.[/]")
         if o.balance is not None:
             b = o.balance

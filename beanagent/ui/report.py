@@ -49,6 +49,15 @@ def _proof(outcome: RunResult) -> dict[str, Any] | None:
     }
 
 
+def _findings(outcome: RunResult) -> list[dict[str, Any]]:
+    """A run without statements: what the ledger alone shows, each with where and the fix
+    (kind: balance, transfer-twice, transfer-one-side, duplicate, stale-flag, dormant)."""
+    return [{"kind": f.kind, "message": f.message, "file": display_path(f.file),
+             "line": f.line, "fix": f.fix,
+             "related": [{"file": display_path(file), "line": line}
+                         for file, line in f.related]} for f in outcome.findings]
+
+
 def _confidence(value: Decimal | None) -> Any:
     # A JSON number, not money: three decimals are plenty.
     return None if value is None else int(value * 1000) / 1000
@@ -116,6 +125,7 @@ def build_report(outcome: RunResult) -> dict[str, Any]:
         "balance": balance,
         "check": check,
         "proof": _proof(outcome),
+        "findings": _findings(outcome),
         "committed": outcome.committed,
         "agent": {"name": agent.name if agent else "none",
                   "steps": len(agent.steps) if agent else 0,
