@@ -185,10 +185,7 @@ def _inbox(ledger: Path, settings: Any, include_all: bool, list_only: bool,
     if list_only:
         raise typer.Exit(0)
     if not inbox.run:
-        from beanagent.statements.inbox import BEFORE
-
-        sys.stderr.write(f"nothing new in the inbox ({inbox.count(BEFORE)} reconciled "
-                         "before)\n")
+        sys.stderr.write(inbox.format_nothing_new() + "\n")
     return inbox
 
 

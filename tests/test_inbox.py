@@ -298,3 +298,15 @@ def test_an_empty_inbox_says_so(books: Path) -> None:
     proc = run_cli_in_process("reconcile", "books.beancount", "--list", cwd=books)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "inbox (inbox/**/*): 0 files\n"
+    proc = run_cli_in_process("reconcile", "books.beancount", "-n", cwd=books)
+    assert "the inbox (inbox/**/*) is empty: save statements there" in proc.stderr
+
+
+def test_nothing_new_counts_what_cannot_run(sample: Path) -> None:
+    (sample / "inbox" / "notes.txt").write_text("not a statement\n")
+    proc = run_cli_in_process("reconcile", "sample.beancount", "--yes", cwd=sample)
+    assert proc.returncode == 0, proc.stderr
+    assert "  inbox/notes.txt: unreadable: " in proc.stderr
+    again = run_cli_in_process("reconcile", "sample.beancount", "--yes", cwd=sample)
+    assert "nothing new in the inbox (2 reconciled before; 1 that can't run, listed above)" \
+        in again.stderr

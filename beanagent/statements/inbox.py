@@ -88,6 +88,15 @@ class Inbox:
     def count(self, status: str) -> int:
         return sum(1 for f in self.files if f.status == status)
 
+    def format_nothing_new(self) -> str:
+        """What a bare run says when no file of the inbox runs."""
+        if not self.files:
+            return (f"the inbox ({', '.join(self.patterns)}) is empty: save statements there, "
+                    "or name statement files after the ledger")
+        stuck = len(self.files) - self.count(BEFORE)
+        return f"nothing new in the inbox ({self.count(BEFORE)} reconciled before" + \
+            (f"; {stuck} that can't run, listed above)" if stuck else ")")
+
 
 # --- discovery ----------------------------------------------------------------------------
 
@@ -246,19 +255,24 @@ def identify_file(path: Path, display: str, view: LedgerView, settings: Settings
     raws = parse_statement_file(path, display, csv, importers, ledger_judge(view, rule_account))
     out: list[Statement] = []
     notes: list[str] = []
-    for raw in raws:
-        account = None
-        if raw.account is None and rule_account is None:
-            if raw.account_id and account_by_id(view, raw.account_id) is None:
-                raise BadInputError(f"unidentified: no open account has metadata account: "
-                                    f"\"{raw.account_id}\"; add it to the account's open "
-                                    "directive, or a [[statement]] rule", file=display)
-            if not raw.account_id:
-                account = guess_account(view, raw, settings.window_days, roots)
-        st, said = resolve_statement(raw, view, account=account, rule_account=rule_account,
-                                     sign_fixed=csv.negate is not None)
-        out.append(st)
-        notes.extend(said)
+    try:
+        for raw in raws:
+            account = None
+            if raw.account is None and rule_account is None:
+                if raw.account_id and account_by_id(view, raw.account_id) is None:
+                    raise BadInputError(f"no open account has metadata account: "
+                                        f"\"{raw.account_id}\"; add it to the account's open "
+                                        "directive, or a [[statement]] rule", file=display)
+                if not raw.account_id:
+                    account = guess_account(view, raw, settings.window_days, roots)
+            st, said = resolve_statement(raw, view, account=account,
+                                         rule_account=rule_account,
+                                         sign_fixed=csv.negate is not None)
+            out.append(st)
+            notes.extend(said)
+    except BadInputError as exc:  # read, but not tied to one account (or not to its own)
+        raise BadInputError("unidentified: " + exc.message.removeprefix("unidentified: "),
+                            file=display) from None
     return out, notes
 
 
@@ -269,8 +283,7 @@ def _identified(path: Path, display: str, sha: str, before: str | None,
     try:
         statements, notes = identify(path, display)
     except BadInputError as exc:
-        status = UNIDENTIFIED if exc.message.startswith(("unidentified", "which account")) \
-            else UNREADABLE
+        status = UNIDENTIFIED if exc.message.startswith("unidentified: ") else UNREADABLE
         return dataclasses.replace(base, status=status,
                                    reason=exc.message.removeprefix("unidentified: "))
     lines = [ln for st in statements for ln in st.lines]
