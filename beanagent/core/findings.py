@@ -190,7 +190,10 @@ def _balances(view: LedgerView, errors: Sequence[LedgerError], txns: Sequence[Tx
                                f"fix the assertion at {where} first",
                                ((before[2], before[3]),)))
             continue
-        period = [t for t in txns if since <= t.date < date and _on(t, account, cur)]
+        start = since if since > datetime.date.min else None
+        period = [t for t in view.transactions(account, start,
+                                                date - datetime.timedelta(days=1))
+                  if _on(t, account, cur)]
         culprits = _culprits(period, account, cur, d, usual, window_days)[:MAX_CULPRITS]
         if culprits:
             likely = "; ".join(f"{_where(t.file, t.line, file)} ({why})"
@@ -202,8 +205,8 @@ def _balances(view: LedgerView, errors: Sequence[LedgerError], txns: Sequence[Tx
         else:
             nine = " (a multiple of 9 cents: two digits swapped somewhere?)" \
                 if d.as_tuple().exponent == -2 and (d * 100) % 9 == 0 else ""
-            start = f"since {since}" if since > datetime.date.min else "before it"
-            out.append(Finding("balance", f"{head}; no entry {start} explains it{nine}",
+            when = f"since {since}" if start else "before it"
+            out.append(Finding("balance", f"{head}; no entry {when} explains it{nine}",
                                file, line, f"book the missing {d} {cur} on {account} before "
                                f"{date} (a statement line not in the ledger?), or correct the "
                                "assertion"))
