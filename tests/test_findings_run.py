@@ -67,3 +67,17 @@ def test_the_bare_command_with_an_empty_inbox_shows_findings_and_exits_0(
     assert "Findings (6)" in proc.stderr and "fix: delete one of the two" in proc.stderr
     assert "Nothing to propose" not in proc.stderr
     assert tree_hashes(tmp_path) == before
+
+
+def test_other_errors_of_the_ledger_are_warned_about_once(tmp_path: Path) -> None:
+    ledger = tmp_path / "books.beancount"
+    ledger.write_text(PLANTED + '\n2025-05-20 * "Nowhere"\n  Assets:Bank:Checking  -1.00 USD'
+                      '\n  Expenses:Unopened\n', encoding="utf-8")
+    bad = len(PLANTED.splitlines()) + 2  # the entry with the unopened account
+    ui = RecordingUI()
+    outcome = reconcile(ledger, [], OfflineAgent(), load_settings(ledger, dry_run=True), ui)
+    assert outcome.exit_code == ExitCode.OK
+    # the failing assertion is a finding; the unopened account is the one other error
+    assert [w for w in ui.warnings if "bean-check" in w] == [
+        f"{ledger} has 1 other bean-check error(s) (first: {ledger}:{bad}: Invalid "
+        "reference to unknown account 'Expenses:Unopened')"]
