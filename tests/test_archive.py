@@ -97,7 +97,7 @@ def test_a_rejected_document_leaves_the_statement_in_place(inbox: Path) -> None:
                                                  if i.spec.kind != "document"])
     assert outcome.committed and "document" not in (inbox / "books.beancount").read_text()
     assert sha(inbox / "inbox" / "march.csv") == statement
-    assert not (inbox / FILED).exists()  # the copy made for the check is gone
+    assert not (inbox / "documents").exists()  # the copy made for the check is gone
 
 
 def test_declining_everything_leaves_the_statement_in_place(inbox: Path) -> None:

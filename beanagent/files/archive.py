@@ -97,6 +97,7 @@ class Archiver:
         self.setting = None if dry_run else setting
         self.warn = warn
         self.copies: list[Copy] = []
+        self.folders: list[Path] = []  # the folders this run created, outermost first
 
     def __enter__(self) -> Archiver:
         return self
@@ -161,7 +162,8 @@ class Archiver:
                       "(rename one of them)")
             return None
         try:
-            _make_dirs(target.parent, Path(os.path.realpath(self.ledger_path.parent)))
+            self.folders += _make_dirs(target.parent,
+                                       Path(os.path.realpath(self.ledger_path.parent)))
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
                          | os.O_CLOEXEC, 0o644)
         except OSError as exc:
@@ -223,6 +225,10 @@ class Archiver:
                             not os.path.islink(copy.target):
                         os.unlink(copy.target)
         self.copies = [c for c in self.copies if c.kept]
+        for folder in reversed(self.folders):  # the ones left empty, innermost first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        self.folders = []
 
 
 def _read_statement(source: Path) -> bytes:
@@ -234,9 +240,9 @@ def _read_statement(source: Path) -> bytes:
     return read_regular(source)
 
 
-def _make_dirs(folder: Path, root: Path) -> None:
+def _make_dirs(folder: Path, root: Path) -> list[Path]:
     """Create the archive's folders, refusing any on the way that is a symlink (a link
-    planted in a shared folder must not send the copy elsewhere)."""
+    planted in a shared folder must not send the copy elsewhere); the ones created."""
     missing = []
     for path in (folder, *folder.parents):
         if os.path.islink(path):
@@ -248,3 +254,4 @@ def _make_dirs(folder: Path, root: Path) -> None:
         missing.append(path)
     for path in reversed(missing):
         os.mkdir(path, 0o755)
+    return list(reversed(missing))
