@@ -294,6 +294,11 @@ def test_a_flag_before_a_holding_assertion_is_stale_and_only_then(tmp_path: Path
     assert [(f.kind, f.line) for f in found] == [("stale-flag", line_of(text, "Corner Deli"))]
     assert found[0].fix == "book it to the right account instead of Expenses:FIXME, then " \
         "change `!` to `*`"
+    # imported (a bank id): the amount is the bank's, the doubt was about its account
+    text = STALE.format(counter="Expenses:Food", account="Checking", amount="1988.00")
+    text = text.replace('"Lunch"\n', '"Lunch"\n  bank_ref: "X1"\n')
+    assert [f.fix for f in findings(tmp_path, text)] == [
+        "check its account (Expenses:Food), then change `!` to `*`"]
     # a failing assertion proves nothing about the flagged entry (it may be the culprit)
     text = STALE.format(counter="Expenses:Food", account="Checking", amount="2000.00")
     assert [f.kind for f in findings(tmp_path, text)] == ["balance"]

@@ -409,8 +409,13 @@ def _stale_flags(view: LedgerView, txns: Sequence[Txn], legs: Mapping[int, Legs]
             continue
         b = max(later, key=lambda x: (x.date, x.line))
         review = [p.account for p in t.postings if _placeholder(p.account, review_account)]
-        fix = (f"book it to the right account instead of {review[0]}, then change `!` to "
-               "`*`" if review else "clear the flag: change `!` to `*`")
+        others = [a for a in t.accounts if not _under(a, b.account)]
+        if review:
+            fix = f"book it to the right account instead of {review[0]}, then change `!` to `*`"
+        elif _bank_ids(t) and others:  # imported: the doubt was its account, not the amount
+            fix = f"check its account ({', '.join(others)}), then change `!` to `*`"
+        else:
+            fix = "clear the flag: change `!` to `*`"
         out.append(Finding(
             "stale-flag", f"{t.date} {_text(t) or '(no payee)'} is flagged `!`, but the "
             f"balance of {b.account} on {b.date} ({_where(b.file, b.line, t.file)}) holds "
