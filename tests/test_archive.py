@@ -181,3 +181,16 @@ def test_archive_root_names_the_setting() -> None:
 
     with pytest.raises(BadInputError, match="leads out"):
         archive_root(Path("/books/ledger.beancount"), "a/../../b")
+
+
+def test_a_bare_run_files_the_inbox_and_the_next_finds_nothing_new(inbox: Path) -> None:
+    with (inbox / "beanagent.toml").open("a") as f:
+        f.write(f'[[statement]]\nmatch = "march.csv"\naccount = "{ACCOUNT}"\n')
+    proc = run_cli_in_process("reconcile", "books.beancount", "--yes", cwd=inbox)
+    assert proc.returncode == 0, proc.stderr
+    assert os.listdir(inbox / "inbox") == [] and (inbox / FILED).is_file()
+    assert bean_check(inbox / "books.beancount") == []
+    before = tree_hashes(inbox)
+    proc = run_cli_in_process("reconcile", "books.beancount", "--yes", cwd=inbox)
+    assert proc.returncode == 0, proc.stderr
+    assert tree_hashes(inbox) == before  # the archive is not an inbox

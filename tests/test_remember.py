@@ -154,3 +154,22 @@ def test_a_symlinked_or_huge_log_is_read_safely(books: Path,
     assert list(remembered(books)) == [statement]
     assert read_tail(log_file(books), 300).startswith(b'{"ledger"')
     assert remembered(books)[statement].endswith("run 20250101-120000-abcdef")
+
+
+def test_a_bare_run_skips_what_it_reconciled_and_takes_a_changed_file_again(
+        books: Path) -> None:
+    (books / "inbox").mkdir()
+    (books / "march.csv").rename(books / "inbox" / "march.csv")
+    (books / "beanagent.toml").write_text(
+        f'[[statement]]\nmatch = "march.csv"\naccount = "{ACCOUNT}"\n')
+    proc = run_cli_in_process("reconcile", "books.beancount", "--yes", cwd=books)
+    assert proc.returncode == 0, proc.stderr
+    run = last_record(books)["run"]
+    proc = run_cli_in_process("reconcile", "books.beancount", "--list", cwd=books)
+    assert proc.returncode == 0, proc.stderr
+    assert "reconciled before" in proc.stderr + proc.stdout and run in proc.stderr + proc.stdout
+    with (books / "inbox" / "march.csv").open("a") as f:
+        f.write("2024-03-09,SQ *BLUE BOTTLE COFFEE,-4.50,2841.23\n")
+    proc = run_cli_in_process("reconcile", "books.beancount", "--list", cwd=books)
+    assert proc.returncode == 0, proc.stderr
+    assert "reconciled before" not in proc.stderr + proc.stdout
