@@ -198,9 +198,10 @@ def test_a_duplicate_of_exactly_the_difference_is_the_culprit(tmp_path: Path) ->
 """)
     found = findings(tmp_path, text)
     assert [f.kind for f in found] == ["balance", "balance"]  # the duplicate is said once
-    assert "duplicates line" in found[0].message
-    assert found[0].related[0][1] in {line_of(text, "Corner Deli", 1),
-                                      line_of(text, "Corner Deli", 2)}
+    first, second = line_of(text, "Corner Deli", 1), line_of(text, "Corner Deli", 2)
+    assert f"likely: line {first} (2025-01-12 Corner Deli Lunch -12.00 USD booked twice " \
+        f"(again at line {second}))" in found[0].message
+    assert [ln for _, ln in found[0].related] == [first, second]
     assert found[0].fix.endswith("delete one of the two entries")
 
 

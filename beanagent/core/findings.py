@@ -187,7 +187,8 @@ def _balances(view: LedgerView, errors: Sequence[LedgerError], txns: Sequence[Tx
             where = _where(before[2], before[3], file)
             out.append(Finding("balance", f"{head}; the same difference as the assertion at "
                                f"{where}, so the cause is before that one", file, line,
-                               f"fix the assertion at {where} first",
+                               f"fix what breaks the assertion at {where}: this one then "
+                               "holds too",
                                ((before[2], before[3]),)))
             continue
         start = since if since > datetime.date.min else None
@@ -197,11 +198,11 @@ def _balances(view: LedgerView, errors: Sequence[LedgerError], txns: Sequence[Tx
         culprits = _culprits(period, account, cur, d, usual, window_days)[:MAX_CULPRITS]
         if culprits:
             likely = "; ".join(f"{_where(t.file, t.line, file)} ({why})"
-                               for t, why, _ in culprits)
-            t, _, fix = culprits[0]
+                               for t, why, _, _ in culprits)
+            t, _, fix, _ = culprits[0]
             out.append(Finding("balance", f"{head}; likely: {likely}", file, line,
                                f"{_where(t.file, t.line, file)}: {fix}",
-                               tuple(_at(c[0]) for c in culprits)))
+                               tuple(_at(e) for c in culprits for e in (c[0], c[3]) if e)))
         else:
             nine = " (a multiple of 9 cents: two digits swapped somewhere?)" \
                 if d.as_tuple().exponent == -2 and (d * 100) % 9 == 0 else ""
@@ -225,44 +226,49 @@ def _usual_amounts(txns: Sequence[Txn],
 
 def _culprits(period: Sequence[Txn], account: str, cur: str, d: Decimal,
               usual: Mapping[tuple[str, str, str], Counter[Decimal]],
-              window_days: int) -> list[tuple[Txn, str, str]]:
-    """(entry, why, fix), strongest first: a duplicate or an entry of exactly the
-    difference, a sign booked the wrong way (twice the amount), a typo (two digits
-    swapped, or the payee's usual amount), then one lone entry a digit off."""
-    ranked: list[tuple[int, Txn, str, str]] = []
+              window_days: int) -> list[tuple[Txn, str, str, Txn | None]]:
+    """(entry, why, fix, its twin), strongest first: a duplicate (named once, with its
+    twin) or an entry of exactly the difference, a sign booked the wrong way (twice the
+    amount), a typo (two digits swapped, or the payee's usual amount), then one lone entry
+    a digit off."""
+    ranked: list[tuple[int, Txn, str, str, Txn | None]] = []
     digit_off = []
+    twins: set[int] = set()
     for t in period:
+        if id(t) in twins:
+            continue
         a = _on(t, account, cur)
         right = a + d
         seen = usual.get((account, cur, _key_text(t)), Counter())
         if a == -d:
             twin = _duplicate_of(t, period, window_days)
             if twin is not None:
-                ranked.append((0, t, f"{_brief(t, a, cur)} duplicates "
-                               f"{_where(twin.file, twin.line, t.file)}",
-                               "delete one of the two entries"))
+                twins.add(id(twin))
+                ranked.append((0, t, f"{_brief(t, a, cur)} booked twice (again at "
+                               f"{_where(twin.file, twin.line, t.file)})",
+                               "delete one of the two entries", twin))
             else:
                 ranked.append((1, t, f"{_brief(t, a, cur)} is exactly the difference",
                                "delete it if the bank never booked it, or date it on or "
-                               "after the assertion"))
+                               "after the assertion", None))
         elif a * 2 == -d:
             ranked.append((1, t, f"{_brief(t, a, cur)} booked with the wrong sign",
-                           f"change {a} to {-a} {cur}"))
+                           f"change {a} to {-a} {cur}", None))
         elif right in transpositions(a):
             ranked.append((2, t, f"{_brief(t, a, cur)}: {right} with two digits swapped",
-                           f"change {a} to {right} {cur}"))
+                           f"change {a} to {right} {cur}", None))
         elif seen[right] >= 2 and seen[a] == 1:
             ranked.append((2, t, f"{_brief(t, a, cur)}: this payee's other entries are "
-                           f"{right} {cur}", f"change {a} to {right} {cur}"))
+                           f"{right} {cur}", f"change {a} to {right} {cur}", None))
         elif right and _one_digit_apart(a, right):
             digit_off.append(t)
     if not ranked and len(digit_off) == 1:
         t = digit_off[0]
         a = _on(t, account, cur)
         ranked.append((3, t, f"{_brief(t, a, cur)}: the only entry one digit from "
-                       f"{a + d} {cur}", f"check it: {a + d} {cur}?"))
+                       f"{a + d} {cur}", f"check it: {a + d} {cur}?", None))
     ranked.sort(key=lambda r: (r[0], r[1].date, r[1].line))
-    return [(t, why, fix) for _, t, why, fix in ranked]
+    return [(t, why, fix, twin) for _, t, why, fix, twin in ranked]
 
 
 def _one_digit_apart(a: Decimal, b: Decimal) -> bool:
