@@ -206,6 +206,7 @@ def format_run(record: dict[str, Any]) -> str:
         counts = (f"; {st['lines']} lines: {st.get('matched', '?')} booked, "
                   f"{st.get('missing', '?')} missing, {st.get('ledger_only', '?')} only in the "
                   "ledger") if "lines" in st else ""
+        counts += "; reconciled" if st.get("reconciled") is True else ""
         out.append(f"  {st.get('file')} ({what or 'not read'}{counts})  "
                    f"sha256 {(st.get('sha256') or '-')[:16]}")
     out.append(f"agent: {agent.get('name')}" + (f" ({agent['model']})" if agent.get("model")
