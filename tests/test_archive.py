@@ -194,3 +194,35 @@ def test_a_bare_run_files_the_inbox_and_the_next_finds_nothing_new(inbox: Path) 
     proc = run_cli_in_process("reconcile", "books.beancount", "--yes", cwd=inbox)
     assert proc.returncode == 0, proc.stderr
     assert tree_hashes(inbox) == before  # the archive is not an inbox
+
+
+def test_in_the_review_the_document_cant_be_edited_and_n_leaves_the_statement(
+        inbox: Path) -> None:
+    import sys
+
+    import pexpect
+
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("ANTHROPIC_", "FORCE_COLOR", "NO_COLOR"))}
+    env.update({"NO_COLOR": "1", "COLUMNS": "160", "TERM": "dumb", "EDITOR": "false"})
+    child = pexpect.spawn(sys.executable, ["-m", "beanagent", "reconcile", "books.beancount",
+                                           "inbox/march.csv", "-a", ACCOUNT],
+                          cwd=str(inbox), env=env, encoding="utf-8", timeout=60,
+                          dimensions=(50, 160))
+    question = r"Accept (P\d+)\? \[y/n/e/a/q/\?\] "
+    statement = sha(inbox / "inbox" / "march.csv")
+    while child.expect([question, pexpect.EOF]) == 0:
+        if "document" not in child.before[-400:]:
+            child.sendline("y")
+            continue
+        assert (inbox / FILED).is_file()  # copied for the check, not moved
+        child.sendline("e")
+        child.expect("can't be edited")
+        child.expect(question)
+        child.sendline("n")
+    child.close()
+    assert child.exitstatus == 0
+    text = (inbox / "books.beancount").read_text()
+    assert "Parkside" in text and "document" not in text
+    assert sha(inbox / "inbox" / "march.csv") == statement
+    assert not (inbox / "documents").exists()

@@ -210,6 +210,10 @@ class Review:
             if answer is Answer.HELP:
                 self.console.print(Text(HELP))
                 continue
+            if item.spec.kind == "document":  # the archive's: nothing in it is the user's
+                self.console.print(Text("the archive's document entry can't be edited: y "
+                                        "files the statement once committed, n leaves it"))
+                continue
             end, revised = self._edit(item, shown, revise)
             if end is EditEnd.KEEP:
                 return Decision(item.id, True, text), Rest.ASK
