@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
-from beanagent.errors import BadInputError, WriteFailedError
+from beanagent.errors import BadInputError
 from beanagent.files.journal import file_sha256, fsync_dir, read_regular, write_all
 from beanagent.files.placement import Placement
 from beanagent.model import Ledger, Proposal, RunResult, Spec, sha256_bytes
@@ -100,6 +100,8 @@ class Archiver:
         self.folders: list[Path] = []  # the folders this run created, outermost first
 
     def __enter__(self) -> Archiver:
+        if self.setting is not None:  # a hostile setting is refused before anything runs
+            archive_root(self.ledger_path, self.setting)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -118,8 +120,8 @@ class Archiver:
         for st in statements:
             by_file.setdefault(st.file, []).append(st)
         first = 1 + max((int(p.id[1:]) for p in proposals if p.id[1:].isdigit()), default=0)
-        documented = {str(getattr(e, "filename", "")) for e in ledger.entries
-                      if type(e).__name__ == "Document"}
+        documented = {os.path.realpath(str(getattr(e, "filename", "")))
+                      for e in ledger.entries if type(e).__name__ == "Document"}
         placement = Placement(ledger)
         out: list[Proposal] = []
         for name, group in by_file.items():
@@ -137,7 +139,7 @@ class Archiver:
                 continue  # already in the archive
             target = root.joinpath(*st.account.split(":")) / archive_name(st, source)
             made = self._place(target, data)
-            if made is None or (not made and str(target) in documented):
+            if made is None or (not made and os.path.realpath(target) in documented):
                 continue  # refused, or filed and in the ledger already (an earlier run)
             pid = f"P{first + len(out)}"
             self.copies.append(Copy(pid, name, source, target, sha256_bytes(data), made))
@@ -170,8 +172,9 @@ class Archiver:
             if exc.errno == errno.EEXIST:
                 self.warn(f"{target} appeared meanwhile: the statement is not archived")
                 return None
-            raise WriteFailedError(f"cannot archive the statement: {exc.strerror or exc}; "
-                                   "nothing was written", file=str(target)) from None
+            self.warn(f"cannot file the statement as {target}: {exc.strerror or exc}; it is "
+                      "not archived")
+            return None
         try:
             write_all(fd, data)
             os.fsync(fd)
@@ -179,8 +182,9 @@ class Archiver:
             os.close(fd)
             with contextlib.suppress(OSError):
                 os.unlink(target)
-            raise WriteFailedError(f"cannot archive the statement: {exc.strerror or exc}; "
-                                   "nothing was written", file=str(target)) from None
+            self.warn(f"cannot file the statement as {target}: {exc.strerror or exc}; it is "
+                      "not archived")
+            return None
         os.close(fd)
         fsync_dir(target.parent)
         return True
