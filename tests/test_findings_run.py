@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from beanagent.agent.offline import OfflineAgent
@@ -81,3 +82,12 @@ def test_other_errors_of_the_ledger_are_warned_about_once(tmp_path: Path) -> Non
     assert [w for w in ui.warnings if "bean-check" in w] == [
         f"{ledger} has 1 other bean-check error(s) (first: {ledger}:{bad}: Invalid "
         "reference to unknown account 'Expenses:Unopened')"]
+
+
+def test_the_audit_record_keeps_the_findings(tmp_path: Path) -> None:
+    (tmp_path / "books.beancount").write_text(PLANTED, encoding="utf-8")
+    proc = run_cli_in_process("reconcile", "books.beancount", "--dry-run", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    logged = run_cli_in_process("log", "books.beancount", "last", "--json", cwd=tmp_path)
+    assert logged.returncode == 0, logged.stderr
+    assert [f["kind"] for f in json.loads(logged.stdout)["findings"]] == KINDS

@@ -384,14 +384,15 @@ class Trail:
     def _results(self) -> dict[str, Any]:
         report = self._report()
         if report is None or self.outcome is None:
-            return {"proposals": [], "balance": None, "check": None, "proof": None}
+            return {"proposals": [], "balance": None, "check": None, "proof": None,
+                    "findings": []}
         items = self.outcome.proposals
         proposals = [{**p, "flag": i.spec.flag, "file": str(i.target) if i.target else None}
                      for p, i in zip(report["proposals"], items, strict=True)]
         gate = self.outcome.gate
         check = None if gate is None else {**report["check"], "seconds": round(gate.seconds, 3)}
         return {"proposals": proposals, "balance": report["balance"], "check": check,
-                "proof": report["proof"]}
+                "proof": report["proof"], "findings": report.get("findings", [])}
 
     def _review(self) -> dict[str, Any]:
         o = self.outcome
