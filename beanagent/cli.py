@@ -53,12 +53,14 @@ WeakOpt = Annotated[bool, typer.Option(
 
 
 def _handled(command: Callable[..., None]) -> Callable[..., None]:
-    """The one place where a user-facing error becomes a line on stderr and an exit code."""
+    """The one place where a user-facing error becomes a line on stderr and an exit code
+    (and, for a run with --json, a report on stdout whose `error` says the same)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> None:
         from beanagent.errors import BeanagentError, ExitCode
 
+        report = command.__name__ in REPORTING and bool(kwargs.get("as_json"))
         try:
             command(*args, **kwargs)
         except BeanagentError as exc:
@@ -66,12 +68,30 @@ def _handled(command: Callable[..., None]) -> Callable[..., None]:
 
             # One line, and nothing a statement or a model wrote reaches the terminal raw.
             sys.stderr.write(f"beanagent: error: {visible(str(exc), keep=chr(10))}\n")
+            if report:
+                _error_report(exc, int(exc.exit_code), kwargs.get("ledger"))
             raise typer.Exit(int(exc.exit_code)) from None
         except KeyboardInterrupt:
-            sys.stderr.write("beanagent: interrupted; nothing was written\n")
+            message = "interrupted; nothing was written"
+            sys.stderr.write(f"beanagent: {message}\n")
+            if report:
+                _error_report(None, int(ExitCode.INTERRUPTED), kwargs.get("ledger"), message)
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
 
     return wrapper
+
+
+REPORTING = ("reconcile", "run")  # the commands whose --json is the run's report
+
+
+def _error_report(error: Any, code: int, ledger: Any, message: str = "") -> None:
+    """A failed run's --json report: still exactly one JSON document on stdout."""
+    from beanagent.ui.report import build_error_report
+
+    data = build_error_report(error, code, ledger if isinstance(ledger, Path) else None,
+                              message)
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
 
 
 def _closing(value: str | None) -> tuple[Decimal, str] | None:

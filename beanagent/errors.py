@@ -26,6 +26,7 @@ class BeanagentError(Exception):
     """A problem the user can act on; `str(err)` is the single line shown to them."""
 
     exit_code: ExitCode = ExitCode.BAD_INPUT
+    kind = "bad_input"  # the `error.type` of the --json report
 
     def __init__(self, message: str, *, file: str | None = None, line: int | None = None):
         self.message = message
@@ -42,28 +43,35 @@ class BeanagentError(Exception):
 
 class BadInputError(BeanagentError):
     exit_code = ExitCode.BAD_INPUT
+    kind = "bad_input"
 
 
 class CheckFailedError(BeanagentError):
     exit_code = ExitCode.CHECK_FAILED
+    kind = "check_failed"
 
 
 class LedgerChangedError(BeanagentError):
     exit_code = ExitCode.LEDGER_CHANGED
+    kind = "ledger_changed"
 
 
 class LedgerBusyError(LedgerChangedError):
     """Another beanagent run holds the ledger's write lock."""
 
+    kind = "ledger_busy"
+
 
 class WriteFailedError(BeanagentError):
     exit_code = ExitCode.WRITE_FAILED
+    kind = "write_failed"
 
 
 class SandboxError(BeanagentError):
     """The sandbox could not run a script or a check (layers missing, the server died)."""
 
     exit_code = ExitCode.SANDBOX
+    kind = "sandbox"
 
 
 class AgentError(BeanagentError):
@@ -71,3 +79,4 @@ class AgentError(BeanagentError):
     script of the agent's ran."""
 
     exit_code = ExitCode.SANDBOX
+    kind = "agent"

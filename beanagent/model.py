@@ -188,6 +188,12 @@ def merge_proposals(earlier: list[Any], new: list[Any]) -> tuple[list[Any], int]
     return out, replaced
 
 
+# How a model's run ended (`AgentRun.ended`), as a sentence's verb phrase.
+ENDINGS = {"finish": "finished", "reply": "ended with a reply instead of an action",
+           "steps": "was stopped by the step limit", "tokens": "was stopped by the token limit",
+           "time": "was stopped by the time limit"}
+
+
 @dataclasses.dataclass
 class AgentRun:
     """What an agent did, built up while it runs (the one value that grows: the agent owns
@@ -221,6 +227,27 @@ class AgentRun:
     @property
     def scripts(self) -> list[str]:
         return [s.code for s in self.steps if s.result.ok]
+
+    @property
+    def ended(self) -> str | None:
+        """How a model's run ended: "finish" (it called finish; `summary` is its own),
+        "reply" (a reply with no action; `summary` is that reply's text), or the bound
+        that stopped it ("steps", "tokens", "time"). None for agents without a model."""
+        if self.stopped is not None:
+            return self.stopped
+        for message in reversed(self.messages):
+            if message.get("role") == "assistant":
+                calls = message.get("calls") or []
+                if any(isinstance(c, dict) and c.get("name") == "finish" for c in calls):
+                    return "finish"
+                return "reply" if not calls else None
+        return None
+
+    @property
+    def said(self) -> str | None:
+        """The model's own last words: its finish summary, or the text of the reply that
+        ended the run (None when a bound ended it, or there is no model)."""
+        return self.summary if self.ended in ("finish", "reply") else None
 
 
 # --- staging and the gate -----------------------------------------------------------------

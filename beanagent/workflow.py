@@ -43,6 +43,7 @@ from beanagent.files.stage import Stages, incremental_request
 from beanagent.ledger.load import complete, parse_ledger
 from beanagent.ledger.view import AccountInfo, LedgerView
 from beanagent.model import (
+    ENDINGS,
     AgentRun,
     Decision,
     Finding,
@@ -275,13 +276,26 @@ def act(agent: Agent, loaded: Loaded, sandbox: Sandbox, settings: Settings,
     if run.stopped is not None:
         ui.warn(f"the {agent.name} agent {run.summary}")
     if not any(s.result.ok for s in run.steps):
-        last = run.steps[-1].result if run.steps else None
-        raise AgentError(f"the {agent.name} agent's script failed: "
-                         f"{(last.error if last else None) or 'no script was run'}")
+        raise AgentError(_no_script(run, agent.name))
     if settings.save_script is not None:
         settings.save_script.write_text(
             "\n\n# --- next step ---\n\n".join(run.scripts), encoding="utf-8")
     return Acted(run, seconds, tuple(_validated(run.proposals, loaded, ui)))
+
+
+def _no_script(run: AgentRun, name: str) -> str:
+    """Why no script of the agent's ran to completion, with the model's own last words
+    (its finish summary, or the reply that ended the run), cut at 500 characters."""
+    if run.steps:
+        why = f"the {name} agent's script failed: {run.steps[-1].result.error or 'no output'}"
+    else:
+        why = f"the {name} agent ran no script"
+    if run.ended is not None:
+        why += f" (it {ENDINGS.get(run.ended, run.ended)})"
+    said = (run.said or "").strip()
+    if said:
+        why += f"; it said: {said[:500]}" + ("…" if len(said) > 500 else "")
+    return why
 
 
 def stage(stages: Stages, loaded: Loaded, proposals: Sequence[Proposal], sandbox: Sandbox,

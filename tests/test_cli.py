@@ -40,7 +40,8 @@ def test_dry_run_json_report_contract(books: Path) -> None:
     rep = report(proc)
     assert set(rep) == {"version", "ledger", "statements", "matches", "proposals", "proof",
                         "unmatched_ledger", "balance", "check", "committed", "agent",
-                        "findings"}
+                        "findings", "error"}
+    assert rep["error"] is None  # a run that fails (exit 2-6) says why here
     assert rep["findings"] == []  # with statements, the ledger-only checks don't run
     st = rep["statements"][0]
     assert st == {"file": "march.csv", "format": "csv", "account": "Assets:Bank:Checking",

@@ -21,9 +21,18 @@ from rich.console import Console, RenderableType
 from rich.text import Text
 
 from beanagent.core.proof import Proof
-from beanagent.model import AgentRun, BalanceCheck, Decision, Finding, Proposal, RunResult, Step
+from beanagent.model import (
+    ENDINGS,
+    AgentRun,
+    BalanceCheck,
+    Decision,
+    Finding,
+    Proposal,
+    RunResult,
+    Step,
+)
 from beanagent.settings import CONFIDENT
-from beanagent.statements.model import Statement
+from beanagent.statements.model import Statement, StatementLine
 from beanagent.text import display_path, visible
 from beanagent.ui.findings import format_findings
 from beanagent.ui.prompt import Review, Revise
@@ -65,6 +74,52 @@ def format_balance(b: BalanceCheck) -> Text:
     return Text(_show(f"balance {b.account} on {b.date}: statement {b.statement}, ledger "
                       f"{b.ledger}, difference {b.difference} {b.currency}"), style="red")
 
+
+
+SAID_MAX = 2000  # characters of the model's last words shown (`beanagent log` has them all)
+
+
+def format_ending(run: AgentRun) -> Text:
+    """How a model's run ended, with its own last words (finish's summary, or the reply
+    that ended it): untrusted text, shown as data, cut at SAID_MAX characters."""
+    how = ENDINGS.get(run.ended or "", run.ended or "")
+    said = run.said
+    text = Text.assemble((_show(f"The {run.name} agent {how}"), "bold"))
+    if said is None:  # a bound: the warning above said which and what is kept
+        return text
+    said = said.strip()
+    if not said:
+        text.append(_show(" (it said nothing)"), style="dim")
+        return text
+    cut = len(said) - SAID_MAX
+    text.append(":\n")
+    text.append(visible(said[:SAID_MAX], keep="\n\t"), style="italic")
+    if cut > 0:
+        text.append(_show(f" … ({cut:,} more characters: beanagent log shows them)"),
+                    style="dim")
+    return text
+
+
+def format_unbooked(line: StatementLine, currency: str) -> str:
+    where = f"{line.ref.file}:{line.ref.line}" if line.ref.line else str(line.ref)
+    return f"{where}  {line.date}  {line.amount} {currency}  {line.description}"
+
+
+def format_nothing_proposed(o: RunResult) -> Text:
+    """Nothing was proposed: say so honestly. Every statement line booked only when the
+    engine's matching found each in the ledger; else how many are not, and which."""
+    missing = [(line, st.currency) for st, m in zip(o.statements, o.matches, strict=True)
+               for line in m.missing]
+    if not missing:
+        return Text("Nothing to propose: every statement line is already booked in the "
+                    "ledger.", style="green")
+    who = f"the {o.agent.name} agent" if o.agent is not None else "the agent"
+    n = len(missing)
+    text = Text(_show(f"Nothing proposed by {who}: {n} statement line{'s' * (n != 1)} "
+                      f"{'are' if n != 1 else 'is'} still unbooked:"), style="bold yellow")
+    for line, currency in missing:
+        text.append("\n  " + _show(format_unbooked(line, currency)))
+    return text
 
 
 class ConsoleUI:
@@ -159,6 +214,8 @@ class ConsoleUI:
     def outcome(self, o: RunResult) -> None:
         self._settle()
         c = self.console
+        if o.agent is not None and o.agent.ended is not None:
+            c.print(format_ending(o.agent))
         for st, result in zip(o.statements, o.matches, strict=True):
             c.print(_line((st.file, "bold"), f" ({st.format}, {st.account}, {st.start} to "
                           f"{st.end}): {len(st.lines)} lines, ",
@@ -184,7 +241,7 @@ class ConsoleUI:
                                            o.proof.flagged if o.proof else ()),
                     soft_wrap=False)
         elif o.statements:  # without statements, the findings said what there is
-            c.print("[green]Nothing to propose: the ledger already has every statement line.[/]")
+            c.print(format_nothing_proposed(o))
         if o.balance is not None:
             b = o.balance
             c.print(format_balance(b))
@@ -193,14 +250,14 @@ class ConsoleUI:
                     where = ", ".join(display_path(w) for w in culprit.where)
                     c.print(_line("  ", ("likely culprit", "yellow"), f" {culprit.explanation}",
                                   (f" ({where})" if where else "", "dim")))
-        if o.proof is not None:
-            self._proof(o.proof)
+        if o.proof is not None:  # with nothing proposed, the unbooked lines are listed above
+            self._proof(o.proof, listed=not o.proposals)
         if o.gate is not None and not o.gate.passed:
             c.print("[bold red]The staged ledger fails bean-check; nothing will be written:[/]")
             for e in o.gate.errors:
                 c.print(_line("  ", (str(e), "red")))
 
-    def _proof(self, proof: Proof) -> None:
+    def _proof(self, proof: Proof, listed: bool = False) -> None:
         """The reconciliation proof on the first screen: what it refused or flagged (with
         the statement line it rests on), new accounts, and each statement's completeness."""
         c = self.console
@@ -219,6 +276,10 @@ class ConsoleUI:
             text = Text(_show(f"  {st.file}: "))
             if st.complete:
                 text.append("every line is booked", style="green")
+            elif listed:
+                if st.difference is None or st.difference == 0:
+                    continue
+                text.append(_show(f"{len(st.unbooked)} line(s) not booked"), style="yellow")
             else:
                 shown = ", ".join(str(r) for r in st.unbooked[:5])
                 more = f" and {len(st.unbooked) - 5} more" if len(st.unbooked) > 5 else ""

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+from beanagent.errors import BeanagentError, ExitCode
 from beanagent.model import RunResult
 from beanagent.statements.model import Ref
 from beanagent.text import display_path
 
 REPORT_VERSION = 1
-
-
 
 
 def _ref(ref: Ref) -> dict[str, Any]:
@@ -133,5 +133,42 @@ def build_report(outcome: RunResult) -> dict[str, Any]:
                   "model": agent.model if agent else None,
                   "usage": _usage(agent.usage) if agent and agent.usage is not None else None,
                   "rounds": agent.rounds if agent else 0,
-                  "stopped": agent.stopped if agent else None},
+                  "stopped": agent.stopped if agent else None,
+                  "ended": agent.ended if agent else None,
+                  "summary": agent.said if agent else None},
+        "error": _outcome_error(outcome),
+    }
+
+
+def _outcome_error(outcome: RunResult) -> dict[str, Any] | None:
+    """A run that ended with a failure of its own (the check: exit 3) says so; declining
+    (exit 1) is the user's choice, not an error."""
+    if outcome.exit_code < ExitCode.BAD_INPUT:
+        return None
+    message = "the run failed"
+    if outcome.exit_code == ExitCode.CHECK_FAILED and outcome.gate is not None:
+        errors = outcome.gate.errors
+        message = (f"the staged ledger fails bean-check ({len(errors)} new error"
+                   f"{'s' * (len(errors) != 1)}"
+                   + (f"; first: {errors[0]}" if errors else "") + "); nothing was written")
+    kind = {ExitCode.CHECK_FAILED: "check_failed"}.get(outcome.exit_code, "failed")
+    return {"type": kind, "message": message, "exit_code": int(outcome.exit_code),
+            "file": None, "line": None}
+
+
+def build_error_report(error: BeanagentError | None, exit_code: int, ledger: Path | None,
+                       message: str = "") -> dict[str, Any]:
+    """The report of a run that ended with an error before it had an outcome (bad input,
+    an agent or sandbox failure, a ledger that changed, a write that failed, Ctrl-C): the
+    version, the ledger and the error; nothing was written."""
+    return {
+        "version": REPORT_VERSION,
+        "ledger": display_path(ledger) if ledger is not None else None,
+        "committed": False,
+        "error": {"type": error.kind if error is not None else "interrupted",
+                  "message": error.message if error is not None else message,
+                  "exit_code": exit_code,
+                  "file": display_path(error.file) if error is not None and error.file
+                  else None,
+                  "line": error.line if error is not None else None},
     }
