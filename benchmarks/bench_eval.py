@@ -6,7 +6,8 @@ string: `offline`, `"anthropic --model claude-sonnet-4-5"`, `"anthropic --action
 runs on every scenario of the grid (benchmarks/scenarios.py; the runs of one scenario are
 interleaved so machine noise hits them alike), through the CLI with `--dry-run --json`, and
 is graded by `scenarios.score`. Per configuration it prints recall, precision and
-counter-account accuracy, steps, tokens (input/output), estimated cost, wall time per
+counter-account accuracy, the proof's findings (proposals it refused and flagged, from
+the report's `proof`), steps, tokens (input/output), estimated cost, wall time per
 scenario and the failed runs (non-zero exit, graded as delivering nothing), and writes
 every figure to a JSON file. A configuration whose API key is missing is skipped with a
 line saying so; the benchmark itself never fails.
@@ -18,6 +19,7 @@ Usage: python -m benchmarks.bench_eval [--agents offline "anthropic --actions js
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import os
@@ -95,6 +97,9 @@ def summarise(runs: Sequence[Run]) -> dict[str, Any]:
     out["cost_usd"] = sum(costs, Decimal(0)) if costs else None
     rounds = [r.agent["rounds"] for r in runs if isinstance(r.agent.get("rounds"), int)]
     out["rounds_per_run"] = sum(rounds) / len(rounds) if rounds else None
+    proofs = [r.proof for r in runs if r.proof is not None]  # runs that made a report
+    for field in ("refused", "flagged", "findings", "unbooked"):
+        out[f"proof_{field}"] = sum(getattr(p, field) for p in proofs) if proofs else None
     return out
 
 
@@ -106,11 +111,13 @@ def format_run(config: str, run: Run, width: int) -> str:
     s = run.score
     tokens = (f"{run.tokens('input_tokens')}/{run.tokens('output_tokens')} tok"
               if run.usage is not None else "")
+    proof = (f"  proof {run.proof.refused} refused, {run.proof.flagged} flagged"
+             if run.proof is not None else "")
     text = (f"{run.scenario.name:<38} {config:<{width}}"
             f"  recall {_ratio(s.recall, s.true_positive, s.to_propose)}"
             f"  precision {_ratio(s.precision, s.true_positive, s.proposed)}"
             f"  counter {_ratio(s.counter_accuracy, s.counter_right, s.counter_seen)}"
-            f"  steps {run.steps}  {tokens}  {run.wall_seconds:.2f} s")
+            f"{proof}  steps {run.steps}  {tokens}  {run.wall_seconds:.2f} s")
     if run.failed:
         how = "timeout" if run.exit_code is None else f"exit {run.exit_code}"
         why = run.error.splitlines()[-1] if run.error else ""
@@ -121,18 +128,21 @@ def format_run(config: str, run: Run, width: int) -> str:
 def format_table(summaries: dict[str, dict[str, Any]], skipped: dict[str, str]) -> str:
     width = max([len("agent"), *map(len, summaries), *map(len, skipped)])
     head = (f"{'agent':<{width}}  runs  fail  {'recall':<15} {'precision':<15} "
-            f"{'counter':<15} steps  {'tokens in/out':<17} {'cost $':>8}  s/run")
+            f"{'counter':<15} {'proof ref/flag':<14} steps  {'tokens in/out':<17} "
+            f"{'cost $':>8}  s/run")
     rows = [head, "-" * len(head)]
     for config, m in summaries.items():
         tokens = ("-" if m["input_tokens"] is None
                   else f"{m['input_tokens']}/{m['output_tokens']}")
         cost = "-" if m["cost_usd"] is None else f"{m['cost_usd']:.4f}"
+        proof = ("-" if m.get("proof_refused") is None
+                 else f"{m['proof_refused']}/{m['proof_flagged']}")
         rows.append(
             f"{config:<{width}}  {m['runs']:>4}  {m['failed']:>4}  "
             f"{_ratio(m['recall'], m['true_positive'], m['to_propose']):<15} "
             f"{_ratio(m['precision'], m['true_positive'], m['proposed']):<15} "
             f"{_ratio(m['counter_accuracy'], m['counter_right'], m['counter_seen']):<15} "
-            f"{m['steps_per_run']:>5.1f}  {tokens:<17} {cost:>8}  "
+            f"{proof:<14} {m['steps_per_run']:>5.1f}  {tokens:<17} {cost:>8}  "
             f"{m['wall_seconds_per_run']:.2f}")
     rows += [f"{config:<{width}}  skipped: {why}" for config, why in skipped.items()]
     return "\n".join(rows) + "\n"
@@ -145,7 +155,8 @@ def _run_json(run: Run) -> dict[str, Any]:
             "precision": s.precision, "counter_accuracy": s.counter_accuracy,
             "true_positive": s.true_positive, "to_propose": s.to_propose,
             "proposed": s.proposed, "missed": s.missed, "false": s.false,
-            "wrong_counter": s.wrong_counter, "agent": run.agent, "error": run.error or None}
+            "wrong_counter": s.wrong_counter, "agent": run.agent, "error": run.error or None,
+            "proof": dataclasses.asdict(run.proof) if run.proof is not None else None}
 
 
 def results(runs: dict[str, list[Run]], skipped: dict[str, str],

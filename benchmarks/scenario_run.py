@@ -56,6 +56,30 @@ def prepare(scenario: Scenario, root: Path) -> tuple[Path, dict[str, Any]]:
     return out, truth
 
 
+@dataclasses.dataclass(frozen=True)
+class Proofed:
+    """The reconciliation proof's verdicts in one report: proposals it refused (never
+    reviewed), flagged (shown in red, never accepted by --yes), its findings in all, and
+    the statement lines it still counts as unbooked."""
+
+    refused: int = 0
+    flagged: int = 0
+    findings: int = 0
+    unbooked: int = 0
+
+    @classmethod
+    def from_report(cls, report: dict[str, Any] | None) -> Proofed | None:
+        proof = (report or {}).get("proof")
+        if not isinstance(proof, dict):
+            return None
+        items = [p for p in proof.get("proposals") or [] if isinstance(p, dict)]
+        statements = [s for s in proof.get("statements") or [] if isinstance(s, dict)]
+        return cls(refused=sum(bool(p.get("refused")) for p in items),
+                   flagged=sum(bool(p.get("flagged")) for p in items),
+                   findings=sum(len(p.get("findings") or []) for p in items),
+                   unbooked=sum(len(s.get("unbooked") or []) for s in statements))
+
+
 @dataclasses.dataclass
 class Run:
     """One agent on one scenario: the grade, the clock, and what the agent reported."""
@@ -66,6 +90,7 @@ class Run:
     exit_code: int | None  # None: killed at the timeout
     agent: dict[str, Any]  # the report's `agent` object, completed from the audit log
     error: str = ""  # the end of stderr, when the run failed
+    proof: Proofed | None = None  # what the report's proof found (None: no report)
 
     @property
     def failed(self) -> bool:
@@ -123,7 +148,7 @@ def run_agent(out: Path, truth: dict[str, Any], scenario: Scenario,
     info = _agent_info(report, _last_record(audit))
     graded = score(truth, report or EMPTY_REPORT)
     error = "" if code == 0 else stderr.strip()[-2000:] or f"exit {code}, no message"
-    return Run(scenario, graded, elapsed, code, info, error)
+    return Run(scenario, graded, elapsed, code, info, error, Proofed.from_report(report))
 
 
 def _text(data: bytes | str | None) -> str:

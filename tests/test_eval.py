@@ -13,7 +13,7 @@ import pytest
 
 from beanagent.agent.offline import offline_script
 from benchmarks import bench_eval
-from benchmarks.scenario_run import Run, _agent_info, grid
+from benchmarks.scenario_run import Proofed, Run, _agent_info, grid
 from benchmarks.scenarios import Score, score
 from tests.fake_anthropic import FakeAnthropic, serve, tool_use
 from tests.helpers import report, run_cli_in_process
@@ -103,7 +103,7 @@ def test_a_worse_model_scores_worse(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     run = agent["runs"][0]
     assert len(run["missed"]) == summary["to_propose"]
     if failed:
-        assert run["exit_code"] == 5 and "no script was run" in run["error"]
+        assert run["exit_code"] == 5 and "ran no script (it finished)" in run["error"]
 
 
 def test_the_reports_agent_figures_win_over_the_logs() -> None:
@@ -136,3 +136,32 @@ def test_summary_adds_up_tokens_cost_and_rounds() -> None:
     assert summary["recall"] == 0.5 and summary["wall_seconds_per_run"] == 3.0
     table = bench_eval.format_table({"x": summary}, {"y": "no key"})
     assert "0.0250" in table and "2000/100" in table and "skipped: no key" in table
+
+
+def test_the_proofs_findings_per_configuration() -> None:
+    """bench_eval counts what the report's proof refused and flagged, per configuration."""
+    proof = {"passed": False, "statements": [{"unbooked": [{"file": "a.csv", "line": 4}]}],
+             "proposals": [
+                 {"id": "P1", "refused": False, "flagged": False, "findings": []},
+                 {"id": "P2", "refused": False, "flagged": True,
+                  "findings": [{"rule": "plausible", "refused": False}]},
+                 {"id": "P3", "refused": True, "flagged": False,
+                  "findings": [{"rule": "backed", "refused": True},
+                               {"rule": "once", "refused": True}]}]}
+    proofed = Proofed.from_report({"proof": proof})
+    assert proofed == Proofed(refused=1, flagged=1, findings=3, unbooked=1)
+    assert Proofed.from_report(None) is None and Proofed.from_report({"proof": None}) is None
+
+    def run(p: Proofed | None, code: int) -> Run:
+        return Run(FIRST, Score(to_propose=4, proposed=3, true_positive=2), 1.0, code,
+                   {"name": "x", "steps": 2}, proof=p)
+
+    summary = bench_eval.summarise([run(proofed, 0), run(proofed, 0), run(None, 5)])
+    assert (summary["proof_refused"], summary["proof_flagged"], summary["proof_findings"],
+            summary["proof_unbooked"]) == (2, 2, 6, 2)
+    table = bench_eval.format_table({"x": summary, "y": bench_eval.summarise([run(None, 5)])},
+                                    {})
+    head, _, x, y = table.splitlines()
+    at = head.index("proof ref/flag")  # the column: refused/flagged; "-" without a report
+    assert (x[at:at + 14].strip(), y[at:at + 14].strip()) == ("2/2", "-")
+    assert "proof 1 refused, 1 flagged" in bench_eval.format_run("x", run(proofed, 0), 1)
