@@ -12,7 +12,7 @@ from importlib import resources
 
 from beanagent.agent import Execute, OnStep, Repair
 from beanagent.agent.actions import actions_for
-from beanagent.agent.facts import api_reference, statement_summary
+from beanagent.agent.facts import api_reference, statement_summary, worked_example
 from beanagent.agent.loop import Limits, Session, Wire
 from beanagent.errors import BadInputError
 from beanagent.model import AgentRun, Task
@@ -23,7 +23,8 @@ def _prompt(name: str) -> str:
     return resources.files("beanagent.agent").joinpath(f"prompts/{name}").read_text("utf-8")
 
 
-_PLACEHOLDER = re.compile(r"\{(api|actions|facts|statements)\}")
+_PLACEHOLDER = re.compile(r"\{(api|example|actions|review|steps|tokens|seconds|facts|"
+                          r"statements)\}")
 
 
 def fill(template: str, values: Mapping[str, str]) -> str:
@@ -76,18 +77,27 @@ class LLMAgent:
                       self.max_tokens)
 
     def system_prompt(self, task: Task) -> str:
-        how = fill(_prompt(f"{self.actions}.md"), {"api": api_reference()})
+        """The instructions (prompt files), the API reference and worked example, the
+        budget, the ledger's facts and the statements. Each fill is one pass, so text
+        from the ledger or a statement is never read as a placeholder."""
+        how = fill(_prompt(f"{self.actions}.md"), {"api": api_reference(),
+                                                   "example": worked_example()})
+        limits = self.limits()
         return fill(_prompt("system.md"), {
-            "actions": how.strip(), "facts": task.facts or "(no facts)",
-            "statements": statement_summary(list(task.statements))})
+            "actions": how.strip(), "review": task.review_account,
+            "steps": str(limits.max_steps), "tokens": f"{limits.max_tokens_total:,}",
+            "seconds": f"{limits.max_seconds:g}", "facts": task.facts or "(no facts)",
+            "statements": statement_summary(task.statements)})
+
+    def first_message(self) -> str:
+        return "Reconcile the statements. Start by " + (
+            "running a script." if self.actions == "code" else "matching each statement.")
 
     def run(self, task: Task, execute: Execute, on_step: OnStep) -> AgentRun:
         run = AgentRun(self.name, model=self.model)
         self._session = Session(self.wire(), actions_for(self.actions),
                                 self.system_prompt(task), run, self.limits(), self.model)
-        run.messages.append({"role": "user", "content": "Reconcile the statements. Start by "
-                             + ("running a script." if self.actions == "code"
-                                else "matching each statement.")})
+        run.messages.append({"role": "user", "content": self.first_message()})
         self._session.drive(execute, on_step)
         return run
 

@@ -14,6 +14,7 @@ import datetime
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
+from pathlib import PurePath
 from typing import Any
 
 from beanagent.ledger.view import AccountInfo, LedgerView
@@ -105,13 +106,67 @@ def _account(value: Any) -> str:
     return value
 
 
+_BY_INDEX = ('evidence {"statement": S, "line": N} names statements[S].lines[N], as the '
+             "<statement-data> block does (N counts from 0)")
+
+
+def _index(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _by_index(item: Mapping[str, Any]) -> tuple[int, int]:
+    """The indexes of `{"statement": S, "line": N}`, checked for shape only."""
+    statement, line = item.get("statement"), item.get("line")
+    if set(item) - {"statement", "line"} or not (
+            isinstance(statement, int) and isinstance(line, int)
+            and _index(statement) and _index(line)):
+        raise ProposalError(f"{_BY_INDEX}: give exactly those two keys, as integers of 0 or "
+                            f"more (or pass the line itself: statements[S].lines[N]); got "
+                            f"{dict(item)!r}")
+    return statement, line
+
+
+def resolve_evidence(item: Any, statements: Sequence[Statement]) -> Any:
+    """An evidence item as the ref of the statement line it names: `{"statement": 0,
+    "line": 8}` (the data block's indexes) is `statements[0].lines[8].ref`; a ref whose
+    `file` is a statement's file name without its folders (as the prompt shows it) gets
+    the full name. Anything else is returned as it is, for `validate` to judge."""
+    if not isinstance(item, Mapping):
+        return item
+    if "statement" in item:
+        s, n = _by_index(item)
+        if s >= len(statements):
+            raise ProposalError(f"{_BY_INDEX}: there is no statements[{s}] (there are "
+                                f"{len(statements)})")
+        lines = statements[s].lines
+        if n >= len(lines):
+            raise ProposalError(f"{_BY_INDEX}: statements[{s}] has {len(lines)} lines "
+                                f"(0 to {len(lines) - 1}), not line {n}")
+        return lines[n].ref.to_json()
+    file = item.get("file")
+    if isinstance(file, str) and all(st.file != file for st in statements):
+        named = {st.file for st in statements
+                 if PurePath(st.file.replace("\\", "/")).name == file}
+        if len(named) == 1:
+            return {**item, "file": named.pop()}
+    return item
+
+
 def _refs(value: Any) -> tuple[Ref, ...]:
     if not isinstance(value, (list, tuple)) or len(value) > MAX_EVIDENCE:
         raise ProposalError(f"evidence must be a list of at most {MAX_EVIDENCE} statement refs")
     refs = []
     for item in value:
+        if isinstance(item, Mapping) and "statement" in item and "file" not in item:
+            # Resolved against the statements where they are known (`resolve_evidence`,
+            # `validate_all`); here only its shape can be checked.
+            s, n = _by_index(item)
+            refs.append(Ref(f"statements[{s}].lines[{n}]"))
+            continue
         if not isinstance(item, Mapping) or not isinstance(item.get("file"), str):
-            raise ProposalError("each evidence item must be a statement line or its ref")
+            raise ProposalError("each evidence item must be a statement line "
+                                "(statements[0].lines[8]), its .ref, or {\"statement\": 0, "
+                                "\"line\": 8}")
         line, bid = item.get("line"), item.get("id")
         if line is not None and (isinstance(line, bool) or not isinstance(line, int)):
             raise ProposalError("evidence line must be an integer")
@@ -347,6 +402,9 @@ def validate_all(raws: Iterable[Any], accounts: Mapping[str, AccountInfo],
               if i.spec.kind == "open" and i.spec.account}
     for raw in raws:
         try:
+            if isinstance(raw, Mapping) and isinstance(raw.get("evidence"), (list, tuple)):
+                raw = {**raw, "evidence": [resolve_evidence(e, statements)
+                                           for e in raw["evidence"]]}
             spec = validate(raw, accounts, opened)
         except ProposalError as exc:
             warnings.append(f"proposal rejected: {exc}")
