@@ -133,6 +133,7 @@ class StepResult:
     error: str | None
     proposals: list[Any]
     seconds: float
+    check: bool = False  # the script asked for both gates on the run's proposals (propose.check)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,8 +25,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
-from beanagent.agent import Agent, Repairing
+from beanagent.agent import Agent, Execute, Repairing
 from beanagent.agent.facts import ledger_facts
+from beanagent.agent.loop import check_report
 from beanagent.agent.script import ReplayAgent, ScriptAgent
 from beanagent.core import proposals as rules
 from beanagent.core.balance import closing_balances, compare_balance, user_assertions
@@ -173,7 +174,9 @@ def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent,
         if not loaded.statements and not isinstance(agent, ScriptAgent | ReplayAgent):
             return examine(loaded, settings, ui)  # what the ledger alone shows
         full_load = pool.submit(complete, loaded.ledger)
-        acted = act(agent, loaded, sandbox, settings, ui)
+        found_once = functools.cache(lambda: _found(loaded, full_load.result(), settings))
+        acted = act(agent, loaded, sandbox, settings, ui,
+                    _gates(stages, loaded, found_once, sandbox, settings))
         acted = dataclasses.replace(acted, proposals=acted.proposals + tuple(  # archive =
             archiver.propose(loaded.ledger, loaded.statements, acted.proposals)))
         checking = stage(stages, loaded, acted.proposals, sandbox, ui)
@@ -262,7 +265,7 @@ def examine(loaded: Loaded, settings: Settings, ui: UI) -> RunResult:
 
 
 def act(agent: Agent, loaded: Loaded, sandbox: Sandbox, settings: Settings,
-        ui: UI) -> Acted:
+        ui: UI, gates: Gates | None = None) -> Acted:
     """The agent's run in the sandbox, and its proposals held to the rules on this side."""
     facts = ledger_facts(loaded.view, list(loaded.statements)) \
         if getattr(agent, "needs_facts", False) else ""
@@ -271,7 +274,7 @@ def act(agent: Agent, loaded: Loaded, sandbox: Sandbox, settings: Settings,
     if sandbox.weak:
         ui.weak_sandbox(sandbox.missing_layers)
     run = agent.run(Task(loaded.statements, settings.review_account, facts),
-                    _executor(sandbox, loaded, settings, ui), ui.step)
+                    _executor(sandbox, loaded, settings, ui, gates), ui.step)
     seconds = time.monotonic() - started
     if run.stopped is not None:
         ui.warn(f"the {agent.name} agent {run.summary}")
@@ -314,6 +317,10 @@ def find(loaded: Loaded, full_load: Future[Ledger], settings: Settings, ui: UI) 
     if full.errors:
         ui.warn(f"{display_path(loaded.ledger.path)} already has {len(full.errors)} "
                 f"bean-check error(s) (first: {full.errors[0]}); only new errors will count")
+    return _found(loaded, full, settings)
+
+
+def _found(loaded: Loaded, full: Ledger, settings: Settings) -> Found:
     view = LedgerView(full.entries, full.options)
     matches = tuple(match_statement(view, st, settings.window_days, settings.review_account)
                     for st in loaded.statements)
@@ -332,7 +339,8 @@ def gate(stages: Stages, loaded: Loaded, found: Found, acted: Acted, checking: C
     manual = getattr(agent, "manual", False)
     first = Verdict(_verdict(sandbox, checking, found.full), proof)
     spent: list[float] = []  # the agent's time in repair rounds
-    fix = _agent_fix(agent, _executor(sandbox, loaded, settings, ui),
+    fix = _agent_fix(agent, _executor(sandbox, loaded, settings, ui,
+                                      _gates(stages, loaded, lambda: found, sandbox, settings)),
                      lambda raws, earlier: _validated(raws, loaded, ui, earlier), ui, spent) \
         if isinstance(agent, Repairing) else None
     settled = settle(staged, first, items,
@@ -389,16 +397,54 @@ def review(stages: Stages, loaded: Loaded, found: Found, settled: Settled, shown
 # --- the parts ----------------------------------------------------------------------------
 
 
-def _executor(sandbox: Sandbox, loaded: Loaded, settings: Settings,
-              ui: UI) -> Callable[[str], StepResult]:
-    engine = settings.engine()
+Gates = Callable[[Sequence[Any]], dict[str, Any]]
 
-    def execute(code: str) -> StepResult:
-        if sandbox.weak:  # in a weak sandbox the user sees every script before it runs
-            ui.script(code)
-        return sandbox.run(code, list(loaded.statements), engine)
 
-    return execute
+@dataclasses.dataclass(frozen=True)
+class _Executor:
+    """Runs the agent's scripts in the sandbox; `check` is `propose.check()`'s (`_gates`)."""
+
+    sandbox: Sandbox
+    statements: list[Statement]
+    engine: dict[str, str]
+    ui: UI
+    gates: Gates | None = None
+
+    def __call__(self, code: str, *, timeout: float | None = None,
+                 staged: Sequence[Any] = ()) -> StepResult:
+        if self.sandbox.weak:  # in a weak sandbox the user sees every script before it runs
+            self.ui.script(code)
+        return self.sandbox.run(code, self.statements, self.engine, timeout=timeout,
+                                staged=staged)
+
+    def check(self, proposals: Sequence[Any]) -> dict[str, Any]:
+        if self.gates is None:
+            return {"passed": None, "errors": ["no check is available here"]}
+        return self.gates(proposals)
+
+
+def _executor(sandbox: Sandbox, loaded: Loaded, settings: Settings, ui: UI,
+              gates: Gates | None = None) -> _Executor:
+    return _Executor(sandbox, list(loaded.statements), settings.engine(), ui, gates)
+
+
+def _gates(stages: Stages, loaded: Loaded, found: Callable[[], Found], sandbox: Sandbox,
+           settings: Settings) -> Gates:
+    """`propose.check()`: the run's raw proposals held to the rules, staged in a temporary
+    copy, bean-checked there and proven, as the loop tells the model (nothing is written)."""
+    def check(raws: Sequence[Any]) -> dict[str, Any]:
+        ledger = found()
+        items, rejected = rules.validate_all(raws, loaded.accounts, loaded.statements,
+                                             rules.currency_places(loaded.ledger.options))
+        errors: tuple[GateError, ...] = ()
+        if items:
+            staged, items = stages.stage(loaded.ledger, items)
+            errors = _verdict(sandbox, _begin_check(sandbox, loaded.ledger, staged),
+                              ledger.full).errors
+        return check_report([format_gate_error(e) for e in errors],
+                            ledger.prove(items, loaded.statements, settings, False), rejected)
+
+    return check
 
 
 def _validated(raws: Sequence[Any], loaded: Loaded, ui: UI,
@@ -469,7 +515,7 @@ def format_gate_error(e: GateError) -> str:
 Validate = Callable[[Sequence[Any], Sequence[Proposal]], list[Proposal]]
 
 
-def _agent_fix(agent: Repairing, run_script: Callable[[str], StepResult], validate: Validate,
+def _agent_fix(agent: Repairing, run_script: Execute, validate: Validate,
                ui: UI, spent: list[float]) -> Fix:
     """The gate's errors go back to the agent. Its answer, validated like any proposal,
     replaces what the errors point into (and what it withdraws), numbered after the rest;

@@ -47,7 +47,7 @@ class Sandbox:
     def __init__(self) -> None:
         self.ran: list[str] = []
 
-    def __call__(self, code: str) -> StepResult:
+    def __call__(self, code: str, **options: Any) -> StepResult:
         self.ran.append(code)
         word, _, arg = code.partition(" ")
         if word == "fail":

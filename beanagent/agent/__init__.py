@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from beanagent.model import AgentRun, Step, StepResult, Task
@@ -25,7 +25,24 @@ def _key(raw: Any) -> str:
     return json.dumps(raw, sort_keys=True, default=str)
 
 
-Execute = Callable[[str], StepResult]
+class Execute(Protocol):
+    """Runs one script in the sandbox. `timeout`: a shorter limit than the step's own (the
+    time an agent has left); `staged`: the raw proposals of the run's earlier steps, which
+    the script sees as `propose.staged`."""
+
+    def __call__(self, code: str, *, timeout: float | None = None,
+                 staged: Sequence[Any] = ()) -> StepResult: ...
+
+
+@runtime_checkable
+class Checks(Protocol):
+    """An `Execute` that can also run both gates on raw proposals for `propose.check()`:
+    stage them, bean-check the staged copy and prove them, and say what it found as JSON
+    values (`passed`, `errors`, `findings`, `unbooked`, `rejected`)."""
+
+    def check(self, proposals: Sequence[Any]) -> dict[str, Any]: ...
+
+
 OnStep = Callable[[Step], None]
 
 

@@ -28,14 +28,29 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from typing import Any, Protocol
+from collections.abc import Sequence
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any, Protocol
 
-from beanagent.agent import Execute, OnStep, Repair
+from beanagent.agent import Checks, Execute, OnStep, Repair
 from beanagent.agent.pricing import add_usage, new_usage, total_tokens
 from beanagent.model import AgentRun, Step, merge_proposals
+from beanagent.sandbox.protocol import clip_middle
+from beanagent.sandbox.server import OUTPUT_HEAD
 from beanagent.settings import AGENT_TIMEOUT, DEFAULT_STEPS, MAX_TOKENS_TOTAL
 
-MAX_TOOL_TEXT = 8000  # of a script's output, sent back (the tail: errors come last)
+if TYPE_CHECKING:
+    from beanagent.core.proof import Proof
+
+# Of a script's output, what goes back to the model: its head and its tail (errors come
+# last), with a marker saying how many characters of the whole output were cut.
+TOOL_HEAD = 2000
+TOOL_TAIL = 6000
+MAX_TOOL_TEXT = TOOL_HEAD + TOOL_TAIL
+NUDGE = ("You answered without an action. Run a script with run_python (or call finish "
+         "with a summary if there is nothing to do).")
+NUDGE_JSON = ("You answered without an action. Call one of the tools (or finish with a "
+              "summary if there is nothing to do).")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,6 +141,7 @@ class Session:
         self._since = 0.0
         self.round: list[Any] = []  # this round's proposals (merge_proposals within it)
         self.withdrawn: tuple[str, ...] = ()
+        self.nudged = False  # a first reply without an action is answered once
 
     # bounds
 
@@ -172,8 +188,16 @@ class Session:
             run.messages.append({"role": "assistant", "content": reply.text,
                                  "calls": [c.to_json() for c in reply.calls],
                                  "usage": dict(reply.usage)})
-            if not reply.calls:  # a reply with no action ends the run
-                run.summary = reply.text.strip() or "the model ended without calling finish"
+            if not reply.calls:  # a reply with no action ends the run ...
+                if self.taken == 0 and not self.nudged:  # ... unless nothing was done yet
+                    self.nudged = True
+                    run.messages.append({"role": "user", "content": NUDGE if any(
+                        t.name == "run_python" for t in self.tools) else NUDGE_JSON})
+                    continue
+                said = reply.text.strip() or next(
+                    (str(m["content"]).strip() for m in reversed(run.messages[:-1])
+                     if m["role"] == "assistant" and str(m["content"]).strip()), "")
+                run.summary = said or "the model ended without calling finish"
                 return
             finished = None
             for call in reply.calls:
@@ -201,13 +225,36 @@ class Session:
             code = self.actions.script(call)
         except InvalidCall as exc:
             self.taken += 1
-            return str(exc), True
+            return f"{exc}\n{self.budget()}", True
         self.taken += 1
-        step = self.run.add_step(code, execute(code))
+        # the step's own limit, clipped to the agent's time left
+        left = max(0.1, self.limits.max_seconds - self.elapsed())
+        step = self.run.add_step(code, execute(code, timeout=left,
+                                               staged=list(self.run.proposals)))
         on_step(step)
         if step.result.ok:
             self.round, _ = merge_proposals(self.round, step.result.proposals)
-        return observation(step, len(self.run.proposals)), not step.result.ok
+        checked = None
+        if step.result.check:  # propose.check(): both gates on the run's proposals
+            checked = self._check(step, execute)
+        return (observation(step, len(self.run.proposals), self.budget(), checked),
+                not step.result.ok)
+
+    def _check(self, step: Step, execute: Execute) -> dict[str, Any]:
+        if not step.result.ok:
+            return {"ran": False, "why": "the script failed: its proposals were not kept"}
+        if not isinstance(execute, Checks):
+            return {"ran": False, "why": "no check is available in this run"}
+        return {"ran": True, **execute.check(list(self.run.proposals))}
+
+    def budget(self) -> str:
+        """One line: steps, tokens and time used and left."""
+        lim = self.limits
+        used = total_tokens(self.run.usage or {})
+        return (f"budget: steps {self.taken}/{lim.max_steps} used "
+                f"({max(0, lim.max_steps - self.taken)} left); tokens {used:,}/"
+                f"{lim.max_tokens_total:,} used ({max(0, lim.max_tokens_total - used):,} "
+                f"left); {max(0.0, lim.max_seconds - self.elapsed()):.0f} s left")
 
     def _tell(self, call: Call, text: str, error: bool = False) -> None:
         self.run.messages.append({"role": "tool", "call_id": call.id, "name": call.name,
@@ -226,16 +273,62 @@ class Session:
         return Repair(list(self.round), self.withdrawn)
 
 
-def observation(step: Step, so_far: int) -> str:
+def observation(step: Step, so_far: int, budget: str = "",
+                checked: dict[str, Any] | None = None) -> str:
     """What the model learns from one script: JSON, so that printed text stays data.
-    `proposals_so_far` counts every proposal staged in the run (all steps, all rounds);
-    `replaced` says how many earlier ones this step's replaced (they cited the same
-    statement lines: a corrected entry replaces the old one, it is not booked twice)."""
+    `output` keeps the head and the tail of everything printed, with a marker saying how
+    many characters were cut between them; `proposals_so_far` counts every proposal staged
+    in the run (all steps, all rounds); `replaced` says how many earlier ones this step's
+    replaced (they cited the same statement lines: a corrected entry replaces the old one,
+    it is not booked twice); `check`: what propose.check() found; `budget`: what is left."""
     result = step.result
-    payload = {"ok": result.ok, "output": result.output[-MAX_TOOL_TEXT:],
-               "output_truncated": result.output_truncated
-               or len(result.output) > MAX_TOOL_TEXT,
-               "error": result.error,
-               "proposals_this_step": len(result.proposals) if result.ok else 0,
-               "proposals_so_far": so_far, "replaced": step.replaced}
-    return json.dumps(payload, ensure_ascii=False)
+    output = clip_middle(result.output, TOOL_HEAD, TOOL_TAIL,
+                         OUTPUT_HEAD if result.output_truncated else None)
+    payload: dict[str, Any] = {
+        "ok": result.ok, "output": output,
+        "output_truncated": result.output_truncated or output != result.output,
+        "error": result.error,
+        "proposals_this_step": len(result.proposals) if result.ok else 0,
+        "proposals_so_far": so_far, "replaced": step.replaced}
+    if checked is not None:
+        payload["check"] = checked
+    if budget:
+        payload["budget"] = budget
+    return json.dumps(payload, ensure_ascii=False, default=str)
+
+
+MAX_CHECK_ITEMS = 40  # of each list in a check's report (the count says how many in all)
+
+
+def check_report(errors: Sequence[str], proof: Proof | None,
+                 rejected: Sequence[str]) -> dict[str, Any]:
+    """What `propose.check()` tells the model: bean-check's new errors on the staged copy
+    (`file:line: message (proposal P3)`), the proof's findings (`P3 backed: ...`, refused
+    ones marked: they would be dropped), the statement lines nothing books yet, each
+    closing balance's difference, and the proposals the host's rules refuse."""
+    findings: list[str] = []
+    unbooked: list[str] = []
+    refused = False
+    for p in proof.proposals if proof is not None else ():
+        for f in p.findings:
+            refused = refused or f.refuse
+            findings.append(f"{p.id} {f.rule}: {f.message}"
+                            + (" (refused: it would be dropped)" if f.refuse
+                               else " (flagged for the reviewer)"))
+    for st in proof.statements if proof is not None else ():
+        name = PurePath(st.file).name  # the file's name, as the prompt gives it
+        if st.unbooked:
+            where = ", ".join(str(r.line if r.line is not None else r.id) for r in st.unbooked)
+            unbooked.append(f"{name}: {len(st.unbooked)} line(s) booked by no entry or "
+                            f"proposal: {where[:300]}")
+        if st.difference:
+            unbooked.append(f"{name}: the closing balance still differs by "
+                            f"{st.difference} {st.currency} after the proposals")
+
+    def capped(items: Sequence[str]) -> list[str]:
+        rest = len(items) - MAX_CHECK_ITEMS
+        return [*items[:MAX_CHECK_ITEMS], *([f"... and {rest} more"] if rest > 0 else [])]
+
+    return {"passed": not errors and not refused and not rejected,
+            "errors": capped(errors), "findings": capped(findings),
+            "unbooked": capped(unbooked), "rejected": capped(rejected)}

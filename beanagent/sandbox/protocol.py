@@ -56,3 +56,45 @@ def loads_strict(text: str | bytes, max_bytes: int) -> Any:
 
 def dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+
+# --- a script's printed output, cut in the middle -------------------------------------------
+#
+# Headers come first and errors and results last, so a long output keeps its head and its
+# tail with one marker between them saying how much of the whole output was cut. The
+# server cuts what it relays; the loop cuts again for the model, and its marker counts
+# every character cut along the way (the server's marker sits right after OUTPUT_HEAD
+# characters, and only when it cut something).
+
+
+def cut_marker(cut: int) -> str:
+    return f"\n… {cut:,} characters cut …\n"
+
+
+def cut_of(text: str, at: int) -> tuple[int, int] | None:
+    """(end, characters cut) of a marker that starts exactly at `at`."""
+    prefix, suffix = "\n… ", " characters cut …\n"
+    if text[at:at + len(prefix)] != prefix:
+        return None
+    end = text.find(suffix, at, at + len(prefix) + 30)
+    digits = text[at + len(prefix):end].replace(",", "") if end > 0 else ""
+    if not digits.isdigit():
+        return None
+    return end + len(suffix), int(digits)
+
+
+def clip_middle(text: str, head: int, tail: int, marked_at: int | None = None) -> str:
+    """`text` cut to `head` characters, the marker, and its last `tail` characters.
+    `marked_at`: where the server put its marker if it cut (its count is added to ours)."""
+    cut = 0
+    found = cut_of(text, marked_at) if marked_at is not None else None
+    if found is not None and marked_at is not None:
+        end, cut = found
+        text = text[:marked_at] + text[end:]
+    if len(text) <= head + tail:
+        if not cut or marked_at is None:
+            return text
+        return text[:marked_at] + cut_marker(cut) + text[marked_at:]
+    cut += len(text) - head - tail
+    return text[:head] + cut_marker(cut) + text[len(text) - tail:]

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
@@ -169,19 +170,27 @@ class Sandbox:
         return self._read_reply(timeout + self.reply_margin)
 
     def run(self, script: str, statements: list[Statement],
-            engine: dict[str, Any] | None = None) -> StepResult:
+            engine: dict[str, Any] | None = None, *, timeout: float | None = None,
+            staged: Sequence[Any] = ()) -> StepResult:
         """Run one script in a fresh child. Failures of the script come back as a
-        StepResult with `error` set; only a broken sandbox raises SandboxError."""
-        reply = self._request({"op": "run", "script": script, "timeout": self.step_timeout,
+        StepResult with `error` set; only a broken sandbox raises SandboxError.
+        `timeout`: this step's own limit when it is shorter than `step_timeout` (the time
+        an agent has left); `staged`: the raw proposals of the run's earlier steps, which
+        the script sees as `propose.staged` (data the host holds: it goes in as JSON)."""
+        limit = self.step_timeout if timeout is None else max(0.1, min(self.step_timeout,
+                                                                         timeout))
+        reply = self._request({"op": "run", "script": script, "timeout": limit,
                                "statements": [s.to_json() for s in statements],
-                               "engine": engine or {}}, self.step_timeout)
+                               "engine": engine or {}, "staged": _plain(staged)}, limit)
         output = str(reply.get("output") or "")
         truncated = bool(reply.get("output_truncated"))
         seconds = reply.get("seconds")
         secs = Decimal(str(seconds)) if isinstance(seconds, (int, Decimal)) else Decimal(0)
         status = reply.get("status")
         problem = {
-            "timeout": f"the script ran longer than {self.step_timeout:g} s and was stopped",
+            "timeout": f"the script ran longer than {limit:g} s and was stopped"
+                       + ("" if limit >= self.step_timeout else
+                          " (the agent's time left)"),
             "output_limit": "the script printed too much and was stopped",
             "disk_limit": "the script wrote too much to its temp dir and was stopped",
             "result_limit": "the script's result was too large and was discarded",
@@ -205,7 +214,7 @@ class Sandbox:
         error = result.get("error")
         return StepResult(result.get("ok") is True and error is None, output, truncated,
                           error if isinstance(error, str) else None, result["proposals"],
-                          _secs(secs))
+                          _secs(secs), check=result.get("check") is True)
 
     def bean_check(self, main_file: Path, read: tuple[Path, ...] = ()) -> list[LedgerError]:
         """bean-check (beancount's full loader, no cache) on a staged ledger, in a caged
@@ -239,6 +248,20 @@ class Sandbox:
                     for e in result["errors"]]
         except (ProtocolError, KeyError, TypeError, ValueError) as exc:
             raise SandboxError(f"the check's result is unreadable: {exc}") from None
+
+
+def _plain(raws: Sequence[Any]) -> list[Any]:
+    """Earlier steps' proposals as JSON values again (they came back from children, read
+    with Decimal numbers): only objects, each one that can't be written left out."""
+    out = []
+    for raw in raws:
+        if not isinstance(raw, dict):
+            continue
+        try:
+            out.append(json.loads(json.dumps(raw, default=str)))
+        except (TypeError, ValueError, RecursionError):
+            continue
+    return out
 
 
 def _secs(value: Decimal) -> float:

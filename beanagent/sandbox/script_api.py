@@ -22,6 +22,7 @@ from beanagent.core import proposals
 from beanagent.core.categorise import Categoriser, Suggestion
 from beanagent.core.match import MatchResult, match_statement
 from beanagent.ledger.view import LedgerView, Txn
+from beanagent.model import Spec
 from beanagent.settings import CONFIDENT, REVIEW_ACCOUNT, WINDOW_DAYS
 from beanagent.statements.model import Ref, Statement, StatementLine
 from beanagent.text import line_breaker, one_line
@@ -91,14 +92,91 @@ def _date(value: Any) -> str:
     return value.isoformat() if isinstance(value, datetime.date) else value
 
 
+@dataclasses.dataclass(frozen=True)
+class StagedProposal:
+    """A proposal an earlier step of this run made, as the host holds it now: its id (P1,
+    P2, ... in the order the host numbers them), kind ("transaction", "balance", "open"),
+    date, main account, the statement lines it cites, and `text`, the entry as it would
+    be written."""
+
+    id: str
+    kind: str
+    date: datetime.date
+    account: str
+    evidence: tuple[Ref, ...]
+    spec: Spec = dataclasses.field(repr=False)
+
+    @property
+    def text(self) -> str:
+        return proposals.format_directive(self.spec)
+
+
+def _staged(raws: Sequence[Any], view: LedgerView,
+            statements: Sequence[Statement]) -> tuple[StagedProposal, ...]:
+    """Earlier steps' proposals, validated again here as the host validates them (one the
+    host's rules refuse is left out, and the ids follow on as the host numbers them)."""
+    known = {ln.ref for st in statements for ln in st.lines}
+    opened: dict[str, datetime.date] = {}
+    out: list[StagedProposal] = []
+    for raw in raws:
+        try:
+            spec = proposals.validate(raw, view.accounts, opened)
+        except proposals.ProposalError:
+            continue
+        if spec.kind == "open" and spec.account:
+            opened[spec.account] = spec.date
+        evidence = tuple(r for r in spec.evidence if r in known)
+        out.append(StagedProposal(f"P{len(out) + 1}", spec.kind, spec.date, spec.main_account,
+                                  evidence, dataclasses.replace(spec, evidence=evidence)))
+    return tuple(out)
+
+
 class Propose:
     """Collects proposals. Each call is checked at once against the same rules the host
-    applies, so a mistake raises `ProposalError` pointing at the line that made it."""
+    applies, so a mistake raises `ProposalError` pointing at the line that made it.
 
-    def __init__(self, view: LedgerView):
+    `len(propose)` counts this step's proposals; `propose.staged` holds the earlier
+    steps' (each step runs in a fresh process: this is how a script sees them)."""
+
+    def __init__(self, view: LedgerView, review_account: str = REVIEW_ACCOUNT,
+                 statements: Sequence[Statement] = (),
+                 staged: tuple[StagedProposal, ...] = ()):
         self._view = view
         self._items: list[dict[str, Any]] = []
-        self._opened: dict[str, datetime.date] = {}
+        self._review_account = review_account
+        self._staged = staged
+        # accounts opened by earlier steps count: a proposal may book to them
+        self._opened: dict[str, datetime.date] = {
+            p.account: p.date for p in staged if p.kind == "open"}
+        self._staged_opens = frozenset(self._opened)
+        self._auto: dict[str, dict[str, Any]] = {}  # review account -> its implicit open
+        lines = [ln.date for st in statements for ln in st.lines]
+        self._first_line = min(lines) if lines else None
+        self._check = False
+
+    @property
+    def staged(self) -> tuple[StagedProposal, ...]:
+        """The proposals earlier steps of this run made (read-only; StagedProposal: id,
+        kind, date, account, evidence, text). Proposing a transaction again that cites the
+        same statement lines replaces the earlier one; an identical proposal is kept once."""
+        return self._staged
+
+    def check(self) -> None:
+        """Ask for both gates on everything proposed so far, before you `finish`. When
+        this script has ended without an error, the host writes every proposal of the run
+        (`propose.staged` and this step's) into a temporary copy of the ledger, runs
+        bean-check on it and the reconciliation proof (backed by a statement line, booked
+        once, every line booked, the closing balance, plausible new accounts), and adds
+        the result to this step's observation as `check`: `passed`, `errors` (bean-check's
+        new errors, `file:line: message (proposal P3)`), `findings` (the proof's, `P3
+        backed: ...`; `refused` ones would be dropped), `unbooked` (statement lines no
+        proposal or entry books) and `rejected` (proposals the host's rules refuse).
+        Nothing is written to the ledger. Once per step: calling it again changes nothing."""
+        self._check = True
+
+    @property
+    def check_requested(self) -> bool:
+        return self._check
 
     def _add(self, raw: dict[str, Any]) -> dict[str, Any]:
         if len(self._items) >= MAX_PROPOSALS:
@@ -109,6 +187,35 @@ class Propose:
         self._items.append(raw)
         return raw
 
+    def _open_review_account(self, raw: dict[str, Any]) -> dict[str, Any] | None:
+        """The review account, opened implicitly by the first transaction that books to
+        it: one `open` proposal (the reviewer sees it), dated at its earliest use."""
+        account = self._review_account
+        if account in self._view.accounts or not any(
+                isinstance(p, dict) and p.get("account") == account
+                for p in raw.get("postings") or ()):
+            return None
+        try:
+            when = proposals.validate({"kind": "open", "date": raw["date"],
+                                       "account": account}, {}, {}).date
+        except proposals.ProposalError:
+            return None  # the transaction's own validation says what is wrong
+        if self._first_line is not None:
+            when = min(when, self._first_line)
+        auto = self._auto.get(account)
+        if auto is not None:  # opened by this step: moved earlier if this use is earlier
+            if when < self._opened[account]:
+                auto["date"] = when.isoformat()
+                self._opened[account] = when
+            return None
+        if account in self._opened:  # opened by an earlier step, or by the script
+            return None
+        opening = self._add({"kind": "open", "date": when.isoformat(), "account": account,
+                             "currencies": [], "reason": "the review account, for entries "
+                             "whose counter-account is still to be decided"})
+        self._auto[account] = opening
+        return opening
+
     def transaction(self, date: datetime.date | str, payee: str | None, narration: str,
                     postings: Sequence[Any], evidence: Iterable[Any] = (), flag: str = "*",
                     meta: Mapping[str, str] | None = None, tags: Iterable[str] = (),
@@ -116,8 +223,11 @@ class Propose:
                     reason: str = "") -> dict[str, Any]:
         """Propose a transaction. `postings`: [(account, '12.00 USD'), (account, Decimal,
         'USD'), (account,)] with at most one amount left out; `evidence`: the statement
-        lines it rests on; `confidence` in [0, 1]; `reason` says why, for the reviewer."""
-        return self._add({
+        lines it rests on; `confidence` in [0, 1]; `reason` says why, for the reviewer.
+        Booking to the review account (`engine.review_account`, e.g. Expenses:FIXME) when
+        the ledger lacks it also proposes its `open`, once per run, dated at its earliest
+        use (or the statements' first line)."""
+        raw = {
             "kind": "transaction", "date": _date(date), "flag": flag, "payee": payee,
             "narration": narration, "postings": [_posting_json(p) for p in postings],
             "evidence": [_ref_json(e) for e in evidence], "meta": dict(meta or {}),
@@ -125,7 +235,16 @@ class Propose:
             "links": links if isinstance(links, str) else list(links),
             "confidence": None if confidence is None else str(round(confidence, 3)),
             "reason": reason,
-        })
+        }
+        opening = self._open_review_account(raw)
+        try:
+            return self._add(raw)
+        except proposals.ProposalError:
+            if opening is not None:  # no use left: the implicit open goes too
+                self._items = [i for i in self._items if i is not opening]
+                del self._auto[self._review_account]
+                del self._opened[self._review_account]
+            raise
 
     def balance(self, account: str, date: datetime.date | str, amount: Any,
                 currency: str | None = None, evidence: Iterable[Any] = (),
@@ -141,9 +260,23 @@ class Propose:
 
     def open(self, account: str, date: datetime.date | str, currencies: Iterable[str] = (),
              reason: str = "") -> dict[str, Any]:
-        """Propose opening `account` on `date` (e.g. a review account)."""
-        return self._add({"kind": "open", "date": _date(date), "account": account,
-                          "currencies": list(currencies), "reason": reason})
+        """Propose opening `account` on `date`. An account an earlier step's proposal
+        opens is not opened twice (that proposal stands); opening the review account after
+        a transaction opened it implicitly replaces the implicit open."""
+        raw = {"kind": "open", "date": _date(date), "account": account,
+               "currencies": list(currencies), "reason": reason}
+        if account in self._staged_opens:
+            return raw  # proposed again: the earlier step's stands (a rerun of a script)
+        if account in self._auto:  # the script's own open takes the implicit one's place
+            others = {k: v for k, v in self._opened.items() if k != account}
+            spec = proposals.validate(raw, self._view.accounts, others)
+            auto = self._auto.pop(account)
+            when = min(spec.date, self._opened[account])  # no earlier use left unopened
+            auto.clear()
+            auto.update(raw, date=when.isoformat())
+            self._opened[account] = when
+            return auto
+        return self._add(raw)
 
     def to_json(self) -> list[dict[str, Any]]:
         return list(self._items)
@@ -247,16 +380,19 @@ class Engine:
 
 
 def make_globals(view: LedgerView, statements: Sequence[Statement],
-                 settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                 settings: Mapping[str, Any] | None = None,
+                 staged: Sequence[Any] = ()) -> dict[str, Any]:
     """`settings`: the engine's `review_account`, `window_days`, `confident` and `denylist`
-    (accounts joined by commas) from the user's configuration."""
+    (accounts joined by commas) from the user's configuration; `staged`: the raw proposals
+    of the run's earlier steps (`propose.staged`)."""
     settings = settings or {}
+    review = str(settings.get("review_account", REVIEW_ACCOUNT))
     return {
         "__name__": "__beanagent_script__",
         "ledger": view,
         "statements": list(statements),
-        "propose": Propose(view),
-        "engine": Engine(view, str(settings.get("review_account", REVIEW_ACCOUNT)),
+        "propose": Propose(view, review, statements, _staged(staged, view, statements)),
+        "engine": Engine(view, review,
                          int(settings.get("window_days", WINDOW_DAYS)),
                          Decimal(str(settings.get("confident", CONFIDENT))),
                          [a for a in str(settings.get("denylist") or "").split(",") if a]),

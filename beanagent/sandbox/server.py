@@ -9,7 +9,10 @@ to the host as raw text for the host to parse strictly. Nothing survives between
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import dataclasses
+import difflib
 import functools
 import gc
 import json
@@ -23,6 +26,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,8 +40,10 @@ from beanagent.sandbox.layers import (
     python_read_paths,
     set_death_signal,
 )
+from beanagent.sandbox.protocol import cut_marker
 
-OUTPUT_KEEP = 64 * 1024  # what goes back to the caller
+OUTPUT_KEEP = 64 * 1024  # characters of output that go back to the caller, at most
+OUTPUT_HEAD = 16 * 1024  # of which the first ones; the rest from the end, a marker between
 OUTPUT_KILL = 4 * 1024 * 1024  # a flood beyond this kills the step
 RESULT_CAP = 16 * 1024 * 1024
 TEMP_BYTES = 256 * 1024 * 1024  # a step's temp dir, all files together
@@ -92,11 +98,52 @@ def _rlimits(cpu_seconds: int, extra_mem: int) -> None:
 
 
 def _script_traceback(exc: BaseException) -> str:
-    """The traceback as the script's author needs it: only the script's own frames."""
+    """The traceback as the script's author needs it: only the script's own frames, and
+    for a name the script API's objects lack, the names they have."""
     te = traceback.TracebackException.from_exception(exc)
     te.stack = traceback.StackSummary.from_list(
         [f for f in te.stack if f.filename == SCRIPT_NAME] or te.stack[-1:])
-    return "".join(te.format()).rstrip()
+    text = "".join(te.format()).rstrip()
+    hint = attribute_hint(exc)
+    if hint is not None:
+        head, _, last = text.rpartition("\n")
+        if last.startswith("AttributeError"):
+            text = (head + "\n" if head else "") + f"AttributeError: {hint}"
+    return text
+
+
+def attribute_hint(exc: BaseException) -> str | None:
+    """"Suggestion has no attribute 'counter_account' (did you mean 'account'?; fields:
+    account, payee, ...)" for an attribute the script API's objects lack; else None."""
+    if not isinstance(exc, AttributeError) or not isinstance(exc.name, str):
+        return None
+    obj = exc.obj
+    kind = type(obj)
+    if isinstance(obj, type) or not kind.__module__.startswith("beanagent."):
+        return None
+    public = [n for n in dir(obj) if not n.startswith("_") and n not in dir(tuple)]
+    if dataclasses.is_dataclass(obj):
+        fields = [f.name for f in dataclasses.fields(obj) if f.repr]
+    else:
+        fields = list(getattr(kind, "_fields", ()))
+    methods = []
+    for name in public:
+        attr = getattr(kind, name, None)  # from the class: never runs a property
+        if name in fields:
+            continue
+        if callable(attr) and not isinstance(attr, type):
+            methods.append(f"{name}()")
+        else:  # a property, or an attribute set on the instance
+            fields.append(name)
+    close = difflib.get_close_matches(exc.name, public, n=2, cutoff=0.6) or [
+        n for n in public if len(n) > 2 and (n in exc.name or exc.name in n)][:2]
+    parts = [f"did you mean {' or '.join(repr(n) for n in close)}?"] if close else []
+    if fields:
+        parts.append("fields: " + ", ".join(fields))
+    if methods:
+        parts.append("methods: " + ", ".join(methods))
+    return (f"{kind.__name__} has no attribute {exc.name!r}"
+            + (f" ({'; '.join(parts)})" if parts else ""))
 
 
 def _run_script(view: Any, request: dict[str, Any]) -> dict[str, Any]:
@@ -104,7 +151,8 @@ def _run_script(view: Any, request: dict[str, Any]) -> dict[str, Any]:
     from beanagent.statements.model import Statement
 
     statements = [Statement.from_json(s) for s in request["statements"]]
-    env = make_globals(view, statements, request.get("engine") or {})
+    env = make_globals(view, statements, request.get("engine") or {},
+                       request.get("staged") or ())
     source = request["script"]
     linecache.cache[SCRIPT_NAME] = (len(source), None, source.splitlines(True), SCRIPT_NAME)
     error = None
@@ -117,7 +165,9 @@ def _run_script(view: Any, request: dict[str, Any]) -> dict[str, Any]:
         error = _script_traceback(exc)
     sys.stdout.flush()
     sys.stderr.flush()
-    return {"ok": error is None, "error": error, "proposals": env["propose"].to_json()}
+    propose = env["propose"]
+    return {"ok": error is None, "error": error, "proposals": propose.to_json(),
+            "check": propose.check_requested}
 
 
 def _run_check(request: dict[str, Any], state: Booked | None) -> dict[str, Any]:
@@ -163,10 +213,48 @@ def _over_quota(workdir: str) -> bool:
     return False
 
 
+class _Output:
+    """The head and the tail of everything a step prints (decoded as it comes), and how
+    many characters lie between them."""
+
+    def __init__(self) -> None:
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self.head = ""
+        self.tail: deque[str] = deque()
+        self.tail_chars = 0
+        self.chars = 0
+        self.bytes = 0
+
+    def add(self, chunk: bytes, final: bool = False) -> None:
+        self.bytes += len(chunk)
+        text = self.decoder.decode(chunk, final)
+        self.chars += len(text)
+        if len(self.head) < OUTPUT_HEAD:
+            room = OUTPUT_HEAD - len(self.head)
+            self.head += text[:room]
+            text = text[room:]
+        if text:
+            self.tail.append(text)
+            self.tail_chars += len(text)
+        keep = OUTPUT_KEEP - OUTPUT_HEAD - 64  # the marker fits in OUTPUT_KEEP
+        while self.tail and self.tail_chars - len(self.tail[0]) >= keep:
+            self.tail_chars -= len(self.tail.popleft())
+        if self.tail and self.tail_chars > keep:  # trim the oldest piece
+            extra = self.tail_chars - keep
+            self.tail[0] = self.tail[0][extra:]
+            self.tail_chars -= extra
+
+    def text(self) -> tuple[str, int]:
+        """The output as kept, and how many characters were cut from its middle."""
+        self.add(b"", final=True)
+        tail = "".join(self.tail)
+        cut = self.chars - len(self.head) - len(tail)
+        return (self.head + cut_marker(cut) + tail if cut else self.head + tail), cut
+
+
 def _collect(pid: int, out_r: int, res_r: int, deadline: float,
              workdir: str) -> dict[str, Any]:
-    out = bytearray()
-    out_total = 0
+    out = _Output()
     res = bytearray()
     status = "ok"
     open_fds = {out_r, res_r}
@@ -190,12 +278,10 @@ def _collect(pid: int, out_r: int, res_r: int, deadline: float,
             if not chunk:
                 open_fds.discard(fd)
             elif fd == out_r:
-                out_total += len(chunk)
-                if len(out) < OUTPUT_KEEP:
-                    out += chunk[: OUTPUT_KEEP - len(out)]
+                out.add(chunk)
             else:
                 res += chunk
-        if out_total > OUTPUT_KILL:
+        if out.bytes > OUTPUT_KILL:
             status = "output_limit"
             break
         if not exited and _over_quota(workdir):
@@ -219,11 +305,13 @@ def _collect(pid: int, out_r: int, res_r: int, deadline: float,
     sig = os.WTERMSIG(wstatus) if os.WIFSIGNALED(wstatus) else None
     if status == "ok" and sig is not None and not res:
         status = "killed"
+    output, cut = out.text()
     return {
         "status": status,
         "signal": sig,
-        "output": out.decode("utf-8", "replace"),
-        "output_truncated": out_total > len(out),
+        "output": output,
+        "output_truncated": cut > 0,
+        "output_cut": cut,
         "result": res.decode("utf-8", "replace") if status == "ok" else None,
     }
 
