@@ -241,3 +241,27 @@ def test_readme_example_script_runs_on_the_sample(tmp_path: Path) -> None:
          *sorted(f"inbox/{p.name}" for p in (tmp_path / "inbox").glob("*.csv")), "--dry-run"],
         cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr + proc.stdout
+
+
+def test_facts_of_an_empty_ledger_say_so() -> None:
+    facts = ledger_facts(LedgerView([], {}), [Statement("in/b.csv", "csv", "Assets:New", "EUR",
+                                                         ())], "Expenses:FIXME")
+    assert facts.startswith("No transactions; operating currencies: none; 0 accounts.")
+    assert "Statement account Assets:New (NOT open in the ledger)" in facts
+    assert "that a line could book to: none" in facts
+    assert "Those are all 0 accounts" in facts
+
+
+def test_a_cap_on_accounts_is_said_not_silent(tmp_path: Path) -> None:
+    names = [f"Expenses:Shop{i:03}" for i in range(200)]
+    path = tmp_path / "many.beancount"
+    path.write_text("1990-01-01 open Assets:Bank:Checking USD\n" + "".join(
+        f"1990-01-01 open {n}\n2024-02-01 * \"p{i}\"\n  Assets:Bank:Checking  -1.00 USD\n"
+        f"  {n}\n" for i, n in enumerate(names)))
+    loaded = load_ledger(path)
+    assert not loaded.errors, loaded.errors
+    facts = ledger_facts(LedgerView(loaded.entries, loaded.options), [_statement()])
+    shown = [n for n in names if f"- {n} " in facts or f"- {n}\n" in facts]
+    assert len(shown) == 150  # besides the statement's own account
+    assert "50 more accounts not shown" in facts
+    assert "50 of them would fit but are over this list's cap" in facts

@@ -24,7 +24,7 @@ from beanagent.ledger.view import AccountInfo, BalanceAssertion, LedgerView, Pos
 from beanagent.sandbox.script_api import Engine, Propose
 from beanagent.statements.model import Ref, Statement, StatementLine
 
-MAX_ACCOUNTS = 150  # accounts listed by name; the rest are counted, never dropped unsaid
+MAX_ACCOUNTS = 150  # accounts named besides the statements' own; the rest are counted
 MAX_PAYEES = 15
 MAX_LINES = 400
 MAX_DESCRIPTION = 120
@@ -252,7 +252,8 @@ def ledger_facts(view: LedgerView, statements: Sequence[Statement],
     starts = [st.start for st in statements if st.start is not None]
     start = min(starts, default=None)
     since = (start or end) - datetime.timedelta(days=RECENT_DAYS)
-    lines = [f"Transactions from {view.start} to {view.end}; operating currencies: "
+    span = f"Transactions from {view.start} to {view.end}" if view.start else "No transactions"
+    lines = [f"{span}; operating currencies: "
              f"{', '.join(view.operating_currencies) or 'none'}; {len(accounts)} accounts."]
     if review_account:
         state = ("open" if review_account in accounts else "NOT open in the ledger: propose."
@@ -261,7 +262,7 @@ def ledger_facts(view: LedgerView, statements: Sequence[Statement],
                      f"{review_account}, {state}.")
     listed: dict[str, None] = {}
     budget = MAX_ACCOUNTS
-    unlisted = 0
+    over: set[str] = set()  # would be named but for the cap
     for st in dict.fromkeys(st.account for st in statements):
         own = accounts.get(st)
         listed[st] = None
@@ -278,7 +279,7 @@ def ledger_facts(view: LedgerView, statements: Sequence[Statement],
                     start or end)):
                 continue
             if budget <= 0:
-                unlisted += 1
+                over.add(name)
                 continue
             listed[name] = None
             budget -= 1
@@ -287,22 +288,28 @@ def ledger_facts(view: LedgerView, statements: Sequence[Statement],
         common = ", ".join(quote(p) for p, _ in payees.most_common(MAX_PAYEES))
         lines.append(f"Frequent payees on {st}: {common or 'none'}")
     others = [info for info in accounts.values() if info.name not in listed
+              and info.name not in over
               and _kind_fits(info, cash) and _holds(info, currencies)
               and info.is_open(start or end) and _in_use(view, info, since)]
-    lines.append(f"\nOther open accounts in use since {since} that a line could book to:")
+    lines.append(f"\nOther open accounts in use since {since} that a line could book to:"
+                 + ("" if others else " none"))
     for info in others:
         if budget <= 0:
-            unlisted += 1
+            over.add(info.name)
             continue
         listed[info.name] = None
         budget -= 1
         lines.append(_account_row(info, start, currencies))
     rest = len(accounts) - len([a for a in listed if a in accounts])
-    more = f"; {unlisted} of them would fit but are over this list's cap" if unlisted else ""
-    lines.append(f"\n{rest} more accounts not shown (closed, unused since {since}, holding "
-                 f"other commodities, or Equity{more}). A script lists every account with "
-                 "`ledger.accounts` (name -> AccountInfo), e.g. "
-                 "`print([a for a in ledger.accounts if a.startswith('Expenses:Taxes')])`.")
+    more = f"; {len(over)} of them would fit but are over this list's cap" if over else ""
+    if rest:
+        lines.append(f"\n{rest} more accounts not shown (closed, unused since {since}, "
+                     f"holding other commodities, or Equity{more}). A script lists every "
+                     "account with `ledger.accounts` (name -> AccountInfo), e.g. "
+                     "`print([a for a in ledger.accounts if a.startswith('Expenses:')])`.")
+    else:
+        lines.append(f"\nThose are all {len(accounts)} accounts (`ledger.accounts` in a "
+                     "script).")
     return "\n".join(lines)
 
 
