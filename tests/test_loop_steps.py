@@ -280,3 +280,14 @@ def test_the_offline_script_still_opens_it_itself_and_only_once(books: Path) -> 
     assert [p.spec.account for p in opens] == ["Expenses:FIXME"]
     assert "review account" in opens[0].spec.reason
     assert out.gate is not None and out.gate.passed
+
+
+def test_a_replayed_run_gives_each_script_the_earlier_ones_proposals(books: Path) -> None:
+    from beanagent.agent.script import ReplayAgent
+
+    out = reconcile(books / "books.beancount", [books / "march.csv"],
+                    ReplayAgent([GOOD, SHOW_STAGED], "test"),
+                    load_settings(books / "books.beancount", account=ACCOUNT, dry_run=True),
+                    RecordingUI())
+    assert out.agent is not None
+    assert out.agent.steps[1].result.output.splitlines()[4] == "left: [7]"

@@ -31,6 +31,6 @@ class ReplayAgent:
 
     def run(self, task: Task, execute: Execute, on_step: OnStep) -> AgentRun:
         run = AgentRun(self.name)
-        for code in self.scripts:
-            on_step(run.add_step(code, execute(code)))
+        for code in self.scripts:  # each sees the earlier ones' proposals, as it did then
+            on_step(run.add_step(code, execute(code, staged=list(run.proposals))))
         return run
