@@ -196,7 +196,7 @@ def test_facts_send_the_accounts_that_matter_and_count_the_rest(tmp_path: Path) 
     assert "Expenses:Taxes:Y1995" not in facts and "Assets:Broker:Fund" not in facts
     assert re.search(r"\b30\d more accounts not shown", facts), facts
     assert "ledger.accounts" in facts
-    assert "Expenses:FIXME, NOT open in the ledger" in facts
+    assert "Expenses:FIXME, not open in the ledger yet" in facts
     assert len(facts.encode()) < 2000
 
 
@@ -265,3 +265,28 @@ def test_a_cap_on_accounts_is_said_not_silent(tmp_path: Path) -> None:
     assert len(shown) == 150  # besides the statement's own account
     assert "50 more accounts not shown" in facts
     assert "50 of them would fit but are over this list's cap" in facts
+
+
+def test_the_prompts_own_example_reconciles_the_sample_in_two_steps(tmp_path: Path) -> None:
+    """A scripted model that runs the worked example as the prompt shows it, then finishes:
+    the sample's statements are reconciled and the proof refuses nothing."""
+    from beanagent.agent.facts import worked_example
+
+    shutil.copy(REPO / "ledgers" / "sample.beancount", tmp_path)
+    shutil.copy(REPO / "ledgers" / "beanagent.toml", tmp_path)
+    shutil.copytree(REPO / "ledgers" / "inbox", tmp_path / "inbox")
+    code = worked_example()
+    fake = FakeAPI([tool_use("run_python", {"code": code}, 1),
+                    tool_use("finish", {"summary": "done"}, 2)])
+    ledger = tmp_path / "sample.beancount"
+    with serve(fake):
+        out = reconcile(ledger, sorted((tmp_path / "inbox").glob("*.csv")),
+                        AnthropicAgent(api_key=KEY, model="fake-model", base_url=fake.url),
+                        load_settings(ledger, dry_run=True), RecordingUI())  # type: ignore[arg-type]
+    [system] = fake.requests[0]["system"]
+    assert f"```python\n{code}\n```" in system["text"]
+    assert len(fake.requests) == 2 and out.agent is not None and len(out.agent.steps) == 1
+    assert out.proof is not None and not out.proof.refused
+    kinds = [p.spec.kind for p in out.proposals]
+    assert kinds.count("transaction") >= 5 and "balance" in kinds
+    assert str(tmp_path) not in system["text"]  # no folders

@@ -21,7 +21,7 @@ from typing import Any
 from beanagent.core.categorise import Suggestion
 from beanagent.core.match import LedgerOnly, Match, MatchResult
 from beanagent.ledger.view import AccountInfo, BalanceAssertion, LedgerView, Posting, Txn
-from beanagent.sandbox.script_api import Engine, Propose
+from beanagent.sandbox.script_api import Engine, Propose, StagedProposal
 from beanagent.statements.model import Ref, Statement, StatementLine
 
 MAX_ACCOUNTS = 150  # accounts named besides the statements' own; the rest are counted
@@ -39,6 +39,7 @@ TYPES: tuple[tuple[str, type], ...] = (
     ("", StatementLine), ("", Ref), ("ledger.transactions() -> list of", Txn), ("", Posting),
     ("ledger.accounts[name] ->", AccountInfo),
     ("ledger.balance_assertions -> tuple of", BalanceAssertion),
+    ("propose.staged -> tuple of", StagedProposal),
 )
 _HIDDEN = frozenset({"to_json", "from_json"})
 _FIELD = re.compile(r"^\s+(?:self\.)?([a-z]\w*)\s*(?::[^=#]*)?(?:=[^#]*)?(?:#\s*(.*))?$")
@@ -115,7 +116,7 @@ def describe_type(cls: type, intro: str = "") -> str:
     comments beside them, then its public properties and methods."""
     notes = _comments(cls)
     if dataclasses.is_dataclass(cls):
-        fields = [(f.name, str(f.type)) for f in dataclasses.fields(cls)]
+        fields = [(f.name, _annotation(f.type)) for f in dataclasses.fields(cls)]
     else:  # a NamedTuple
         fields = [(name, _annotation(cls.__annotations__[name]))
                   for name in getattr(cls, "_fields", ())]
@@ -256,8 +257,8 @@ def ledger_facts(view: LedgerView, statements: Sequence[Statement],
     lines = [f"{span}; operating currencies: "
              f"{', '.join(view.operating_currencies) or 'none'}; {len(accounts)} accounts."]
     if review_account:
-        state = ("open" if review_account in accounts else "NOT open in the ledger: propose."
-                 f"open({review_account!r}, date) before an entry uses it")
+        state = ("open" if review_account in accounts else "not open in the ledger yet: "
+                 "the first entry that books to it also proposes its `open`")
         lines.append(f"Review account (where `engine.suggest` puts a line it can't place): "
                      f"{review_account}, {state}.")
     listed: dict[str, None] = {}
