@@ -22,7 +22,6 @@ from beanagent.core import proposals
 from beanagent.core.categorise import Categoriser, Suggestion
 from beanagent.core.match import MatchResult, match_statement
 from beanagent.ledger.view import LedgerView, Txn
-from beanagent.model import Spec
 from beanagent.settings import CONFIDENT, REVIEW_ACCOUNT, WINDOW_DAYS
 from beanagent.statements.model import Ref, Statement, StatementLine
 from beanagent.text import line_breaker, one_line
@@ -104,11 +103,7 @@ class StagedProposal:
     date: datetime.date
     account: str
     evidence: tuple[Ref, ...]
-    spec: Spec = dataclasses.field(repr=False)
-
-    @property
-    def text(self) -> str:
-        return proposals.format_directive(self.spec)
+    text: str
 
 
 def _staged(raws: Sequence[Any], view: LedgerView,
@@ -121,13 +116,14 @@ def _staged(raws: Sequence[Any], view: LedgerView,
     for raw in raws:
         try:
             spec = proposals.validate(raw, view.accounts, opened)
-        except proposals.ProposalError:
+        except Exception:  # an earlier child's odd value must not end this step
             continue
         if spec.kind == "open" and spec.account:
             opened[spec.account] = spec.date
         evidence = tuple(r for r in spec.evidence if r in known)
         out.append(StagedProposal(f"P{len(out) + 1}", spec.kind, spec.date, spec.main_account,
-                                  evidence, dataclasses.replace(spec, evidence=evidence)))
+                                  evidence, proposals.format_directive(
+                                      dataclasses.replace(spec, evidence=evidence))))
     return tuple(out)
 
 
@@ -173,10 +169,6 @@ class Propose:
         proposal or entry books) and `rejected` (proposals the host's rules refuse).
         Nothing is written to the ledger. Once per step: calling it again changes nothing."""
         self._check = True
-
-    @property
-    def check_requested(self) -> bool:
-        return self._check
 
     def _add(self, raw: dict[str, Any]) -> dict[str, Any]:
         if len(self._items) >= MAX_PROPOSALS:
@@ -377,6 +369,11 @@ class Engine:
             if b.account == account and b.date == date:
                 return b.amount
         return None
+
+
+def check_requested(propose: Propose) -> bool:
+    """Whether the script called `propose.check()` (the host runs the gates after it)."""
+    return propose._check
 
 
 def make_globals(view: LedgerView, statements: Sequence[Statement],

@@ -147,7 +147,7 @@ def attribute_hint(exc: BaseException) -> str | None:
 
 
 def _run_script(view: Any, request: dict[str, Any]) -> dict[str, Any]:
-    from beanagent.sandbox.script_api import make_globals
+    from beanagent.sandbox.script_api import check_requested, make_globals
     from beanagent.statements.model import Statement
 
     statements = [Statement.from_json(s) for s in request["statements"]]
@@ -167,7 +167,7 @@ def _run_script(view: Any, request: dict[str, Any]) -> dict[str, Any]:
     sys.stderr.flush()
     propose = env["propose"]
     return {"ok": error is None, "error": error, "proposals": propose.to_json(),
-            "check": propose.check_requested}
+            "check": check_requested(propose)}
 
 
 def _run_check(request: dict[str, Any], state: Booked | None) -> dict[str, Any]:
