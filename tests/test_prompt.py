@@ -290,3 +290,21 @@ def test_the_prompts_own_example_reconciles_the_sample_in_two_steps(tmp_path: Pa
     kinds = [p.spec.kind for p in out.proposals]
     assert kinds.count("transaction") >= 5 and "balance" in kinds
     assert str(tmp_path) not in system["text"]  # no folders
+
+
+def test_money_accounts_without_a_constraint_are_listed(tmp_path: Path) -> None:
+    path = tmp_path / "l.beancount"
+    path.write_text("""\
+2024-01-01 open Assets:Bank:Checking USD
+2024-01-01 open Assets:Bank:Savings
+2024-01-01 open Assets:Broker:Shares
+2024-01-01 open Equity:Opening
+2024-01-02 * "opening"
+  Assets:Bank:Savings  100.00 USD
+  Assets:Broker:Shares  10 ACME
+  Equity:Opening
+""")
+    loaded = load_ledger(path)
+    assert not loaded.errors, loaded.errors
+    facts = ledger_facts(LedgerView(loaded.entries, loaded.options), [_statement()])
+    assert "- Assets:Bank:Savings" in facts and "Assets:Broker:Shares" not in facts

@@ -212,13 +212,18 @@ def _holds(info: AccountInfo, currencies: set[str]) -> bool:
     return not info.currencies or bool(currencies & set(info.currencies))
 
 
-def _kind_fits(info: AccountInfo, cash: set[str]) -> bool:
+def _kind_fits(view: LedgerView, info: AccountInfo, cash: set[str]) -> bool:
     """Where a bank line's other side can go: expenses, income, liabilities, and assets
-    that hold money (not a fund's or a stock's units)."""
+    that hold money (by their `open` constraint, else by their postings; not a fund's or a
+    stock's units)."""
     root = info.name.split(":", 1)[0]
     if root in ("Expenses", "Income", "Liabilities"):
         return True
-    return root == "Assets" and bool(info.currencies) and set(info.currencies) <= cash
+    if root != "Assets":
+        return False
+    if info.currencies:
+        return set(info.currencies) <= cash
+    return view.currency_of(info.name) in cash
 
 
 def _in_use(view: LedgerView, info: AccountInfo, since: datetime.date) -> bool:
@@ -290,8 +295,8 @@ def ledger_facts(view: LedgerView, statements: Sequence[Statement],
         lines.append(f"Frequent payees on {st}: {common or 'none'}")
     others = [info for info in accounts.values() if info.name not in listed
               and info.name not in over
-              and _kind_fits(info, cash) and _holds(info, currencies)
-              and info.is_open(start or end) and _in_use(view, info, since)]
+              and info.is_open(start or end) and _holds(info, currencies)
+              and _in_use(view, info, since) and _kind_fits(view, info, cash)]
     lines.append(f"\nOther open accounts in use since {since} that a line could book to:"
                  + ("" if others else " none"))
     for info in others:
