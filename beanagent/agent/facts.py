@@ -212,24 +212,16 @@ def _holds(info: AccountInfo, currencies: set[str]) -> bool:
     return not info.currencies or bool(currencies & set(info.currencies))
 
 
-def _kind_fits(view: LedgerView, info: AccountInfo, cash: set[str]) -> bool:
+def _kind_fits(info: AccountInfo, cash: set[str], held: set[str]) -> bool:
     """Where a bank line's other side can go: expenses, income, liabilities, and assets
-    that hold money (by their `open` constraint, else by their postings; not a fund's or a
-    stock's units)."""
+    that hold money (by their `open` constraint, else by the currencies `held` in their
+    recent postings; not a fund's or a stock's units)."""
     root = info.name.split(":", 1)[0]
     if root in ("Expenses", "Income", "Liabilities"):
         return True
     if root != "Assets":
         return False
-    if info.currencies:
-        return set(info.currencies) <= cash
-    return view.currency_of(info.name) in cash
-
-
-def _in_use(view: LedgerView, info: AccountInfo, since: datetime.date) -> bool:
-    if info.open >= since:
-        return True
-    return bool(view.transactions(info.name, since))
+    return set(info.currencies or held) <= cash and bool(info.currencies or held)
 
 
 def _account_row(info: AccountInfo, start: datetime.date | None, shown: set[str],
@@ -293,10 +285,15 @@ def ledger_facts(view: LedgerView, statements: Sequence[Statement],
         payees = Counter(t.payee or t.narration for t in history)
         common = ", ".join(quote(p) for p, _ in payees.most_common(MAX_PAYEES))
         lines.append(f"Frequent payees on {st}: {common or 'none'}")
+    # one pass over the recent entries (a scan per account takes seconds on a big ledger)
+    held: dict[str, set[str]] = {}
+    for t in view.transactions(None, since):
+        for p in t.postings:
+            held.setdefault(p.account, set()).update([p.currency] if p.currency else [])
     others = [info for info in accounts.values() if info.name not in listed
-              and info.name not in over
-              and info.is_open(start or end) and _holds(info, currencies)
-              and _in_use(view, info, since) and _kind_fits(view, info, cash)]
+              and info.name not in over and info.is_open(start or end)
+              and (info.open >= since or info.name in held) and _holds(info, currencies)
+              and _kind_fits(info, cash, held.get(info.name, set()))]
     lines.append(f"\nOther open accounts in use since {since} that a line could book to:"
                  + ("" if others else " none"))
     for info in others:
