@@ -308,3 +308,11 @@ def test_money_accounts_without_a_constraint_are_listed(tmp_path: Path) -> None:
     assert not loaded.errors, loaded.errors
     facts = ledger_facts(LedgerView(loaded.entries, loaded.options), [_statement()])
     assert "- Assets:Bank:Savings" in facts and "Assets:Broker:Shares" not in facts
+
+
+def test_plain_tools_get_the_same_rules_and_their_own_budget() -> None:
+    task = Task((_statement(),), "Expenses:FIXME", facts="(facts)")
+    prompt = LLMAgent(model="m", actions="json").system_prompt(task)
+    assert "at most 40 actions (tool calls)" in prompt and "Signs:" in prompt
+    assert not re.search(r"\{(api|example|actions|review|steps|tokens|seconds|facts|"
+                         r"statements)\}", prompt)
