@@ -378,7 +378,11 @@ class Trail:
             "steps": [_step(s) for s in steps],
         }
         if messages:
-            out["messages"] = cap_json(messages)
+            # The system prompt (API reference, worked example, facts: ~20 KiB) is what a
+            # replay or a review of the run needs whole; other messages keep the usual cap.
+            out["messages"] = [
+                cap_json(m, CODE_CAP if isinstance(m, dict) and m.get("role") == "system"
+                         else MESSAGE_CAP) for m in messages]
         return out
 
     def _results(self) -> dict[str, Any]:
