@@ -21,7 +21,7 @@ from beanagent.errors import AgentError
 from beanagent.model import RunResult
 from beanagent.settings import load_settings
 from beanagent.workflow import reconcile
-from tests.dialects import KEY
+from tests.dialects import DIALECTS, IDS, KEY
 from tests.fake_anthropic import FakeAPI, serve, text, tool_use
 from tests.helpers import RecordingUI, bean_check
 from tests.test_llm_agents import ACCOUNT, GOOD, WRONG_BALANCE
@@ -150,6 +150,7 @@ def test_a_3_mb_print_keeps_its_head_and_its_last_line(books: Path) -> None:
     kept = len(head.rsplit("\n… ", 1)[0]) + len(tail)
     assert cut == whole - kept and kept <= 8000  # every character accounted for
     # the step itself (audit log, UI) keeps the server's head and tail, marked the same way
+    assert out.agent is not None
     step = out.agent.steps[0].result
     assert step.output.startswith("line 0000001") and step.output.endswith("LAST ok: true\n")
     server_cut = int(step.output.split("\n… ", 1)[1].split(" characters cut", 1)[0]
@@ -168,7 +169,7 @@ def test_a_text_only_first_reply_is_nudged_once_and_the_run_goes_on(books: Path)
         out = reconcile_with(books, fake)
     nudge = fake.requests[1]["messages"][-1]["content"][-1]["text"]
     assert "run a script with run_python" in nudge.lower()
-    assert len(out.proposals) == 3 and out.agent.summary == "done"
+    assert len(out.proposals) == 3 and out.agent is not None and out.agent.summary == "done"
 
 
 def test_two_text_replies_end_the_run_with_the_models_text_kept(books: Path) -> None:
@@ -291,3 +292,17 @@ def test_a_replayed_run_gives_each_script_the_earlier_ones_proposals(books: Path
                     RecordingUI())
     assert out.agent is not None
     assert out.agent.steps[1].result.output.splitlines()[4] == "left: [7]"
+
+
+@pytest.mark.parametrize("d", DIALECTS, ids=IDS)
+def test_the_nudge_and_the_budget_over_both_protocols(books: Path, d: Any) -> None:
+    fake = FakeAPI([d.text("I will reconcile now."), d.call("run_python", {"code": GOOD}, 1),
+                    d.call("finish", {"summary": "three"}, 2)])
+    with serve(fake):
+        out = reconcile(books / "books.beancount", [books / "march.csv"], d.agent(fake.url),
+                        load_settings(books / "books.beancount", account=ACCOUNT,
+                                      dry_run=True), RecordingUI())
+    assert "Run a script with run_python" in d.last_text(fake.requests[1])
+    [(seen, failed)] = d.results(fake.requests[2])
+    assert not failed and json.loads(seen)["budget"].startswith("budget: steps 1/12 used")
+    assert len(out.proposals) == 3 and out.agent is not None and out.agent.summary == "three"
