@@ -163,10 +163,12 @@ class Propose:
         (`propose.staged` and this step's) into a temporary copy of the ledger, runs
         bean-check on it and the reconciliation proof (backed by a statement line, booked
         once, every line booked, the closing balance, plausible new accounts), and adds
-        the result to this step's observation as `check`: `passed`, `errors` (bean-check's
-        new errors, `file:line: message (proposal P3)`), `findings` (the proof's, `P3
-        backed: ...`; `refused` ones would be dropped), `unbooked` (statement lines no
-        proposal or entry books) and `rejected` (proposals the host's rules refuse).
+        the result to this step's observation as `check`: `errors` (bean-check's new
+        errors, `file:line: message (proposal P3)`), `findings` (the proof's, `P3 backed:
+        ...`, each marked refused, i.e. it would be dropped, or flagged for the reviewer),
+        `unbooked` (statement lines no entry or proposal books, and closing balances that
+        still differ), `rejected` (proposals the host's rules refuse) and `passed` (no
+        error, refusal or rejection; unbooked lines alone don't fail it).
         Nothing is written to the ledger. Once per step: calling it again changes nothing."""
         self._check = True
 
