@@ -128,3 +128,20 @@ def test_did_you_mean_names_fields_and_methods() -> None:
         "text".nope  # type: ignore[attr-defined]  # noqa: B018
     except AttributeError as exc:
         assert attribute_hint(exc) is None  # not the script API's: Python's own message
+
+
+def test_evidence_named_as_the_data_block_names_it() -> None:
+    """`{"statement": 0, "line": 1}` is statements[0].lines[1], resolved in the script's own
+    process (so `propose.staged` of a later step shows it); an index past the end is
+    refused there, naming the range."""
+    propose, st = fresh()
+    line = st.lines[1]
+    propose.transaction(line.date, None, line.description,
+                        [(st.account, line.amount, "USD"), ("Expenses:Food",)],
+                        evidence=[{"statement": 0, "line": 1}])
+    [txn] = [p for p in propose.to_json() if p["kind"] == "transaction"]
+    assert txn["evidence"] == [line.ref.to_json()]
+    with pytest.raises(ProposalError, match=r"statements\[0\] has 3 lines \(0 to 2\)"):
+        propose.transaction(line.date, None, line.description,
+                            [(st.account, line.amount, "USD"), ("Expenses:Food",)],
+                            evidence=[{"statement": 0, "line": 3}])

@@ -29,15 +29,17 @@ from beanagent.text import line_breaker, one_line
 MAX_PROPOSALS = 11_000  # every line of the largest statement run, plus opens and balances
 
 
-def _ref_json(item: Any) -> dict[str, Any]:
+def _ref_json(item: Any, statements: Sequence[Statement] = ()) -> dict[str, Any]:
     if isinstance(item, StatementLine):
         item = item.ref
     if isinstance(item, Ref):
         return item.to_json()
     if isinstance(item, Mapping):
-        return dict(item)
+        # {"statement": 0, "line": 8}, as the data block names a line: that line's ref
+        return dict(proposals.resolve_evidence(item, statements))
     raise proposals.ProposalError(
-        f"evidence items must be statement lines (or their .ref), not {type(item).__name__}")
+        "evidence items must be statement lines (statements[0].lines[8]), their .ref, or "
+        f'{{"statement": 0, "line": 8}}, not {type(item).__name__}')
 
 
 def _posting_json(p: Any) -> dict[str, Any]:
@@ -148,6 +150,7 @@ class Propose:
         self._auto: dict[str, dict[str, Any]] = {}  # review account -> its implicit open
         lines = [ln.date for st in statements for ln in st.lines]
         self._first_line = min(lines) if lines else None
+        self._statements = tuple(statements)
         self._check = False
 
     @property
@@ -224,7 +227,8 @@ class Propose:
         raw = {
             "kind": "transaction", "date": _date(date), "flag": flag, "payee": payee,
             "narration": narration, "postings": [_posting_json(p) for p in postings],
-            "evidence": [_ref_json(e) for e in evidence], "meta": dict(meta or {}),
+            "evidence": [_ref_json(e, self._statements) for e in evidence],
+            "meta": dict(meta or {}),
             "tags": tags if isinstance(tags, str) else list(tags),
             "links": links if isinstance(links, str) else list(links),
             "confidence": None if confidence is None else str(round(confidence, 3)),
@@ -250,7 +254,8 @@ class Propose:
         currency = currency or self._view.currency_of(account)
         return self._add({"kind": "balance", "date": _date(date), "account": account,
                           "number": _num(amount), "currency": currency,
-                          "evidence": [_ref_json(e) for e in evidence], "reason": reason})
+                          "evidence": [_ref_json(e, self._statements) for e in evidence],
+                          "reason": reason})
 
     def open(self, account: str, date: datetime.date | str, currencies: Iterable[str] = (),
              reason: str = "") -> dict[str, Any]:
