@@ -147,15 +147,17 @@ def _finish(outcome: Any, ui: Any, as_json: bool) -> None:
     raise typer.Exit(int(outcome.exit_code))
 
 
-def _make_agent(settings: Any) -> Any:
-    """The agent the settings name; the LLM agents take their limits from them."""
+def _make_agent(settings: Any, reply: dict[str, Any] | None = None) -> Any:
+    """The agent the settings name; the LLM agents take their limits from them, and from
+    `reply` (--max-reply-tokens, --request-timeout: for a slow local model)."""
     if settings.agent == "offline":
         from beanagent.agent.offline import OfflineAgent
 
         return OfflineAgent()
     options = {"actions": settings.actions, "max_steps": settings.step_limit,
                "max_tokens_total": settings.max_tokens_total,
-               "max_seconds": settings.agent_timeout}
+               "max_seconds": settings.agent_timeout,
+               **{k: v for k, v in (reply or {}).items() if v is not None}}
     if settings.agent == "anthropic":
         from beanagent.agent.anthropic import AnthropicAgent
 
@@ -237,6 +239,13 @@ def reconcile(
     max_tokens: Annotated[int | None, typer.Option(
         min=1, help="LLM agents: at most this many tokens in the run (default 500000).")
     ] = None,
+    max_reply_tokens: Annotated[int | None, typer.Option(
+        min=1, help="LLM agents: at most this many tokens in one reply (default 4096; a "
+        "small local model on a CPU may need fewer to answer within the request timeout).")
+    ] = None,
+    request_timeout: Annotated[float | None, typer.Option(
+        min=1, help="LLM agents: seconds one request may take (default 120; a local model "
+        "on a CPU may need more to read the first prompt).")] = None,
     dry_run: DryOpt = False,
     yes: YesOpt = False,
     as_json: JsonOpt = False,
@@ -310,7 +319,8 @@ def reconcile(
     try:
         from beanagent.ui.console import ConsoleUI
 
-        agent_impl = _make_agent(settings)
+        agent_impl = _make_agent(settings, {"max_tokens": max_reply_tokens,
+                                            "request_timeout": request_timeout})
         ui = ConsoleUI(show_output=verbose or settings.agent != "offline",
                        confident=settings.confident)
         if not statements:

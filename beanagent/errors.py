@@ -7,6 +7,7 @@ the CLI is the only place that turns it into an exit status. Bugs are not caught
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 
 class ExitCode(enum.IntEnum):
@@ -80,3 +81,9 @@ class AgentError(BeanagentError):
 
     exit_code = ExitCode.SANDBOX
     kind = "agent"
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 run: Any = None, seconds: float | None = None):
+        super().__init__(message, file=file, line=line)
+        self.run = run  # the AgentRun so far, when there is one: the report shows its cost
+        self.seconds = seconds

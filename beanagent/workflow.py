@@ -279,7 +279,7 @@ def act(agent: Agent, loaded: Loaded, sandbox: Sandbox, settings: Settings,
     if run.stopped is not None:
         ui.warn(f"the {agent.name} agent {run.summary}")
     if not any(s.result.ok for s in run.steps):
-        raise AgentError(_no_script(run, agent.name))
+        raise AgentError(_no_script(run, agent.name), run=run, seconds=seconds)
     if settings.save_script is not None:
         settings.save_script.write_text(
             "\n\n# --- next step ---\n\n".join(run.scripts), encoding="utf-8")
@@ -288,16 +288,17 @@ def act(agent: Agent, loaded: Loaded, sandbox: Sandbox, settings: Settings,
 
 def _no_script(run: AgentRun, name: str) -> str:
     """Why no script of the agent's ran to completion, with the model's own last words
-    (its finish summary, or the reply that ended the run), cut at 500 characters."""
+    (its finish summary, or the reply that ended the run) on one line, cut at 300
+    characters."""
     if run.steps:
         why = f"the {name} agent's script failed: {run.steps[-1].result.error or 'no output'}"
     else:
         why = f"the {name} agent ran no script"
     if run.ended is not None:
         why += f" (it {ENDINGS.get(run.ended, run.ended)})"
-    said = (run.said or "").strip()
+    said = " ".join((run.said or "").split())  # one line: the model's text may be anything
     if said:
-        why += f"; it said: {said[:500]}" + ("…" if len(said) > 500 else "")
+        why += f"; it said: {said[:300]}" + ("…" if len(said) > 300 else "")
     return why
 
 

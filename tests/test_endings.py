@@ -167,8 +167,24 @@ def test_finish_without_a_script_is_an_agent_failure_that_shows_what_it_said(
     fake = FakeAPI([d.call("finish", {"summary": "Nothing to do here."}, 1)])
     proc = reconcile(books, d, fake, "--json")
     assert proc.returncode == 5, proc.stderr
-    error = one_document(proc)["error"]
+    data = one_document(proc)
+    error = data["error"]
     assert error["type"] == "agent"
     assert error["message"] == (f"the {d.name} agent ran no script (it finished); it said: "
                                 "Nothing to do here.")
+    # What the model did and cost is reported with the failure (one request here).
+    agent = data["agent"]
+    assert (agent["name"], agent["steps"], agent["ended"], agent["summary"]) == (
+        d.name, 0, "finish", "Nothing to do here.")
+    assert agent["usage"]["output_tokens"] == 20 and agent["seconds"] > 0
 
+
+
+@pytest.mark.parametrize("d", DIALECTS, ids=IDS)
+def test_max_reply_tokens_reaches_the_wire(books: Path, d: Any) -> None:
+    """For a slow local model: each reply's length is capped as the user says."""
+    fake = FakeAPI([d.call("run_python", {"code": LOOK}, 1),
+                    d.call("finish", {"summary": "done"}, 2)])
+    proc = reconcile(books, d, fake, "--max-reply-tokens", "64", "--request-timeout", "30")
+    assert proc.returncode == 0, proc.stderr
+    assert [r["max_tokens"] for r in fake.requests] == [64, 64]

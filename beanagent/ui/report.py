@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from beanagent.errors import BeanagentError, ExitCode
-from beanagent.model import RunResult
+from beanagent.model import AgentRun, RunResult
 from beanagent.statements.model import Ref
 from beanagent.text import display_path
 
@@ -114,7 +114,6 @@ def build_report(outcome: RunResult) -> dict[str, Any]:
              "seconds": round(gate.seconds, 3) if gate else None,
              "hidden_seconds": (round(max(0.0, gate.seconds - gate.waited), 3)
                                 if gate else None)}
-    agent = outcome.agent
     return {
         "version": REPORT_VERSION,
         "ledger": display_path(outcome.ledger),
@@ -127,17 +126,23 @@ def build_report(outcome: RunResult) -> dict[str, Any]:
         "proof": _proof(outcome),
         "findings": _findings(outcome),
         "committed": outcome.committed,
-        "agent": {"name": agent.name if agent else "none",
-                  "steps": len(agent.steps) if agent else 0,
-                  "seconds": round(outcome.agent_seconds, 3),
-                  "model": agent.model if agent else None,
-                  "usage": _usage(agent.usage) if agent and agent.usage is not None else None,
-                  "rounds": agent.rounds if agent else 0,
-                  "stopped": agent.stopped if agent else None,
-                  "ended": agent.ended if agent else None,
-                  "summary": agent.said if agent else None},
+        "agent": _agent(outcome.agent, outcome.agent_seconds),
         "error": _outcome_error(outcome),
     }
+
+
+def _agent(agent: AgentRun | None, seconds: float | None) -> dict[str, Any]:
+    """What the agent did and cost; `ended` and `summary`: how a model's run ended and
+    its own last words (finish's summary, or the reply that ended it)."""
+    return {"name": agent.name if agent else "none",
+            "steps": len(agent.steps) if agent else 0,
+            "seconds": round(seconds, 3) if seconds is not None else None,
+            "model": agent.model if agent else None,
+            "usage": _usage(agent.usage) if agent and agent.usage is not None else None,
+            "rounds": agent.rounds if agent else 0,
+            "stopped": agent.stopped if agent else None,
+            "ended": agent.ended if agent else None,
+            "summary": agent.said if agent else None}
 
 
 def _outcome_error(outcome: RunResult) -> dict[str, Any] | None:
@@ -160,11 +165,16 @@ def build_error_report(error: BeanagentError | None, exit_code: int, ledger: Pat
                        message: str = "") -> dict[str, Any]:
     """The report of a run that ended with an error before it had an outcome (bad input,
     an agent or sandbox failure, a ledger that changed, a write that failed, Ctrl-C): the
-    version, the ledger and the error; nothing was written."""
+    version, the ledger and the error; nothing was written. An agent that failed after
+    it ran adds what it did and cost (`agent`, as in a full report)."""
+    run = getattr(error, "run", None)
+    extra = {"agent": _agent(run, getattr(error, "seconds", None))} \
+        if isinstance(run, AgentRun) else {}
     return {
         "version": REPORT_VERSION,
         "ledger": display_path(ledger) if ledger is not None else None,
         "committed": False,
+        **extra,
         "error": {"type": error.kind if error is not None else "interrupted",
                   "message": error.message if error is not None else message,
                   "exit_code": exit_code,
