@@ -5,8 +5,9 @@ side by side). A run is `beanagent reconcile ledger.beancount <statements> --dry
 --agent NAME [extra flags]` in the scenario's folder, graded by `scenarios.score`. A run that
 exits non-zero (or times out) delivered nothing: it is graded as an empty report, so its
 lines count as missed. The agent's figures (steps, tokens, cost, rounds) come from the
-report's `agent` object, read defensively, and where it lacks them from the run's audit
-log record, which is also written for runs that fail.
+report's `agent` object (a failed run's report has it when its agent ran), read
+defensively, and where it lacks them from the run's audit log record, which is also
+written for runs that fail.
 """
 
 from __future__ import annotations
@@ -144,9 +145,11 @@ def run_agent(out: Path, truth: dict[str, Any], scenario: Scenario,
         code, stdout = None, ""
         stderr = _text(exc.stderr) + f"\ntimed out after {timeout:g} s"
     elapsed = time.perf_counter() - start
-    report = _report(stdout) if code == 0 else None
+    # A failed run's report (one with `error`) still says what its agent did and cost;
+    # what it proposed counts for nothing.
+    report = _report(stdout)
     info = _agent_info(report, _last_record(audit))
-    graded = score(truth, report or EMPTY_REPORT)
+    graded = score(truth, report if code == 0 and report else EMPTY_REPORT)
     error = "" if code == 0 else stderr.strip()[-2000:] or f"exit {code}, no message"
     return Run(scenario, graded, elapsed, code, info, error, Proofed.from_report(report))
 

@@ -104,6 +104,8 @@ def test_a_worse_model_scores_worse(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert len(run["missed"]) == summary["to_propose"]
     if failed:
         assert run["exit_code"] == 5 and "ran no script (it finished)" in run["error"]
+        # its report still says what the model cost: one request of 100 tokens in, 20 out
+        assert (summary["input_tokens"], summary["output_tokens"]) == (100, 20)
 
 
 def test_the_reports_agent_figures_win_over_the_logs() -> None:
