@@ -188,3 +188,13 @@ def test_max_reply_tokens_reaches_the_wire(books: Path, d: Any) -> None:
     proc = reconcile(books, d, fake, "--max-reply-tokens", "64", "--request-timeout", "30")
     assert proc.returncode == 0, proc.stderr
     assert [r["max_tokens"] for r in fake.requests] == [64, 64]
+
+
+def test_a_script_that_proposes_nothing_is_named_and_the_lines_listed(books: Path) -> None:
+    (books / "look.py").write_text(LOOK)
+    proc = run_cli_in_process("run", "books.beancount", "look.py", "march.csv", "-a", ACCOUNT,
+                              "--dry-run", cwd=books)
+    assert proc.returncode == 0, proc.stderr
+    assert "Nothing proposed by the script look.py: 4 statement lines are still unbooked:" \
+        in proc.stderr
+    assert all(f"  {line}" in proc.stderr for line in UNBOOKED)

@@ -105,6 +105,16 @@ def format_unbooked(line: StatementLine, currency: str) -> str:
     return f"{where}  {line.date}  {line.amount} {currency}  {line.description}"
 
 
+def _who(name: str) -> str:
+    """An agent as a sentence names it: `script:fix.py` is the script fix.py."""
+    kind, _, what = name.partition(":")
+    if kind == "script" and what:
+        return f"the script {display_path(what)}"
+    if kind == "replay" and what:
+        return f"the replayed run {what}"
+    return f"the {name} agent"
+
+
 def format_nothing_proposed(o: RunResult) -> Text:
     """Nothing was proposed: say so honestly. Every statement line booked only when the
     engine's matching found each in the ledger; else how many are not, and which."""
@@ -113,7 +123,7 @@ def format_nothing_proposed(o: RunResult) -> Text:
     if not missing:
         return Text("Nothing to propose: every statement line is already booked in the "
                     "ledger.", style="green")
-    who = f"the {o.agent.name} agent" if o.agent is not None else "the agent"
+    who = _who(o.agent.name) if o.agent is not None else "the agent"
     n = len(missing)
     text = Text(_show(f"Nothing proposed by {who}: {n} statement line{'s' * (n != 1)} "
                       f"{'are' if n != 1 else 'is'} still unbooked:"), style="bold yellow")
