@@ -75,8 +75,8 @@ def format_balance(b: BalanceCheck) -> Text:
                       f"{b.ledger}, difference {b.difference} {b.currency}"), style="red")
 
 
-
 SAID_MAX = 2000  # characters of the model's last words shown (`beanagent log` has them all)
+UNBOOKED_MAX = 50  # unbooked lines listed when nothing was proposed (the report has them all)
 
 
 def format_ending(run: AgentRun) -> Text:
@@ -127,8 +127,11 @@ def format_nothing_proposed(o: RunResult) -> Text:
     n = len(missing)
     text = Text(_show(f"Nothing proposed by {who}: {n} statement line{'s' * (n != 1)} "
                       f"{'are' if n != 1 else 'is'} still unbooked:"), style="bold yellow")
-    for line, currency in missing:
+    for line, currency in missing[:UNBOOKED_MAX]:
         text.append("\n  " + _show(format_unbooked(line, currency)))
+    if n > UNBOOKED_MAX:
+        text.append(f"\n  and {n - UNBOOKED_MAX} more (the --json report's proof lists "
+                    "them all)")
     return text
 
 
