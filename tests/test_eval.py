@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from beanagent.agent.facts import worked_example
 from beanagent.agent.offline import offline_script
 from benchmarks import bench_eval
 from benchmarks.scenario_run import Proofed, Run, _agent_info, grid
@@ -64,7 +65,12 @@ def test_offline_figures_are_the_graders(tmp_path: Path,
 
 def test_anthropic_running_the_offline_script_scores_the_same(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = FakeAnthropic([tool_use("run_python", {"code": offline_script()}, 1),
+    """A model that knows only the prompt: it runs the worked example exactly as the
+    system prompt shows it, then finishes. On a generated scenario that is two requests,
+    one step, the offline agent's figures, and a proof that refuses nothing."""
+    example = worked_example()
+    assert example.strip() in offline_script()
+    fake = FakeAnthropic([tool_use("run_python", {"code": example}, 1),
                           tool_use("finish", {"summary": "booked what the rules found"}, 2)])
     with serve(fake):
         monkeypatch.setenv("ANTHROPIC_API_KEY", "test")
@@ -82,6 +88,9 @@ def test_anthropic_running_the_offline_script_scores_the_same(
     for figure in ("recall", "precision", "counter_accuracy", "true_positive", "proposed"):
         assert summary[figure] == offline[figure], figure
     assert summary["recall"] == 1.0
+    assert f"```python\n{example}\n```" in fake.requests[0]["system"][0]["text"]
+    assert len(fake.requests) == 2
+    assert summary["proof_refused"] == offline["proof_refused"] == 0
 
 
 @pytest.mark.parametrize("replies, failed", [
