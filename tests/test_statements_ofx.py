@@ -15,7 +15,8 @@ from beanagent.errors import BadInputError
 from beanagent.settings import CsvOptions
 from beanagent.statements.dispatch import parse_statement_file
 from beanagent.statements.model import RawStatement
-from beanagent.statements.ofx import looks_like_ofx, parse_ofx
+from beanagent.statements.ofx import parse_ofx
+from beanagent.statements.sniff import looks_like_ofx
 
 DATA = Path(__file__).parent / "data" / "ofx"
 D = datetime.date

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from beanagent.errors import BadInputError
 from beanagent.statements.model import RawStatement, Statement
-from beanagent.statements.ofx import OFX_SUFFIXES, looks_like_ofx, parse_ofx
+from beanagent.statements.sniff import OFX_SUFFIXES, looks_like_ofx
 
 if TYPE_CHECKING:
     import beangulp
@@ -56,6 +56,8 @@ def parse_statement_file(
     # A file named .ofx that does not look like OFX still goes to the OFX parser: "not
     # an OFX file" helps the user more than a CSV error would.
     if looks_like_ofx(head) or path.suffix.lower() in OFX_SUFFIXES:
+        from beanagent.statements.ofx import parse_ofx  # ofxtools: only for OFX files
+
         return parse_ofx(path, display)
     other = _other_format(path, head, display, csv_options)
     if other is not None:

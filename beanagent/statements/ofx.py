@@ -41,8 +41,6 @@ from beanagent.statements.model import (
 )
 from beanagent.text import line_breaker, one_line
 
-OFX_SUFFIXES = frozenset({".ofx", ".qfx", ".qbo"})
-
 _STATEMENT_TAGS = ("STMTRS", "CCSTMTRS")
 # Same tag alphabet as ofxtools' TreeBuilder regex, so that our count of opening tags
 # matches the elements it builds, one for one.
@@ -55,16 +53,6 @@ _SNIFF_BYTES = 8192
 
 _decimal_type = Types.Decimal()
 _string_type = Types.String()
-
-
-def looks_like_ofx(head: bytes) -> bool:
-    """Whether the first bytes of a file look like OFX: an OFX 1.x header, an OFX 2.x
-    processing instruction, or (header-less files some banks send) an `<OFX>` tag."""
-    return (
-        b"OFXHEADER" in head.upper()
-        or b"<?OFX" in head.upper()
-        or _OFX_START.search(head.decode("latin-1")) is not None
-    )
 
 
 def parse_ofx(path: pathlib.Path, display: str) -> list[RawStatement]:

@@ -1,0 +1,40 @@
+"""Issue 16, "nothing waits on an import it doesn't need": reading a CSV statement pulls in
+neither ofxtools (~0.3 s) nor the LLM SDKs nor beangulp; an OFX file does bring ofxtools
+(so the check can fail). Each in a fresh interpreter: sys.modules of this one is shared."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HEAVY = ("ofxtools", "anthropic", "openai", "beangulp", "mt940", "defusedxml")
+PROBE = """
+import sys, pathlib
+from beanagent.statements.dispatch import parse_statement_file
+parse_statement_file(pathlib.Path(sys.argv[1]), "stmt")
+print(",".join(m for m in {heavy!r} if m in sys.modules))
+"""
+
+
+def loaded_after_reading(path: Path) -> set[str]:
+    done = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), str(path)],
+                          capture_output=True, text=True, check=True)
+    return set(filter(None, done.stdout.strip().split(",")))
+
+
+def test_a_csv_imports_no_other_format_or_agent(tmp_path: Path) -> None:
+    path = tmp_path / "bank.csv"
+    path.write_text("Date,Description,Amount\n2025-01-02,Coffee,-2.45\n", encoding="utf-8")
+    assert loaded_after_reading(path) == set()
+
+
+def test_an_ofx_file_brings_ofxtools(tmp_path: Path) -> None:
+    path = tmp_path / "bank.ofx"
+    path.write_text(
+        "OFXHEADER:100\nDATA:OFXSGML\nVERSION:102\n\n<OFX><BANKMSGSRSV1><STMTTRNRS><STMTRS>"
+        "<CURDEF>USD<BANKACCTFROM><BANKID>1<ACCTID>42<ACCTTYPE>CHECKING</BANKACCTFROM>"
+        "<BANKTRANLIST><DTSTART>20250101<DTEND>20250131<STMTTRN><TRNTYPE>DEBIT"
+        "<DTPOSTED>20250102<TRNAMT>-2.45<FITID>F1<NAME>Coffee</STMTTRN></BANKTRANLIST>"
+        "</STMTRS></STMTTRNRS></BANKMSGSRSV1></OFX>\n", encoding="utf-8")
+    assert "ofxtools" in loaded_after_reading(path)
