@@ -47,6 +47,9 @@ ClosingOpt = Annotated[str | None, typer.Option(
 OutputOpt = Annotated[Path | None, typer.Option(
     "--output", "-o", help="Write new entries into this file (one the ledger includes) "
     "instead of the file holding each account's recent entries.", show_default=False)]
+NoCacheOpt = Annotated[bool, typer.Option(
+    "--no-cache", help="Load the ledger in full, without the load cache kept between runs in "
+    "your cache folder (~/.cache/beanagent).")]
 WeakOpt = Annotated[bool, typer.Option(
     "--allow-weak-sandbox", help="Run scripts even where Landlock or seccomp is missing "
     "(macOS, old kernels, some containers); every script is shown first.")]
@@ -174,16 +177,20 @@ def _audited(command: str, ledger: Path, statements: list[Path], agent: Any, set
     """The workflow with its audit record, appended whatever happens (a log that can't be
     written costs a warning, never the run). `inbox`: the statements are the inbox's,
     already read."""
+    from beanagent.ledger.cache import LoadCache
     from beanagent.runlog.audit import Trail
     from beanagent.workflow import reconcile as run_reconcile
 
+    cache = LoadCache() if settings.cache else None
     try:
-        with Trail(command, ledger, statements, settings, ui, agent, **extra) as trail:
+        with Trail(command, ledger, statements, settings, ui, agent, cache=cache,
+                   **extra) as trail:
             for note in inbox.notes if inbox is not None else ():
                 trail.ui.warn(note)
             outcome = run_reconcile(ledger, statements, agent, settings, trail.ui, sandbox,
                                     on_load=trail.loaded,
-                                    read=inbox.statements if inbox is not None else None)
+                                    read=inbox.statements if inbox is not None else None,
+                                    cache=cache)
             trail.done(outcome)
     finally:
         ui.close()  # a progress spinner never outlives the run (hidden cursor, stray line)
@@ -261,6 +268,7 @@ def reconcile(
         "--allow-insecure-url", help="LLM agents: allow a plain http:// --base-url on another "
         "machine (the API key and the ledger's data travel unencrypted).")] = False,
     output: OutputOpt = None,
+    no_cache: NoCacheOpt = False,
     csv_delimiter: Annotated[str | None, typer.Option(help="CSV: , ; or \\t")] = None,
     csv_encoding: Annotated[str | None, typer.Option(help="CSV: file encoding")] = None,
     csv_header_line: Annotated[int | None, typer.Option(help="CSV: line of the header")] = None,
@@ -305,7 +313,8 @@ def reconcile(
         max_steps=max_steps, max_tokens_total=max_tokens, account=account, dry_run=dry_run,
         yes=yes, closing_balance=_closing(closing_balance), importers=importers,
         save_script=save_script, allow_weak_sandbox=allow_weak_sandbox, output=output,
-        verbose=verbose, allow_insecure_url=allow_insecure_url, csv=CsvOptions(
+        verbose=verbose, allow_insecure_url=allow_insecure_url,
+        cache=False if no_cache else None, csv=CsvOptions(
             delimiter=csv_delimiter, encoding=csv_encoding, header_line=csv_header_line,
             date_col=csv_date_col, amount_col=csv_amount_col, debit_col=csv_debit_col,
             credit_col=csv_credit_col, description_col=csv_description_col,
@@ -352,6 +361,7 @@ def run(
     closing_balance: ClosingOpt = None,
     allow_weak_sandbox: WeakOpt = False,
     output: OutputOpt = None,
+    no_cache: NoCacheOpt = False,
     from_log: Annotated[str | None, typer.Option(
         "--from-log", help="Replay the scripts of a logged run (its id from `beanagent log`, "
         "or `last`) without its agent or model; statements and their settings default to "
@@ -367,7 +377,8 @@ def run(
 
     settings = load_settings(ledger, account=account, dry_run=dry_run, yes=yes, output=output,
                              closing_balance=_closing(closing_balance),
-                             allow_weak_sandbox=allow_weak_sandbox)
+                             allow_weak_sandbox=allow_weak_sandbox,
+                             cache=False if no_cache else None)
     ui = ConsoleUI(confident=settings.confident)
     paths = list(statements or [])
     agent_impl: Any

@@ -10,6 +10,7 @@ Example `beanagent.toml`:
     denylist = ["Expenses:Denylisted"]     # accounts never suggested
     inbox = ["downloads/*.csv", "statements/**/*.ofx"]   # where statements arrive
     archive = "documents"                  # where reconciled statements are filed
+    cache = false                          # no load cache (ledger/cache.py) for this ledger
 
     [[statement]]
     match = "chase-*.csv"                  # glob on the statement's file name
@@ -132,6 +133,10 @@ class Settings:
     archive: str | None = None
     # Per-statement settings, first match wins.
     statements: tuple[StatementRule, ...] = ()
+    # Keep the ledger's full load between runs in the user's cache folder (ledger/cache.py).
+    # The file may only turn it off: where the cache lives is the user's own environment's
+    # (BEANAGENT_CACHE_DIR), never a shared folder's file (flag --no-cache).
+    cache: bool = True
     source: Path | None = None  # the beanagent.toml these came from, if any
 
     # --- the command line only ---
@@ -183,7 +188,7 @@ def denylist_warnings(denylist: Iterable[str], accounts: Iterable[str]) -> list[
 
 _FILE_KEYS = ("review_account", "window_days", "confident", "denylist", "step_timeout", "model",
               "max_steps", "max_tokens_total", "agent_timeout", "target_file", "audit_log",
-              "inbox", "archive")
+              "inbox", "archive", "cache")
 
 
 def _positive_int(value: Any) -> int | None:
@@ -218,6 +223,10 @@ def _account_names(value: Any) -> tuple[str, ...] | None:
         return None
     names = [_account_name(v) for v in value]
     return None if None in names else tuple(n for n in names if n is not None)
+
+
+def _switch(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
 
 
 def _text(value: Any) -> str | None:
@@ -261,6 +270,7 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "audit_log": (_text, "\"ledger\", \"state\", \"off\" or a file path"),
     "inbox": (_globs, "a list of globs inside the ledger's folder, like [\"inbox/**/*\"] "
               "(no absolute path, no ..)"),
+    "cache": (_switch, "true or false"),
     "archive": (_inside, "a folder inside the ledger's folder, like \"documents\" "
                 "(no absolute path, no ..)"),
 }

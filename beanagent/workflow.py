@@ -41,6 +41,7 @@ from beanagent.errors import AgentError, BadInputError, BeanagentError, ExitCode
 from beanagent.files.archive import Archiver
 from beanagent.files.commit import commit_files, require_writable
 from beanagent.files.stage import Stages, incremental_request
+from beanagent.ledger.cache import LoadCache
 from beanagent.ledger.load import complete, parse_ledger
 from beanagent.ledger.view import AccountInfo, LedgerView
 from beanagent.model import (
@@ -158,11 +159,13 @@ class Reviewed:
 def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent,
               settings: Settings, ui: UI, sandbox: Sandbox | None = None,
               on_load: OnLoad | None = None,
-              read: Sequence[Statement] | None = None) -> RunResult:
+              read: Sequence[Statement] | None = None,
+              cache: LoadCache | None = None) -> RunResult:
     """The whole run. `sandbox`: one the CLI started early (after recovering an interrupted
     write), else one is started here. `on_load` sees the files as loaded and the
     statements as parsed (the audit log records their sha256). `read`: the statements of
-    `statement_paths` already read and tied to their accounts (the inbox's)."""
+    `statement_paths` already read and tied to their accounts (the inbox's). `cache`: the
+    load cache for the full load (None: off)."""
     if not ledger_path.is_file():
         raise BadInputError("ledger file not found", file=str(ledger_path))
     sandbox = sandbox or start_sandbox(ledger_path, settings, ui.warn)
@@ -172,8 +175,10 @@ def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent,
         if on_load is not None:
             on_load(loaded.ledger, list(loaded.statements))
         if not loaded.statements and not isinstance(agent, ScriptAgent | ReplayAgent):
-            return examine(loaded, settings, ui)  # what the ledger alone shows
-        full_load = pool.submit(complete, loaded.ledger)
+            return examine(loaded, settings, ui, cache)  # what the ledger alone shows
+        full_load = pool.submit(complete, loaded.ledger, cache)
+        if cache is not None:  # the fresh load kept for the next run, after it, off the path
+            pool.submit(cache.flush)
         found_once = functools.cache(lambda: _found(loaded, full_load.result(), settings))
         acted = act(agent, loaded, sandbox, settings, ui,
                     _gates(stages, loaded, found_once, sandbox, settings))
@@ -182,7 +187,7 @@ def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent,
         checking = stage(stages, loaded, acted.proposals, sandbox, ui)
         if checking is not None and not settings.dry_run:  # every write possible, before asking
             require_writable(loaded.ledger, checking.staged.new_bytes)
-        found = find(loaded, full_load, settings, ui)
+        found = find(loaded, full_load, settings, ui, cache)
         proof = found.prove(acted.proposals, loaded.statements, settings,
                             getattr(agent, "manual", False))
         result = RunResult(loaded.ledger.path, loaded.statements, found.matches,
@@ -246,11 +251,15 @@ def load(ledger_path: Path, statement_paths: Sequence[Path], settings: Settings,
     return Loaded(ledger, view, tuple(statements))
 
 
-def examine(loaded: Loaded, settings: Settings, ui: UI) -> RunResult:
+def examine(loaded: Loaded, settings: Settings, ui: UI,
+            cache: LoadCache | None = None) -> RunResult:
     """No statements: the ledger's own problems (core/findings.py), each with its fix.
     Findings only: nothing is proposed or written, and the exit code is 0."""
     ui.status("checking what the ledger alone shows")
-    full = complete(loaded.ledger)
+    full = complete(loaded.ledger, cache)
+    if cache is not None:
+        cache.flush()
+    _cache_warning(cache, ui)
     findings = find_problems(LedgerView(full.entries, full.options), full.errors,
                              settings.review_account, settings.window_days)
     shown = {(f.file, f.line) for f in findings if f.kind == "balance"}
@@ -313,12 +322,21 @@ def stage(stages: Stages, loaded: Loaded, proposals: Sequence[Proposal], sandbox
     return _begin_check(sandbox, loaded.ledger, staged)
 
 
-def find(loaded: Loaded, full_load: Future[Ledger], settings: Settings, ui: UI) -> Found:
+def find(loaded: Loaded, full_load: Future[Ledger], settings: Settings, ui: UI,
+         cache: LoadCache | None = None) -> Found:
     full = full_load.result()
+    _cache_warning(cache, ui)
     if full.errors:
         ui.warn(f"{display_path(loaded.ledger.path)} already has {len(full.errors)} "
                 f"bean-check error(s) (first: {full.errors[0]}); only new errors will count")
     return _found(loaded, full, settings)
+
+
+def _cache_warning(cache: LoadCache | None, ui: UI) -> None:
+    """The cache's one warning (a file refused, a folder that can't be used), said from
+    this thread once the load it concerns is done."""
+    if cache is not None and cache.warning:
+        ui.warn(cache.warning)
 
 
 def _found(loaded: Loaded, full: Ledger, settings: Settings) -> Found:

@@ -55,6 +55,10 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("BEANCOUNT_DISABLE_LOAD_CACHE", "1")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     (tmp_path / "home").mkdir(exist_ok=True)
+    # The load cache and its key (ledger/cache.py) beside the test's folder, not in it:
+    # tests prove "nothing was touched" by comparing everything below tmp_path.
+    monkeypatch.setenv("BEANAGENT_CACHE_DIR", str(tmp_path.parent / f"{tmp_path.name}.cache"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path.parent / f"{tmp_path.name}.state"))
 
 
 @pytest.fixture

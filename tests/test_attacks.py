@@ -1014,7 +1014,9 @@ def _processes_in(workdir: str) -> list[int]:
 def _execute(attack: Attack, root: Path) -> Run:
     values, canaries = _setup_tree(root)
     books = Path(values["books"])
-    env = {"ANTHROPIC_API_KEY": values.pop("key"), "HOME": values["home"]}
+    env = {"ANTHROPIC_API_KEY": values.pop("key"), "HOME": values["home"],
+           # the load cache and its key beside the tree, not in it (it is snapshotted)
+           "BEANAGENT_CACHE_DIR": f"{root}.cache", "XDG_STATE_HOME": f"{root}.state"}
     if WITHOUT:
         env["BEANAGENT_SANDBOX_WITHOUT"] = WITHOUT
     victim = subprocess.Popen(["sleep", "300"], start_new_session=True)
@@ -1093,6 +1095,8 @@ def runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         for key in list(os.environ):
             if key.startswith(("ANTHROPIC_", "OPENAI_", "BEANAGENT_")):
                 mp.delenv(key)
+        for key in ("BEANAGENT_CACHE_DIR", "XDG_STATE_HOME"):  # each run sets its own
+            mp.setenv(key, os.environ.get(key, "/nonexistent"))
         pool = Runs(ids, tmp_path_factory)
         try:
             yield pool

@@ -14,10 +14,13 @@ import re
 import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from beanagent.errors import BadInputError
 from beanagent.model import Ledger, LedgerError, LedgerFile, sha256_bytes
+
+if TYPE_CHECKING:
+    from beanagent.ledger.cache import LoadCache
 
 # Set before beancount's loader module is imported anywhere in this process: the loader
 # reads it at import time, and a planted `.picklecache` must never be unpickled.
@@ -223,11 +226,18 @@ def parse_ledger(path: Path, display: str | None = None) -> Ledger:
                   _read_files(options.get("include") or [], path), complete=False)
 
 
-def complete(ledger: Ledger) -> Ledger:
+def complete(ledger: Ledger, cache: LoadCache | None = None) -> Ledger:
     """The full load (what bean-check does) of a parsed ledger: booked entries and every
-    error. Refuses when a file changed since it was parsed."""
+    error. Refuses when a file changed since it was parsed. With a `cache`, a load kept
+    for exactly these files' bytes is used instead (ledger/cache.py), and a fresh one is
+    held for `cache.flush()` to write."""
     from beanagent.errors import LedgerChangedError
 
+    cached, digest = cache.fetch(ledger) if cache is not None else (None, None)
+    if cached is not None:
+        entries, errors, options = cached
+        return Ledger(ledger.path, entries, to_ledger_errors(errors), options, ledger.files,
+                      complete=True)
     entries, errors, options = load_entries(ledger.path)
     files = _read_files(options.get("include") or [], ledger.path)
     for path, info in files.items():
@@ -235,6 +245,8 @@ def complete(ledger: Ledger) -> Ledger:
         if before is None or before.sha256 != info.sha256:
             raise LedgerChangedError("file changed on disk while it was being loaded; run "
                                      "again", file=str(path))
+    if cache is not None and digest is not None and set(files) == set(ledger.files):
+        cache.keep(ledger, digest, (entries, errors, options))
     return Ledger(ledger.path, entries, to_ledger_errors(errors), options, ledger.files,
                   complete=True)
 

@@ -45,6 +45,7 @@ from beanagent.runlog.location import log_path as log_path
 from beanagent.runlog.location import state_home as state_home
 
 if TYPE_CHECKING:
+    from beanagent.ledger.cache import LoadCache
     from beanagent.model import Decision, Ledger, Proposal, RunResult, Step
     from beanagent.settings import Settings
     from beanagent.statements.model import Statement
@@ -190,7 +191,8 @@ class Trail:
     """One run's record in the making. Use as a context manager around the workflow."""
 
     def __init__(self, command: str, ledger: Path, statements: Sequence[Path],
-                 settings: Settings, ui: Any, agent: Any, **extra: Any):
+                 settings: Settings, ui: Any, agent: Any, cache: LoadCache | None = None,
+                 **extra: Any):
         self.started = datetime.datetime.now(datetime.UTC)
         self.run_id = new_run_id(self.started)
         self._t0 = time.monotonic()
@@ -201,6 +203,7 @@ class Trail:
         self.agent_name = str(getattr(agent, "name", agent))
         self.model = getattr(agent, "model", None)
         self.extra = extra
+        self.cache = cache  # the run's load cache (None: off), read when the record is made
         self.ui = AuditedUI(ui, self)
         self._warn = ui.warn  # the log's own trouble goes to the user, not into the record
         self.files: list[dict[str, Any]] | None = None
@@ -268,6 +271,7 @@ class Trail:
                        "window_days": config.window_days,
                        "confident": _confidence(config.confident),
                        "step_timeout": config.step_timeout},
+            "cache": "off" if self.cache is None else self.cache.state,
             "statements": self._statements(),
             "reconciled": self._reconciled(),
             "agent": self._agent(),

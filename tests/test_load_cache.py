@@ -1,0 +1,301 @@
+"""The load cache (ledger/cache.py): a repeat run is served from it, a changed file is a
+miss, and a planted, corrupted or linked cache file is ignored with one warning before
+anything in it is unpickled. Real ledgers (the bean-example sample, with includes) through
+the real CLI; the cache and state folders are the test's own, through the environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import re
+import shutil
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from beanagent.ledger.cache import _HEAD, FORMAT, MAGIC, LoadCache, load_key
+from beanagent.ledger.load import complete, parse_ledger
+from tests.helpers import run_cli_in_process
+
+LEDGERS = Path(__file__).resolve().parents[1] / "ledgers"
+STATEMENT = "inbox/bofa-checking-2025-11.csv"
+WARNING = "load cache not used"
+
+
+@pytest.fixture
+def books(tmp_path: Path) -> Path:
+    """The sample ledger split over includes: main.beancount includes the bean-example
+    ledger and a file of its own."""
+    root = tmp_path / "books"
+    root.mkdir()
+    shutil.copy(LEDGERS / "sample.beancount", root / "sample.beancount")
+    shutil.copy(LEDGERS / "beanagent.toml", root / "beanagent.toml")
+    shutil.copytree(LEDGERS / "inbox", root / "inbox")
+    (root / "more.beancount").write_text(
+        '2025-11-30 * "Corner shop" "Coffee"\n'
+        "  Assets:US:BofA:Checking  -3.50 USD\n"
+        "  Expenses:Food:Coffee\n")
+    (root / "main.beancount").write_text('include "sample.beancount"\n'
+                                         'include "more.beancount"\n')
+    return root
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"BEANAGENT_CACHE_DIR": str(tmp_path / "cache" / "beanagent"),
+            "XDG_STATE_HOME": str(tmp_path / "state"),
+            "BEANAGENT_AUDIT_LOG": str(tmp_path / "audit.jsonl")}
+
+
+def _run(books: Path, env: dict[str, str], *flags: str) -> tuple[dict[str, Any], str]:
+    proc = run_cli_in_process("reconcile", "main.beancount", STATEMENT, "--dry-run", "--json",
+                              *flags, cwd=books, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout), proc.stderr
+
+
+def _audit(env: dict[str, str]) -> list[str]:
+    lines = Path(env["BEANAGENT_AUDIT_LOG"]).read_text().splitlines()
+    return [json.loads(line)["cache"] for line in lines]
+
+
+def _timeless(report: Any) -> Any:
+    """The report without its timings (the only fields a cached run may change)."""
+    if isinstance(report, dict):
+        return {k: _timeless(v) for k, v in report.items() if not k.endswith("seconds")}
+    if isinstance(report, list):
+        return [_timeless(v) for v in report]
+    return report
+
+
+def _cache_files(env: dict[str, str]) -> list[Path]:
+    return sorted(Path(env["BEANAGENT_CACHE_DIR"]).glob("*.load"))
+
+
+def test_second_run_is_served_from_the_cache_with_the_same_report(books: Path,
+                                                                  env: dict[str, str]) -> None:
+    cold, _ = _run(books, env, "--no-cache")
+    first, _ = _run(books, env)
+    second, err = _run(books, env)
+    assert _audit(env) == ["off", "miss", "hit"]
+    assert WARNING not in err
+    assert _timeless(second) == _timeless(first) == _timeless(cold)
+    assert second["proposals"]  # the run found something: the comparison means something
+
+
+def test_cached_load_equals_a_fresh_one(books: Path, env: dict[str, str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    parsed = parse_ledger(books / "main.beancount")
+    fresh = complete(parsed)
+    cache = LoadCache()
+    complete(parsed, cache)
+    assert cache.state == "miss" and not _cache_files(env)
+    cache.flush()
+    again = LoadCache()
+    cached = complete(parse_ledger(books / "main.beancount"), again)
+    assert again.state == "hit"
+    assert cached.entries == fresh.entries
+    assert cached.errors == fresh.errors
+    assert cached.options.keys() == fresh.options.keys()
+    assert {k: v for k, v in cached.options.items() if k != "dcontext"} == \
+        {k: v for k, v in fresh.options.items() if k != "dcontext"}
+    assert str(cached.options["dcontext"]) == str(fresh.options["dcontext"])
+
+
+def test_a_changed_include_is_a_miss_and_replaces_the_old_file(books: Path,
+                                                               env: dict[str, str]) -> None:
+    _run(books, env)
+    before = _cache_files(env)
+    more = books / "more.beancount"
+    mtime = more.stat().st_mtime_ns
+    more.write_text(more.read_text().replace("-3.50 USD", "-4.50 USD"))
+    os.utime(more, ns=(mtime, mtime))  # same mtime: the key is the bytes
+    _run(books, env)
+    _run(books, env)
+    assert _audit(env) == ["miss", "miss", "hit"]
+    after = _cache_files(env)
+    assert len(before) == len(after) == 1 and before != after
+    cached = complete(parse_ledger(books / "main.beancount"))
+    assert any(getattr(e, "narration", None) == "Coffee"
+               and str(e.postings[0].units) == "-4.50 USD" for e in cached.entries)
+
+
+def _plant(books: Path, env: dict[str, str], payload: bytes, mac: bytes = b"\0" * 32) -> Path:
+    """A file with the layout of a cache file for this ledger, under its name."""
+    import hashlib
+
+    old = dict(os.environ)
+    os.environ.update(env)
+    try:
+        ledger = parse_ledger(books / "main.beancount")
+        digest = hashlib.sha256(load_key(ledger)).digest()
+        name = LoadCache()._name(ledger, digest)[0]
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    folder = Path(env["BEANAGENT_CACHE_DIR"])
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = folder / name
+    path.write_bytes(_HEAD.pack(MAGIC, FORMAT, digest, len(payload)) + mac + payload)
+    path.chmod(0o600)
+    return path
+
+
+class _Trap:
+    """Unpickling this creates a folder: proof that a payload was (or was not) loaded."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.mkdir, (str(self.marker),))
+
+
+def test_a_planted_cache_file_is_ignored_with_one_warning_and_never_unpickled(
+        books: Path, env: dict[str, str], tmp_path: Path) -> None:
+    marker = tmp_path / "unpickled"
+    payload = pickle.dumps(_Trap(marker))
+    pickle.loads(payload)  # the trap works
+    assert marker.is_dir()
+    marker.rmdir()
+    planted = _plant(books, env, payload)
+    report, err = _run(books, env)
+    assert not marker.exists()
+    assert err.count(WARNING) == 1 and "authentication" in err
+    assert _audit(env) == ["rejected"]
+    assert planted.read_bytes()[-len(payload):] != payload  # replaced by a real load
+    _run(books, env)
+    assert _audit(env) == ["rejected", "hit"]
+    assert report["proposals"]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "other version"])
+def test_a_damaged_cache_file_is_ignored_with_one_warning(books: Path, env: dict[str, str],
+                                                          damage: str) -> None:
+    first, _ = _run(books, env)
+    [path] = _cache_files(env)
+    data = path.read_bytes()
+    path.write_bytes({"truncated": data[: len(data) // 2], "garbage": os.urandom(len(data)),
+                      "empty": b"",
+                      "other version": data[:8] + (FORMAT + 1).to_bytes(4, "big") + data[12:],
+                      }[damage])
+    report, err = _run(books, env)
+    assert err.count(WARNING) == 1
+    assert _timeless(report) == _timeless(first)
+    _run(books, env)
+    assert _audit(env) == ["miss", "rejected", "hit"]
+
+
+def test_a_symlinked_cache_file_is_refused_and_its_target_untouched(
+        books: Path, env: dict[str, str], tmp_path: Path) -> None:
+    _run(books, env)
+    [path] = _cache_files(env)
+    target = tmp_path / "elsewhere.load"
+    target.write_bytes(path.read_bytes())
+    target.chmod(0o600)
+    path.unlink()
+    path.symlink_to(target)
+    _, err = _run(books, env)
+    assert err.count(WARNING) == 1 and "symbolic link" in err
+    assert target.read_bytes()[:8] == MAGIC and not path.is_symlink()
+    assert _audit(env) == ["miss", "rejected"]
+
+
+def test_a_symlinked_or_shared_cache_folder_is_refused(books: Path, env: dict[str, str],
+                                                       tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    folder = Path(env["BEANAGENT_CACHE_DIR"])
+    folder.parent.mkdir(parents=True)
+    folder.symlink_to(real)
+    _, err = _run(books, env)
+    assert err.count(WARNING) == 1 and "symbolic link" in err
+    assert list(real.iterdir()) == []
+    folder.unlink()
+    folder.mkdir()
+    folder.chmod(0o755)
+    _, err = _run(books, env)
+    assert err.count(WARNING) == 1 and "open to other users" in err
+    assert list(folder.iterdir()) == []
+    assert _audit(env) == ["rejected", "rejected"]
+
+
+@pytest.mark.parametrize("bad", ["symlink", "mode 0644", "short"])
+def test_a_bad_key_file_is_refused(books: Path, env: dict[str, str], tmp_path: Path,
+                                   bad: str) -> None:
+    _run(books, env)
+    key = Path(env["XDG_STATE_HOME"]) / "beanagent" / "cache.key"
+    if bad == "symlink":
+        other = tmp_path / "other.key"
+        other.write_bytes(key.read_bytes())
+        other.chmod(0o600)
+        key.unlink()
+        key.symlink_to(other)
+    elif bad == "mode 0644":
+        key.chmod(0o644)
+    else:
+        key.write_bytes(b"short")
+    report, err = _run(books, env)
+    assert err.count(WARNING) == 1 and "cache key" in err
+    assert _audit(env) == ["miss", "rejected"]
+    assert report["proposals"]
+
+
+def test_no_cache_flag_and_config_turn_it_off(books: Path, env: dict[str, str]) -> None:
+    _run(books, env, "--no-cache")
+    assert not Path(env["BEANAGENT_CACHE_DIR"]).exists()
+    assert not (Path(env["XDG_STATE_HOME"]) / "beanagent" / "cache.key").exists()
+    toml = books / "beanagent.toml"
+    toml.write_text(toml.read_text().replace('review_account', 'cache = false\nreview_account'))
+    _run(books, env)
+    assert _audit(env) == ["off", "off"]
+    assert not Path(env["BEANAGENT_CACHE_DIR"]).exists()
+
+
+def test_config_can_only_switch_it_off(books: Path, env: dict[str, str]) -> None:
+    toml = books / "beanagent.toml"
+    toml.write_text(toml.read_text().replace('review_account',
+                                             'cache = "/tmp/elsewhere"\nreview_account'))
+    proc = run_cli_in_process("reconcile", "main.beancount", STATEMENT, "-n", cwd=books,
+                              env=env)
+    assert proc.returncode == 2 and re.search(r"cache must be true or false", proc.stderr)
+
+
+def test_run_takes_no_cache_too(books: Path, env: dict[str, str]) -> None:
+    (books / "fix.py").write_text("print('nothing to do')\n")
+    for flags in ((), ("--no-cache",), ()):
+        proc = run_cli_in_process("run", "main.beancount", "fix.py", STATEMENT, "-n", *flags,
+                                  cwd=books, env=env)
+        assert proc.returncode == 0, proc.stderr
+    assert _audit(env) == ["miss", "off", "hit"]
+
+
+def test_folders_are_0700_and_files_0600(books: Path, env: dict[str, str]) -> None:
+    _run(books, env)
+    folder = Path(env["BEANAGENT_CACHE_DIR"])
+    key = Path(env["XDG_STATE_HOME"]) / "beanagent" / "cache.key"
+    for path, mode in ((folder, 0o700), (folder.parent, 0o700), (key.parent, 0o700),
+                       (key, 0o600), *((f, 0o600) for f in _cache_files(env))):
+        assert stat.S_IMODE(path.stat().st_mode) == mode, path
+    assert len(key.read_bytes()) == 32
+    assert [p.name for p in folder.iterdir() if not p.name.endswith(".load")] == []
+    assert not list(books.rglob("*picklecache*"))  # nothing beside the ledger
+
+
+def test_the_default_folders_are_the_users(monkeypatch: pytest.MonkeyPatch,
+                                           tmp_path: Path) -> None:
+    from beanagent.ledger.cache import cache_dir, key_path
+
+    for name in ("BEANAGENT_CACHE_DIR", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    home = Path(os.environ["HOME"])
+    assert (cache_dir(), key_path()) == (home / ".cache" / "beanagent",
+                                         home / ".local" / "state" / "beanagent" / "cache.key")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("BEANAGENT_CACHE_DIR", "relative/ignored")
+    assert cache_dir() == tmp_path / "xdg" / "beanagent"
