@@ -32,9 +32,11 @@ def main() -> None:
         samples = interleaved(
             runs,
             bean_check=[BIN / "bean-check", ledger],
+            # cold, as bean-check is (the load cache's warm runs: bench_cache)
             reconcile=[BIN / "beanagent", "reconcile", ledger, statement, "--account",
-                       ACCOUNT, "--dry-run"],
-            bare=[BIN / "beanagent", "reconcile", books / ledger.name, "--dry-run"],
+                       ACCOUNT, "--dry-run", "--no-cache"],
+            bare=[BIN / "beanagent", "reconcile", books / ledger.name, "--dry-run",
+                  "--no-cache"],
         )
     finally:
         shutil.rmtree(books)

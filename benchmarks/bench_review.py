@@ -25,7 +25,8 @@ from benchmarks.common import ACCOUNT, BIN, ENV, large_ledger
 def one(ledger: str, statement: str) -> tuple[float, float, float]:
     start = time.perf_counter()
     child = pexpect.spawn(str(BIN / "beanagent"), ["reconcile", ledger, statement, "--account",
-                                                   ACCOUNT], env={**ENV, "TERM": "dumb"},
+                                                   ACCOUNT, "--no-cache"],
+                          env={**ENV, "TERM": "dumb"},
                           encoding="utf-8", timeout=120, dimensions=(50, 160))
     child.expect("Accept")
     asked = time.perf_counter() - start

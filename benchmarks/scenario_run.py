@@ -133,8 +133,9 @@ def run_agent(out: Path, truth: dict[str, Any], scenario: Scenario,
     audit = out / AUDIT_FILE
     audit.unlink(missing_ok=True)
     env = {**bench_env(), "BEANAGENT_AUDIT_LOG": str(audit)}
+    # --no-cache: each scenario's ledger is new (a miss that would only add a cache file)
     cmd = [str(BIN / "beanagent"), "reconcile", "ledger.beancount", *files, "--dry-run",
-           "--json", *agent_args(config)]
+           "--json", "--no-cache", *agent_args(config)]
     start = time.perf_counter()
     try:
         proc = subprocess.run(cmd, cwd=out, env=env, capture_output=True, text=True,
