@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import gc
 import hashlib
 import hmac
 import importlib.machinery
@@ -37,11 +36,11 @@ import secrets
 import stat
 import struct
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 from beanagent import __version__
+from beanagent.ledger.load import paused_gc
 from beanagent.model import Ledger
 
 CacheState = Literal["hit", "miss", "off", "rejected"]
@@ -251,17 +250,6 @@ def read_or_create_key(path: Path) -> bytes:
 # --- the cache ------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def _mac(key: bytes, head: bytes, payload: bytes | memoryview) -> bytes:
     mac = hmac.new(key, head, hashlib.sha256)
     mac.update(payload)
@@ -366,7 +354,7 @@ class LoadCache:
             raise CacheRefused("failed its authentication (not written by this user's "
                                "beanagent)")
         try:
-            with _no_gc():
+            with paused_gc():
                 loaded = pickle.loads(payload)
         except Exception as exc:  # authentic but unreadable: a bug, never an attack
             raise CacheRefused(f"could not be read ({type(exc).__name__})") from None

@@ -28,7 +28,7 @@ os.environ["BEANCOUNT_DISABLE_LOAD_CACHE"] = "1"
 
 
 @contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
+def paused_gc() -> Iterator[None]:
     """A load allocates millions of objects and frees few cycles; the collector's passes
     over them are ~25% of a load's time for nothing. Paused for the load only."""
     was_enabled = gc.isenabled()
@@ -49,7 +49,7 @@ def load_entries(path: Path) -> tuple[list[Any], list[Any], dict[str, Any]]:
     """
     from beancount import loader
 
-    with _no_gc():
+    with paused_gc():
         return loader._load([(str(path), True)], None, None, None)
 
 
@@ -193,7 +193,7 @@ def _parse_files(path: Path, display: str) -> tuple[list[Any], list[Any], dict[s
 
     require_plain_includes(path, display)
     try:
-        with _no_gc():
+        with paused_gc():
             return loader._parse_recursive([(str(path), True)], None, None)
     except OSError as exc:
         raise BadInputError(f"cannot read an included file: {exc.strerror}",
@@ -217,7 +217,7 @@ def parse_ledger(path: Path, display: str | None = None) -> Ledger:
     path = path.resolve()
     _require_readable(path, display)
     entries, errors, options = _parse_files(path, display)
-    with _no_gc():
+    with paused_gc():
         entries.sort(key=data.entry_sortkey)
     parse_errors = to_ledger_errors(errors)
     _require_entries(entries, parse_errors, display)
@@ -273,7 +273,7 @@ def load_for_server(path: Path) -> tuple[list[Any], dict[str, Any], list[Any]]:
     from beancount.core import data
     from beancount.parser import booking
 
-    with _no_gc():
+    with paused_gc():
         entries, errors, options = loader._parse_recursive([(str(path), True)], None, None)
         entries.sort(key=data.entry_sortkey)
         booked, _ = booking.book(entries, options)
