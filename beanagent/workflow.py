@@ -25,22 +25,27 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
-from beanagent.agent import Agent, Execute, Repairing
+from beanagent.agent import Agent, Repairing
 from beanagent.agent.facts import ledger_facts
-from beanagent.agent.loop import check_report
 from beanagent.agent.script import ReplayAgent, ScriptAgent
 from beanagent.core import proposals as rules
 from beanagent.core.balance import closing_balances, compare_balance, user_assertions
 from beanagent.core.diff import format_diff
 from beanagent.core.edit import Reviser, apply_decisions, decide_all
 from beanagent.core.findings import find_problems
-from beanagent.core.gate import Fix, Settled, Verdict, gate_result, settle
+from beanagent.core.gate import Settled, Verdict, settle
 from beanagent.core.match import MatchResult, match_statement
 from beanagent.core.proof import Assertion, Proof, blame_balances, prove
-from beanagent.errors import AgentError, BadInputError, BeanagentError, ExitCode
+from beanagent.errors import AgentError, BadInputError, ExitCode
 from beanagent.files.archive import Archiver
 from beanagent.files.commit import commit_files, require_writable
-from beanagent.files.stage import Stages, incremental_request
+from beanagent.files.stage import Stages
+from beanagent.gatecheck import (
+    Checking,
+    check_verdict,
+    readable_for_check,
+    start_check,
+)
 from beanagent.ledger.cache import LoadCache
 from beanagent.ledger.load import complete, parse_ledger
 from beanagent.ledger.view import AccountInfo, LedgerView
@@ -49,14 +54,11 @@ from beanagent.model import (
     AgentRun,
     Decision,
     Finding,
-    GateError,
-    GateResult,
     Ledger,
     Proposal,
     RunResult,
     Staged,
     Step,
-    StepResult,
     Task,
 )
 from beanagent.sandbox import start_sandbox
@@ -64,6 +66,7 @@ from beanagent.sandbox.runner import Sandbox
 from beanagent.settings import Settings, denylist_warnings
 from beanagent.statements.dispatch import read_statements, require_size
 from beanagent.statements.model import Statement
+from beanagent.steps import Gates, agent_fix, check_gates, step_executor
 from beanagent.text import display_path
 
 
@@ -130,14 +133,6 @@ class Found:
 
 
 @dataclasses.dataclass(frozen=True)
-class Checking:
-    """A staged copy whose bean-check is running in the sandbox since `started`."""
-
-    staged: Staged
-    started: float
-
-
-@dataclasses.dataclass(frozen=True)
 class Gated:
     """The gate's final verdict, after any repair rounds."""
 
@@ -181,7 +176,7 @@ def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent,
             pool.submit(cache.flush)
         found_once = functools.cache(lambda: _found(loaded, full_load.result(), settings))
         acted = act(agent, loaded, sandbox, settings, ui,
-                    _gates(stages, loaded, found_once, sandbox, settings))
+                    check_gates(stages, loaded, found_once, sandbox, settings))
         acted = dataclasses.replace(acted, proposals=acted.proposals + tuple(  # archive =
             archiver.propose(loaded.ledger, loaded.statements, acted.proposals)))
         checking = stage(stages, loaded, acted.proposals, sandbox, ui)
@@ -226,7 +221,7 @@ def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent,
             return reviewed.result
         written = commit_files(  # the real ledger is proven and checked again once written
             loaded.ledger, reviewed.staged.new_bytes,
-            lambda: sandbox.bean_check(loaded.ledger.path, _readable(loaded.ledger,
+            lambda: sandbox.bean_check(loaded.ledger.path, readable_for_check(loaded.ledger,
                                                                      reviewed.staged)),
             found.full.errors, stage=reviewed.staged,
             expected=[p.text for p in reviewed.result.proposals
@@ -283,7 +278,7 @@ def act(agent: Agent, loaded: Loaded, sandbox: Sandbox, settings: Settings,
     if sandbox.weak:
         ui.weak_sandbox(sandbox.missing_layers)
     run = agent.run(Task(loaded.statements, settings.review_account, facts),
-                    _executor(sandbox, loaded, settings, ui, gates), ui.step)
+                    step_executor(sandbox, loaded, settings, ui, gates), ui.step)
     seconds = time.monotonic() - started
     if run.stopped is not None:
         ui.warn(f"the {agent.name} agent {run.summary}")
@@ -319,7 +314,7 @@ def stage(stages: Stages, loaded: Loaded, proposals: Sequence[Proposal], sandbox
         return None
     staged, _ = stages.stage(loaded.ledger, list(proposals))
     ui.status("checking the staged ledger (bean-check)")
-    return _begin_check(sandbox, loaded.ledger, staged)
+    return start_check(sandbox, loaded.ledger, staged)
 
 
 def find(loaded: Loaded, full_load: Future[Ledger], settings: Settings, ui: UI,
@@ -356,11 +351,11 @@ def gate(stages: Stages, loaded: Loaded, found: Found, acted: Acted, checking: C
     items = [dataclasses.replace(p, target=staged.targets[p.id], text=staged.texts[p.id])
              for p in acted.proposals]
     manual = getattr(agent, "manual", False)
-    first = Verdict(_verdict(sandbox, checking, found.full), proof)
+    first = Verdict(check_verdict(sandbox, checking, found.full), proof)
     spent: list[float] = []  # the agent's time in repair rounds
-    fix = _agent_fix(agent, _executor(sandbox, loaded, settings, ui,
-                                      _gates(stages, loaded, lambda: found, sandbox, settings)),
-                     lambda raws, earlier: _validated(raws, loaded, ui, earlier), ui, spent) \
+    gates = check_gates(stages, loaded, lambda: found, sandbox, settings)
+    fix = agent_fix(agent, step_executor(sandbox, loaded, settings, ui, gates),
+                    lambda raws, earlier: _validated(raws, loaded, ui, earlier), ui, spent) \
         if isinstance(agent, Repairing) else None
     settled = settle(staged, first, items,
                      lambda chosen: _restage(stages, loaded, found, chosen, sandbox, settings,
@@ -416,56 +411,6 @@ def review(stages: Stages, loaded: Loaded, found: Found, settled: Settled, shown
 # --- the parts ----------------------------------------------------------------------------
 
 
-Gates = Callable[[Sequence[Any]], dict[str, Any]]
-
-
-@dataclasses.dataclass(frozen=True)
-class _Executor:
-    """Runs the agent's scripts in the sandbox; `check` is `propose.check()`'s (`_gates`)."""
-
-    sandbox: Sandbox
-    statements: list[Statement]
-    engine: dict[str, str]
-    ui: UI
-    gates: Gates | None = None
-
-    def __call__(self, code: str, *, timeout: float | None = None,
-                 staged: Sequence[Any] = ()) -> StepResult:
-        if self.sandbox.weak:  # in a weak sandbox the user sees every script before it runs
-            self.ui.script(code)
-        return self.sandbox.run(code, self.statements, self.engine, timeout=timeout,
-                                staged=staged)
-
-    def check(self, proposals: Sequence[Any]) -> dict[str, Any]:
-        if self.gates is None:
-            return {"passed": None, "errors": ["no check is available here"]}
-        return self.gates(proposals)
-
-
-def _executor(sandbox: Sandbox, loaded: Loaded, settings: Settings, ui: UI,
-              gates: Gates | None = None) -> _Executor:
-    return _Executor(sandbox, list(loaded.statements), settings.engine(), ui, gates)
-
-
-def _gates(stages: Stages, loaded: Loaded, found: Callable[[], Found], sandbox: Sandbox,
-           settings: Settings) -> Gates:
-    """`propose.check()`: the run's raw proposals held to the rules, staged in a temporary
-    copy, bean-checked there and proven, as the loop tells the model (nothing is written)."""
-    def check(raws: Sequence[Any]) -> dict[str, Any]:
-        ledger = found()
-        items, rejected = rules.validate_all(raws, loaded.accounts, loaded.statements,
-                                             rules.currency_places(loaded.ledger.options))
-        errors: tuple[GateError, ...] = ()
-        if items:
-            staged, items = stages.stage(loaded.ledger, items)
-            errors = _verdict(sandbox, _begin_check(sandbox, loaded.ledger, staged),
-                              ledger.full).errors
-        return check_report([format_gate_error(e) for e in errors],
-                            ledger.prove(items, loaded.statements, settings, False), rejected)
-
-    return check
-
-
 def _validated(raws: Sequence[Any], loaded: Loaded, ui: UI,
                earlier: Sequence[Proposal] = ()) -> list[Proposal]:
     items, warnings = rules.validate_all(raws, loaded.accounts, loaded.statements,
@@ -492,76 +437,11 @@ def _with_target(ledger: Ledger, settings: Settings) -> Ledger:
     return dataclasses.replace(ledger, target=chosen)
 
 
-def _readable(ledger: Ledger, staged: Staged) -> tuple[Path, ...]:
-    """What the caged check may read: the staged tree and the folders it links into."""
-    return (staged.root, staged.source_root, *sorted({p.parent for p in ledger.files}))
-
-
-def _begin_check(sandbox: Sandbox, ledger: Ledger, staged: Staged) -> Checking:
-    started = time.monotonic()
-    sandbox.begin_check(staged.main, _readable(ledger, staged),
-                        incremental_request(ledger, staged))
-    return Checking(staged, started)
-
-
-def _verdict(sandbox: Sandbox, checking: Checking, full: Ledger) -> GateResult:
-    """The check's result. It ran since it started, behind the host's own full load and,
-    in a review, behind the proposals on screen: `waited` is what was left to wait for."""
-    blocked = time.monotonic()
-    verdict = gate_result(checking.staged, full.errors, sandbox.end_check())
-    now = time.monotonic()
-    ran = sandbox.last_check.get("seconds")
-    return dataclasses.replace(verdict, seconds=ran if ran is not None
-                               else now - checking.started, waited=now - blocked)
-
-
 def _restage(stages: Stages, loaded: Loaded, found: Found, items: list[Proposal],
              sandbox: Sandbox, settings: Settings, manual: bool,
              ui: UI) -> tuple[Staged, Verdict, list[Proposal]]:
     staged, items = stages.stage(loaded.ledger, items)
     ui.status("checking the staged ledger again (bean-check)")
-    checking = _begin_check(sandbox, loaded.ledger, staged)
-    return staged, Verdict(_verdict(sandbox, checking, found.full),
+    checking = start_check(sandbox, loaded.ledger, staged)
+    return staged, Verdict(check_verdict(sandbox, checking, found.full),
                            found.prove(items, loaded.statements, settings, manual)), items
-
-
-def format_gate_error(e: GateError) -> str:
-    """`file:line: message (proposal P3)`, as the agent is told it."""
-    where = display_path(e.file) + (f":{e.line}" if e.line else "")
-    return f"{where}: {e.message}" + (f" (proposal {e.proposal})" if e.proposal else "")
-
-
-Validate = Callable[[Sequence[Any], Sequence[Proposal]], list[Proposal]]
-
-
-def _agent_fix(agent: Repairing, run_script: Execute, validate: Validate,
-               ui: UI, spent: list[float]) -> Fix:
-    """The gate's errors go back to the agent. Its answer, validated like any proposal,
-    replaces what the errors point into (and what it withdraws), numbered after the rest;
-    what the errors don't touch stays. None (the deterministic drop) when it has no answer.
-    The time it takes is the agent's (added to `spent`)."""
-    def fix(errors: Sequence[GateError], items: list[Proposal]) -> list[Proposal] | None:
-        ui.status(f"the {agent.name} agent is fixing {len(errors)} bean-check error(s)")
-        started = time.monotonic()
-        try:
-            answer = agent.repair([format_gate_error(e) for e in errors],
-                                  [(i.id, i.text) for i in items], run_script, ui.step)
-        except BeanagentError as exc:  # the model's API failed: what passed still stands
-            ui.warn(f"the agent could not repair its proposals ({exc}); dropping what fails")
-            return None
-        finally:
-            spent.append(time.monotonic() - started)
-        if answer is None:
-            return None
-        out = {e.proposal for e in errors if e.proposal} | set(answer.withdrawn)
-        kept = [i for i in items if i.id not in out]
-        specs = {i.spec for i in kept}
-        new = [i for i in validate(answer.proposals, items) if i.spec not in specs]
-        # A corrected entry replaces the one that cited the same statement lines.
-        cited = {r for i in new if i.spec.kind == "transaction" for r in i.spec.evidence}
-        kept = [i for i in kept if i.spec.kind != "transaction"
-                or not cited.intersection(i.spec.evidence)]
-        first = 1 + max((int(i.id[1:]) for i in items if i.id[1:].isdigit()), default=0)
-        return kept + [dataclasses.replace(i, id=f"P{first + n}") for n, i in enumerate(new)]
-
-    return fix

@@ -204,7 +204,7 @@ def test_the_workflow_applies_a_repair_to_what_was_staged() -> None:
     from beanagent.core.proposals import validate_all
     from beanagent.ledger.view import AccountInfo
     from beanagent.model import GateError
-    from beanagent.workflow import _agent_fix
+    from beanagent.steps import agent_fix
     from tests.helpers import RecordingUI
 
     day = datetime.date(2024, 1, 1)
@@ -235,7 +235,7 @@ def test_the_workflow_applies_a_repair_to_what_was_staged() -> None:
             return Repair([txn("1.00"), txn("2.50")], withdrawn=("P3",))
 
     spent: list[float] = []
-    fix = _agent_fix(Agent(), Sandbox(), validate, ui, spent)  # type: ignore[arg-type]
+    fix = agent_fix(Agent(), Sandbox(), validate, ui, spent)  # type: ignore[arg-type]
     fixed = fix([GateError("/books/main.beancount", 0, "Balance failed", "P2"),
                  GateError("/books/main.beancount", 12, "Other", None)], items)
     assert fixed is not None
