@@ -96,18 +96,19 @@ def _doc(obj: Any) -> str:
     return " ".join((inspect.getdoc(obj) or "").split())
 
 
-def _members(cls: type) -> list[str]:
-    """Public properties and methods, each with its docstring."""
+def _members(cls: type, prefix: str = ".", tag: str = " (property)") -> list[str]:
+    """Public properties and methods, each with its docstring: `prefix` before each name
+    (".", or "engine." for the script's globals), `tag` after a property's."""
     out = []
     for attr, value in inspect.getmembers(cls):
         if attr.startswith("_") or attr in _HIDDEN:
             continue
         if isinstance(value, property):
             doc = _doc(value.fget)
-            out.append(f"`.{attr}` (property)" + (f": {doc}" if doc else ""))
+            out.append(f"`{prefix}{attr}`{tag}" + (f": {doc}" if doc else ""))
         elif inspect.isfunction(value):
             doc = _doc(value)
-            out.append(f"`.{attr}{_signature(value)}`" + (f": {doc}" if doc else ""))
+            out.append(f"`{prefix}{attr}{_signature(value)}`" + (f": {doc}" if doc else ""))
     return out
 
 
@@ -154,15 +155,7 @@ def api_reference() -> str:
     for name, cls in (("ledger", LedgerView), ("propose", Propose), ("engine", Engine)):
         parts.append(f"## `{name}`: {_doc(cls)}".rstrip())
         parts += _attributes(cls, name)
-        for attr, fn in inspect.getmembers(cls):
-            if attr.startswith("_") or attr in _HIDDEN:
-                continue
-            if isinstance(fn, property):
-                doc = _doc(fn.fget)
-                parts.append(f"- `{name}.{attr}`" + (f": {doc}" if doc else ""))
-            elif inspect.isfunction(fn):
-                doc = _doc(fn)
-                parts.append(f"- `{name}.{attr}{_signature(fn)}`" + (f": {doc}" if doc else ""))
+        parts += [f"- {member}" for member in _members(cls, f"{name}.", tag="")]
     parts.append("- `statements`: the list of `Statement` below, in the order of the data "
                  "blocks (`statements[0]` is the first).")
     parts.append("- Globals also include `Decimal`, `date`, `timedelta`. Amounts are Decimal; "
