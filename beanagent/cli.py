@@ -198,13 +198,13 @@ def _audited(command: str, ledger: Path, statements: list[Path], agent: Any, set
 
 
 def _inbox(ledger: Path, settings: Any, include_all: bool, list_only: bool,
-           as_json: bool) -> Any:
+           as_json: bool, sandbox: Any = None) -> Any:
     """The inbox of a bare `reconcile LEDGER`, identified; listed first (on stdout for
     --list, else on stderr unless --json). --list ends here."""
     from beanagent.statements.inbox import read_inbox
     from beanagent.ui.inbox import render_inbox
 
-    inbox = read_inbox(ledger, settings, include_all)
+    inbox = read_inbox(ledger, settings, include_all, sandbox)
     if list_only and as_json:
         from beanagent.statements.inbox import inbox_report
 
@@ -333,7 +333,7 @@ def reconcile(
         ui = ConsoleUI(show_output=verbose or settings.agent != "offline",
                        confident=settings.confident)
         if not statements:
-            inbox = _inbox(ledger, settings, include_all, list_only, as_json)
+            inbox = _inbox(ledger, settings, include_all, list_only, as_json, sandbox)
             statements = [Path(f.display) for f in inbox.run]
     except BaseException:
         if sandbox is not None:

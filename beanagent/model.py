@@ -71,6 +71,9 @@ class Ledger:
     files: dict[Path, LedgerFile]  # every file the ledger includes, absolute paths
     complete: bool = True  # False: parsed only (entries unbooked, errors from parsing)
     target: Path | None = None  # where new entries go, when the user chose a file
+    # The sandbox server's full load as plain data (ledger/snapshot.py), when the ledger
+    # came from it: `entries` is then empty, and placement reads this instead.
+    plain: Any = None
 
 
 # --- proposals --------------------------------------------------------------------------

@@ -7,10 +7,10 @@ Each stage returns a frozen value and never changes it afterwards. Events (progr
 warnings, steps, what is found) go to the `UI` that is passed in (the CLI's renders with
 rich, and the audit log listens to it); the core never prints or prompts.
 
-The loads overlap: the sandbox server loads the ledger for the agent's scripts while the
-host parses it and reads the statements; the host's full load (for the ledger's own errors
-and the report's matches) runs in a thread from then on, mostly while the server runs the
-agent's script and, in a child, bean-checks the staged copy.
+One full load per run: the sandbox server's (what bean-check does, once). The agent's
+scripts and the gate's check use its entries there; the host gets the same load as plain
+data (ledger/snapshot.py): the accounts, the booked transactions, the error baseline and
+where each file's entries sit. The host never parses or loads the ledger itself.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import functools
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
@@ -47,7 +46,7 @@ from beanagent.gatecheck import (
     start_check,
 )
 from beanagent.ledger.cache import LoadCache
-from beanagent.ledger.load import complete, parse_ledger
+from beanagent.ledger.load import check_before_load, from_snapshot
 from beanagent.ledger.view import AccountInfo, LedgerView
 from beanagent.model import (
     ENDINGS,
@@ -96,7 +95,7 @@ class Loaded:
     """The ledger as parsed (accounts, files, where entries sit) and the statements."""
 
     ledger: Ledger
-    view: LedgerView  # over the parsed entries: what proposals are validated against
+    view: LedgerView  # over the server's full load: what proposals are validated against
     statements: tuple[Statement, ...]
 
     @functools.cached_property  # once per run, not once per validation round
@@ -163,18 +162,18 @@ def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent,
     load cache for the full load (None: off)."""
     if not ledger_path.is_file():
         raise BadInputError("ledger file not found", file=str(ledger_path))
-    sandbox = sandbox or start_sandbox(ledger_path, settings, ui.warn)
-    with sandbox, Stages() as stages, ThreadPoolExecutor(1, thread_name_prefix="load") as pool, \
+    if sandbox is None:
+        check_before_load(ledger_path, str(ledger_path))
+        sandbox = start_sandbox(ledger_path, settings, ui.warn, cache)
+    with sandbox, Stages() as stages, \
             Archiver(ledger_path, settings.archive, settings.dry_run, ui.warn) as archiver:
-        loaded = load(ledger_path, statement_paths, settings, ui, read)
+        loaded = load(ledger_path, statement_paths, settings, ui, sandbox, read)
+        _cache_warning(cache, ui)
         if on_load is not None:
             on_load(loaded.ledger, list(loaded.statements))
         if not loaded.statements and not isinstance(agent, ScriptAgent | ReplayAgent):
-            return examine(loaded, settings, ui, cache)  # what the ledger alone shows
-        full_load = pool.submit(complete, loaded.ledger, cache)
-        if cache is not None:  # the fresh load kept for the next run, after it, off the path
-            pool.submit(cache.flush)
-        found_once = functools.cache(lambda: _found(loaded, full_load.result(), settings))
+            return examine(loaded, settings, ui)  # what the ledger alone shows
+        found_once = functools.cache(lambda: _found(loaded, settings))
         acted = act(agent, loaded, sandbox, settings, ui,
                     check_gates(stages, loaded, found_once, sandbox, settings))
         acted = dataclasses.replace(acted, proposals=acted.proposals + tuple(  # archive =
@@ -182,7 +181,7 @@ def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent,
         checking = stage(stages, loaded, acted.proposals, sandbox, ui)
         if checking is not None and not settings.dry_run:  # every write possible, before asking
             require_writable(loaded.ledger, checking.staged.new_bytes)
-        found = find(loaded, full_load, settings, ui, cache)
+        found = find(loaded, found_once, ui)
         proof = found.prove(acted.proposals, loaded.statements, settings,
                             getattr(agent, "manual", False))
         result = RunResult(loaded.ledger.path, loaded.statements, found.matches,
@@ -232,10 +231,14 @@ def reconcile(ledger_path: Path, statement_paths: Sequence[Path], agent: Agent,
 
 
 def load(ledger_path: Path, statement_paths: Sequence[Path], settings: Settings,
-         ui: UI, read: Sequence[Statement] | None = None) -> Loaded:
+         ui: UI, sandbox: Sandbox, read: Sequence[Statement] | None = None) -> Loaded:
+    """The ledger as the sandbox server's full load found it (waits for that load), and
+    the statements read against it."""
     ui.status(f"reading {display_path(ledger_path)}")
-    ledger = _with_target(parse_ledger(ledger_path, str(ledger_path)), settings)
-    view = LedgerView(ledger.entries, ledger.options)
+    check_before_load(ledger_path, str(ledger_path))
+    ledger = _with_target(from_snapshot(ledger_path, sandbox.snapshot(), str(ledger_path)),
+                          settings)
+    view = ledger.plain.view()
     for warning in denylist_warnings(settings.denylist, view.accounts):
         ui.warn(warning)
     if read is None:
@@ -246,16 +249,12 @@ def load(ledger_path: Path, statement_paths: Sequence[Path], settings: Settings,
     return Loaded(ledger, view, tuple(statements))
 
 
-def examine(loaded: Loaded, settings: Settings, ui: UI,
-            cache: LoadCache | None = None) -> RunResult:
+def examine(loaded: Loaded, settings: Settings, ui: UI) -> RunResult:
     """No statements: the ledger's own problems (core/findings.py), each with its fix.
     Findings only: nothing is proposed or written, and the exit code is 0."""
     ui.status("checking what the ledger alone shows")
-    full = complete(loaded.ledger, cache)
-    if cache is not None:
-        cache.flush()
-    _cache_warning(cache, ui)
-    findings = find_problems(LedgerView(full.entries, full.options), full.errors,
+    full = loaded.ledger
+    findings = find_problems(loaded.view, full.errors,
                              settings.review_account, settings.window_days)
     shown = {(f.file, f.line) for f in findings if f.kind == "balance"}
     other = [e for e in full.errors if (e.file, e.line) not in shown]
@@ -317,14 +316,12 @@ def stage(stages: Stages, loaded: Loaded, proposals: Sequence[Proposal], sandbox
     return start_check(sandbox, loaded.ledger, staged)
 
 
-def find(loaded: Loaded, full_load: Future[Ledger], settings: Settings, ui: UI,
-         cache: LoadCache | None = None) -> Found:
-    full = full_load.result()
-    _cache_warning(cache, ui)
+def find(loaded: Loaded, found: Callable[[], Found], ui: UI) -> Found:
+    full = loaded.ledger
     if full.errors:
         ui.warn(f"{display_path(loaded.ledger.path)} already has {len(full.errors)} "
                 f"bean-check error(s) (first: {full.errors[0]}); only new errors will count")
-    return _found(loaded, full, settings)
+    return found()
 
 
 def _cache_warning(cache: LoadCache | None, ui: UI) -> None:
@@ -334,8 +331,8 @@ def _cache_warning(cache: LoadCache | None, ui: UI) -> None:
         ui.warn(cache.warning)
 
 
-def _found(loaded: Loaded, full: Ledger, settings: Settings) -> Found:
-    view = LedgerView(full.entries, full.options)
+def _found(loaded: Loaded, settings: Settings) -> Found:
+    full, view = loaded.ledger, loaded.view
     matches = tuple(match_statement(view, st, settings.window_days, settings.review_account)
                     for st in loaded.statements)
     return Found(full, view, matches, closing_balances(view, loaded.statements),

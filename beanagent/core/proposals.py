@@ -356,6 +356,9 @@ def currency_places(options: Mapping[str, Any]) -> dict[str, int]:
     """The decimals the ledger most often writes each currency with."""
     from beancount.core.display_context import Precision
 
+    plain = options.get("currency_places")  # the server's load, as plain data
+    if isinstance(plain, Mapping):
+        return {str(k): int(v) for k, v in plain.items()}
     dcontext = options.get("dcontext")
     out: dict[str, int] = {}
     for currency, ctx in (getattr(dcontext, "ccontexts", None) or {}).items():

@@ -122,6 +122,8 @@ class Archiver:
         first = 1 + max((int(p.id[1:]) for p in proposals if p.id[1:].isdigit()), default=0)
         documented = {os.path.realpath(str(getattr(e, "filename", "")))
                       for e in ledger.entries if type(e).__name__ == "Document"}
+        if ledger.plain is not None:
+            documented |= {os.path.realpath(name) for name in ledger.plain.documents}
         placement = Placement(ledger)
         out: list[Proposal] = []
         for name, group in by_file.items():

@@ -46,6 +46,15 @@ class Placement:
         # file -> (line, date) of its dated entries, in line order
         self.dated: dict[Path, Starts] = {}
         self.first_open: dict[str, Path] = {}  # root ("Expenses") -> file of its first open
+        if ledger.plain is not None:  # the server's load, as plain data (same pass)
+            plain = ledger.plain
+            fromordinal = datetime.date.fromordinal
+            self.dated = {Path(name): [(line, fromordinal(day)) for line, day in items]
+                          for name, items in plain.dated.items()}
+            self.latest = {account: (fromordinal(day), Path(name))
+                           for account, (day, name) in plain.latest.items()}
+            self.first_open = {root: Path(name) for root, name in plain.first_open.items()}
+            return
         paths: dict[str | None, Path | None] = {}
         for entry in ledger.entries:
             name = entry.meta.get("filename") if entry.meta else None

@@ -21,6 +21,7 @@ from beanagent.model import Ledger, LedgerError, LedgerFile, sha256_bytes
 
 if TYPE_CHECKING:
     from beanagent.ledger.cache import LoadCache
+    from beanagent.ledger.snapshot import Snapshot
 
 # Set before beancount's loader module is imported anywhere in this process: the loader
 # reads it at import time, and a planted `.picklecache` must never be unpickled.
@@ -123,12 +124,16 @@ def _refuse_unparsable(raw: list[Any], errors: list[LedgerError], main: Path,
                        display: str) -> None:
     for err, located in zip(raw, errors, strict=True):
         if type(err).__name__ in _UNPARSABLE:
-            where = display if Path(located.file) == main else located.file
-            with contextlib.suppress(ValueError):
-                where = os.path.relpath(located.file) if where != display else where
-            raise BadInputError(f"the ledger does not parse here: {located.message}; fix it "
-                                "(bean-check lists every error) and run again",
-                                file=where, line=located.line or None)
+            _refuse_unparsable_one(located, main, display)
+
+
+def _refuse_unparsable_one(located: LedgerError, main: Path, display: str) -> None:
+    where = display if Path(located.file) == main else located.file
+    with contextlib.suppress(ValueError):
+        where = os.path.relpath(located.file) if where != display else where
+    raise BadInputError(f"the ledger does not parse here: {located.message}; fix it "
+                        "(bean-check lists every error) and run again",
+                        file=where, line=located.line or None)
 
 
 # An include directive, at the start of a line as beancount requires.
@@ -266,16 +271,63 @@ def load_ledger(path: Path, display: str | None = None) -> Ledger:
 
 
 
-def load_for_server(path: Path) -> tuple[list[Any], dict[str, Any], list[Any]]:
-    """`load_for_view`, also returning the booked entries as they were before the plugins
-    ran: what the gate's incremental check reuses (sandbox/incremental.py)."""
+def check_before_load(path: Path, display: str | None = None) -> None:
+    """What is refused before any load starts, in a few milliseconds: a main file that
+    can't be a ledger, an include that is not a regular file (a FIFO would hang the load)."""
+    display = display or str(path)
+    _require_readable(path, display)
+    require_plain_includes(path.resolve(), display)
+
+
+def from_snapshot(path: Path, snapshot: Snapshot, display: str | None = None) -> Ledger:
+    """The ledger the sandbox server loaded, as the host holds it: the errors and options
+    of that load, and every file's bytes as the host reads them now, refused when they
+    are not the bytes the server loaded (a file changed meanwhile)."""
+    from beanagent.errors import LedgerChangedError
+
+    display = display or str(path)
+    path = path.resolve()
+    _require_readable(path, display)
+    files = _read_files(list(snapshot.options.get("include") or []), path)
+    for name, info in files.items():
+        if snapshot.sha256.get(str(name)) != info.sha256:
+            raise LedgerChangedError("file changed on disk while it was being loaded; run "
+                                     "again", file=str(name))
+    errors = list(snapshot.errors)
+    if not snapshot.entries:
+        first = f"; first error: {errors[0]}" if errors else ""
+        raise BadInputError(f"no Beancount directives found{first}", file=display)
+    for kind, located in zip(snapshot.error_kinds, errors, strict=True):
+        if kind in _UNPARSABLE:
+            _refuse_unparsable_one(located, path, display)
+    return Ledger(path, [], errors, dict(snapshot.options), files, complete=True,
+                  plain=snapshot)
+
+
+def load_in_full(path: Path) -> tuple[list[Any], list[Any], list[Any], dict[str, Any]]:
+    """beancount's full load (`loader._load`: parse, sort, book, plugins with the ledger's
+    `pythonpath`, validate), also returning the booked entries as they were before the
+    plugins ran: what the gate's incremental check reuses (sandbox/incremental.py).
+    Returns (booked, entries, errors, options). The one full load of a run: the sandbox
+    server's (ledger/snapshot.py gives the host its plain data)."""
+    import sys
+
     from beancount import loader
     from beancount.core import data
+    from beancount.ops import validation
     from beancount.parser import booking
 
     with paused_gc():
         entries, errors, options = loader._parse_recursive([(str(path), True)], None, None)
         entries.sort(key=data.entry_sortkey)
-        booked, _ = booking.book(entries, options)
-        entries, _ = loader.run_transformations(list(booked), errors, options, None)
-    return entries, options, booked
+        booked, booking_errors = booking.book(entries, options)
+        errors.extend(booking_errors)
+        saved = list(sys.path)
+        try:
+            if "pythonpath" in options:
+                sys.path[0:0] = options["pythonpath"]
+            final, errors = loader.run_transformations(list(booked), errors, options, None)
+        finally:
+            sys.path[:] = saved
+        errors.extend(validation.validate(final, options, None, None))
+    return booked, final, errors, options

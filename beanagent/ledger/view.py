@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import datetime
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -112,7 +112,7 @@ class LedgerView:
         self.operating_currencies: tuple[str, ...] = tuple(options.get("operating_currency") or ())
         # Converted to `Txn` lazily, per account: building all records up front costs
         # ~0.4 s on a 13k-transaction ledger, and most scripts look at one account.
-        self._raw = [e for e in entries if isinstance(e, data.Transaction)]
+        self._raw: list[Any] = [e for e in entries if isinstance(e, data.Transaction)]
         self._txn_dates = [e.date for e in self._raw]
         self._converted: dict[int, Txn] = {}
         self.balance_assertions: tuple[BalanceAssertion, ...] = tuple(
@@ -159,9 +159,12 @@ class LedgerView:
             prefix = account + ":"
             found = self._by_account[account] = [
                 e for e in self._raw
-                if any(p.account == account or p.account.startswith(prefix)
-                       for p in e.postings)]
+                if any(name == account or name.startswith(prefix)
+                       for name in self._posting_accounts(e))]
         return tuple(self._txn(e) for e in found)
+
+    def _posting_accounts(self, e: Any) -> Iterable[str]:
+        return (p.account for p in e.postings)
 
     def _txn(self, e: Any) -> Txn:
         txn = self._converted.get(id(e))
@@ -203,3 +206,51 @@ class LedgerView:
                         and p.currency == currency and p.amount is not None:
                     total += p.amount
         return total
+
+
+class PlainLedgerView(LedgerView):
+    """The same view over the plain data of a snapshot (ledger/snapshot.py): the host's,
+    built from the sandbox server's full load without beancount's entries. Transactions
+    become `Txn` records when first looked at, as in `LedgerView`."""
+
+    def __init__(self, snapshot: Any):
+        from beanagent.ledger.snapshot import plain_meta
+
+        self._entries = []
+        self._options = dict(snapshot.options)
+        opens = {o[0]: o for o in snapshot.opens}
+        closes = {c[0]: c[1] for c in snapshot.closes}
+        self.accounts = MappingProxyType({
+            name: AccountInfo(name, datetime.date.fromordinal(o[1]),
+                              datetime.date.fromordinal(closes[name]) if name in closes
+                              else None, tuple(o[2]), plain_meta(o[3]))
+            for name, o in sorted(opens.items())
+        })
+        self.operating_currencies = tuple(snapshot.options.get("operating_currency") or ())
+        self._raw = snapshot.txns
+        fromordinal = datetime.date.fromordinal
+        self._txn_dates = [fromordinal(t[0]) for t in self._raw]
+        self._converted = {}
+        self.balance_assertions = tuple(
+            BalanceAssertion(fromordinal(day), account, Decimal(number), currency, file, line)
+            for day, account, number, currency, file, line in snapshot.balances)
+        self._by_account = {}
+
+    def query(self, bql: str) -> list[dict[str, Any]]:
+        raise RuntimeError("queries run where the ledger is loaded: in the sandbox")
+
+    def _posting_accounts(self, e: Any) -> Iterable[str]:
+        return (p[0] for p in e[9])
+
+    def _txn(self, e: Any) -> Txn:
+        from beanagent.ledger.snapshot import plain_meta
+
+        txn = self._converted.get(id(e))
+        if txn is None:
+            txn = self._converted[id(e)] = Txn(
+                datetime.date.fromordinal(e[0]), e[1], e[2], e[3],
+                tuple(Posting(account, None if number is None else Decimal(number),
+                              currency, plain_meta(meta) if meta else None)
+                      for account, number, currency, meta in e[9]),
+                frozenset(e[4]), frozenset(e[5]), plain_meta(e[6]), e[7], e[8])
+        return txn

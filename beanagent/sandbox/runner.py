@@ -14,18 +14,23 @@ import time
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from beanagent.errors import SandboxError
+from beanagent.ledger.snapshot import Snapshot
 from beanagent.model import LedgerError, StepResult
 from beanagent.sandbox.protocol import ProtocolError, loads_strict
 from beanagent.sandbox.server import OUTPUT_KEEP, RESULT_CAP
 from beanagent.statements.model import Statement
 
+if TYPE_CHECKING:
+    from beanagent.ledger.cache import LoadCache
+
 DEFAULT_STEP_TIMEOUT = 60.0
 DEFAULT_CHECK_TIMEOUT = 900.0
 START_TIMEOUT = 900.0  # loading a very large ledger
 REPLY_CAP = RESULT_CAP + 8 * OUTPUT_KEEP + 4096
+SNAPSHOT_CAP = 4 * 2**30  # the plain data of a ledger (a 75k-transaction one: ~40 MiB)
 
 # Nothing from the user's environment reaches the server: no keys, no tokens, no HOME.
 SAFE_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TZ": "UTC",
@@ -34,7 +39,8 @@ SAFE_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TZ
 
 class Sandbox:
     def __init__(self, ledger: Path, *, step_timeout: float = DEFAULT_STEP_TIMEOUT,
-                 check_timeout: float = DEFAULT_CHECK_TIMEOUT, allow_weak: bool = False):
+                 check_timeout: float = DEFAULT_CHECK_TIMEOUT, allow_weak: bool = False,
+                 cache: LoadCache | None = None):
         self.ledger = ledger
         # Strict by default: without Landlock and seccomp, scripts do not run at all
         # unless the user explicitly accepts a weaker sandbox.
@@ -48,8 +54,11 @@ class Sandbox:
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
         self._ready = False
+        self._buffer = bytearray()  # what the server sent and was not read yet
+        self._snapshot: Snapshot | None = None
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self.load_seconds: Decimal | int | None = None
+        self.cache = cache
 
     def start(self) -> Sandbox:
         """Start the server now; it loads the ledger while the host does other work."""
@@ -96,35 +105,52 @@ class Sandbox:
         lines = self._stderr.read().decode("utf-8", "replace").strip().splitlines()
         return lines[-1] if lines else ""
 
-    def _read_reply(self, timeout: float) -> dict[str, Any]:
+    def _fill(self, deadline: float, timeout: float) -> None:
+        """Read what the server sent so far into the buffer (at least one byte)."""
         assert self._proc is not None and self._proc.stdout is not None
         fd = self._proc.stdout.fileno()
-        deadline = time.monotonic() + timeout
-        buf = bytearray()
-        while not buf.endswith(b"\n"):
+        while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self.close()
                 raise SandboxError(f"sandbox did not answer within {timeout:.0f} s")
             ready, _, _ = select.select([fd], [], [], remaining)
-            if not ready:
-                continue
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                tail = self._server_tail()
-                self.close()
-                raise SandboxError("sandbox process died" + (f": {tail}" if tail else ""))
-            buf += chunk
-            if len(buf) > REPLY_CAP:
+            if ready:
+                break
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            tail = self._server_tail()
+            self.close()
+            raise SandboxError("sandbox process died" + (f": {tail}" if tail else ""))
+        self._buffer += chunk
+
+    def _read_reply(self, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while (end := self._buffer.find(b"\n")) < 0:
+            if len(self._buffer) > REPLY_CAP:
                 self.close()
                 raise SandboxError("sandbox reply too large")
+            self._fill(deadline, timeout)
+        line = bytes(self._buffer[:end + 1])
+        del self._buffer[:end + 1]
+        if len(line) > REPLY_CAP:
+            self.close()
+            raise SandboxError("sandbox reply too large")
         try:
-            reply = loads_strict(bytes(buf), REPLY_CAP)
+            reply = loads_strict(line, REPLY_CAP)
         except ProtocolError as exc:
             raise SandboxError(f"sandbox reply unreadable: {exc}") from None
         if not isinstance(reply, dict):
             raise SandboxError("sandbox reply is not an object")
         return reply
+
+    def _read_frame(self, size: int, timeout: float) -> bytes:
+        deadline = time.monotonic() + timeout
+        while len(self._buffer) < size:
+            self._fill(deadline, timeout)
+        frame = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return frame
 
     def _ensure_ready(self) -> None:
         if self._proc is None:
@@ -134,29 +160,48 @@ class Sandbox:
         reply = self._read_reply(START_TIMEOUT)
         if not reply.get("ready"):
             raise SandboxError(f"sandbox could not load the ledger: {reply.get('error')}")
+        size = reply.get("snapshot")
+        if not isinstance(size, int) or not 0 < size <= SNAPSHOT_CAP:
+            raise SandboxError("sandbox sent no ledger snapshot")
+        data = self._read_frame(size, START_TIMEOUT)
+        try:
+            self._snapshot = Snapshot.decode(data)
+        except (ValueError, EOFError, TypeError, KeyError) as exc:
+            raise SandboxError(f"the sandbox's ledger snapshot is unreadable: {exc}") from None
+        del data
         self._ready = True
         layers = reply.get("layers")
         self.layers = layers if isinstance(layers, dict) else {}
         missing = reply.get("missing")
         self.missing_layers = [str(m) for m in missing] if isinstance(missing, list) else []
+        seconds = reply.get("seconds")
+        # a JSON number: an int or, read with parse_float=Decimal, a Decimal (never a float)
+        self.load_seconds = seconds if isinstance(seconds, (int, Decimal)) else None
+
+    def snapshot(self) -> Snapshot:
+        """The ledger as the server's full load found it, as plain data; waits for the
+        load. Scripts need every mandatory layer; reading the ledger does not."""
+        self._ensure_ready()
+        assert self._snapshot is not None
+        return self._snapshot
+
+    def _require_layers(self) -> None:
+        self._ensure_ready()
         if self.missing_layers and not self.allow_weak:
             raise SandboxError(
                 "this system lacks sandbox layers agent scripts need: "
                 + "; ".join(self.missing_layers)
                 + ". Nothing was run. Pass --allow-weak-sandbox to run scripts in a weaker "
                 "sandbox (each script is shown before it runs)")
-        seconds = reply.get("seconds")
-        # a JSON number: an int or, read with parse_float=Decimal, a Decimal (never a float)
-        self.load_seconds = seconds if isinstance(seconds, (int, Decimal)) else None
 
     @property
     def weak(self) -> bool:
         """True when scripts run without every mandatory layer (the user allowed it)."""
-        self._ensure_ready()
+        self._require_layers()
         return bool(self.missing_layers)
 
     def _send(self, request: dict[str, Any]) -> None:
-        self._ensure_ready()
+        self._require_layers()
         request["strict"] = not self.missing_layers
         assert self._proc is not None and self._proc.stdin is not None
         try:

@@ -372,11 +372,14 @@ def main() -> None:
     os.dup2(devnull, 0)
     os.dup2(2, 1)
 
-    def send(obj: dict[str, Any]) -> None:
+    def send(obj: dict[str, Any], frame: bytes = b"") -> None:
         resp.write(json.dumps(obj, ensure_ascii=False).encode() + b"\n")
+        if frame:
+            resp.write(frame)
         resp.flush()
 
-    from beanagent.ledger.load import load_for_server
+    from beanagent.ledger.load import load_in_full
+    from beanagent.ledger.snapshot import encode
     from beanagent.ledger.view import LedgerView
 
     set_death_signal()
@@ -386,9 +389,12 @@ def main() -> None:
     try:
         if not Path(sys.argv[1]).is_file():
             raise FileNotFoundError(sys.argv[1])
-        entries, options, booked = load_for_server(Path(sys.argv[1]))
-        view = LedgerView(entries, options)
+        # The run's one full load: the host gets it as plain data (ledger/snapshot.py).
+        booked, entries, errors, options = load_in_full(Path(sys.argv[1]))
         state = Booked(booked, options)
+        view = LedgerView(entries, options)
+        snapshot = encode(entries, errors, options, state.sha256)
+        del errors
         import beanagent.sandbox.script_api  # noqa: F401  (children find it loaded: no reads after Landlock)
     except Exception as exc:  # the host reports it; a half-loaded server must not serve
         send({"ready": False, "error": f"{type(exc).__name__}: {exc}"})
@@ -398,8 +404,11 @@ def main() -> None:
     gc.freeze()
     ledger_files = tuple(options.get("include") or [sys.argv[1]])
     python_paths = tuple(python_read_paths())
+    # The snapshot follows the ready line as exactly `snapshot` bytes.
     send({"ready": True, "seconds": round(time.monotonic() - start, 3),
-          "layers": layers.status(), "missing": layers.missing()})
+          "layers": layers.status(), "missing": layers.missing(), "snapshot": len(snapshot)},
+         snapshot)
+    del snapshot
     for line in req:
         request = json.loads(line)
         strict = bool(request.get("strict", True))

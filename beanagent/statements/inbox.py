@@ -33,6 +33,7 @@ from beanagent.text import display_path
 
 if TYPE_CHECKING:
     from beanagent.ledger.view import LedgerView
+    from beanagent.sandbox.runner import Sandbox
     from beanagent.settings import Settings
 
 MAX_INBOX_FILES = 200  # one run's worth; more is a folder that was never filed away
@@ -330,19 +331,25 @@ def _overlap(a: Statement, b: Statement) -> bool:
 
 
 def scan_inbox(ledger_path: Path, settings: Settings, before: Mapping[str, str],
-               include_all: bool = False) -> Inbox:
-    """The inbox, each file identified against the ledger (parsed, not booked) and marked
-    with when it was reconciled before (`before`: sha256 -> when)."""
-    from beanagent.ledger.load import parse_ledger
+               include_all: bool = False, sandbox: Sandbox | None = None) -> Inbox:
+    """The inbox, each file identified against the ledger and marked with when it was
+    reconciled before (`before`: sha256 -> when). The ledger is the sandbox server's load
+    when there is a `sandbox` (the run's one load), else parsed here (`--list`)."""
+    from beanagent.ledger.load import check_before_load, from_snapshot, parse_ledger
     from beanagent.ledger.view import LedgerView
 
     paths, refused = discover_inbox(ledger_path, settings)
-    ledger = parse_ledger(ledger_path, str(ledger_path))
+    if sandbox is not None:
+        check_before_load(ledger_path, str(ledger_path))
+        ledger = from_snapshot(ledger_path, sandbox.snapshot(), str(ledger_path))
+        view = ledger.plain.view()
+    else:
+        ledger = parse_ledger(ledger_path, str(ledger_path))
+        view = LedgerView(ledger.entries, ledger.options)
     own = {p.resolve() for p in ledger.files}
     paths = [p for p in paths if p not in own]
     if not paths:
         return Inbox(settings.inbox, tuple(refused), include_all)
-    view = LedgerView(ledger.entries, ledger.options)
     roots = (ledger.options.get("name_assets") or "Assets",
              ledger.options.get("name_liabilities") or "Liabilities")
     importers = None
@@ -368,7 +375,8 @@ def scan_inbox(ledger_path: Path, settings: Settings, before: Mapping[str, str],
     return Inbox(settings.inbox, tuple(ordered), include_all)
 
 
-def read_inbox(ledger_path: Path, settings: Settings, include_all: bool = False) -> Inbox:
+def read_inbox(ledger_path: Path, settings: Settings, include_all: bool = False,
+               sandbox: Sandbox | None = None) -> Inbox:
     """The inbox of a bare `reconcile LEDGER`, each file marked with when it was reconciled
     before (the audit log's record)."""
     from beanagent.runlog.reconciled import reconciled_before
@@ -377,7 +385,7 @@ def read_inbox(ledger_path: Path, settings: Settings, include_all: bool = False)
         raise BadInputError("--account and --closing-balance apply to the statement files "
                             "you name; the inbox ties each file to its own account")
     return scan_inbox(ledger_path, settings, reconciled_before(ledger_path, settings),
-                      include_all)
+                      include_all, sandbox)
 
 
 def inbox_report(inbox: Inbox) -> dict[str, Any]:

@@ -1,0 +1,223 @@
+"""The ledger as plain data: what the sandbox server's one full load gives the host.
+
+Only the sandbox server loads the ledger (parse, booking, plugins, validation: what
+bean-check does). The host, which holds the API key and must never fork script children,
+gets from it what it needs as plain values: the transactions as booked, the accounts with
+their opens and closes, the `balance` assertions, the error baseline, the options it reads,
+where each file's dated entries sit (placement) and the documents already filed. Encoded
+with `marshal` (tuples, strings, numbers: nothing in it can run code when read), sent over
+the server's own protocol pipe, which no script child holds.
+
+Numbers travel as their exact decimal text and become `Decimal` again on the host; dates
+as ordinals. Meta values keep their type: text as text, a number, date or amount tagged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import marshal
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from beanagent.model import LedgerError
+
+FORMAT = 1
+HIDDEN_META = frozenset({"filename", "lineno"})
+# The options the host reads (roots, files, plugins, documents); the display context
+# travels as what the host takes from it: the decimals each currency is written with.
+OPTIONS = ("filename", "include", "plugin", "pythonpath", "documents", "title",
+           "operating_currency", "name_assets", "name_liabilities", "name_equity",
+           "name_income", "name_expenses")
+
+
+# --- the server's side: beancount's entries in, bytes out -----------------------------------
+
+
+def _value(value: Any) -> Any:
+    """A meta value as plain data: text stays text; anything else is a tagged tuple."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, Decimal):
+        return ("D", str(value))
+    if isinstance(value, datetime.date):
+        return ("T", value.toordinal())
+    number, currency = getattr(value, "number", None), getattr(value, "currency", None)
+    if isinstance(number, Decimal) and isinstance(currency, str):
+        return ("A", str(number), currency)
+    return ("S", str(value))
+
+
+def _meta(meta: Mapping[str, Any] | None) -> tuple[Any, ...]:
+    if not meta:
+        return ()
+    return tuple((k, _value(v)) for k, v in meta.items()
+                 if k not in HIDDEN_META and not k.startswith("__"))
+
+
+def _number(units: Any) -> tuple[str | None, str | None]:
+    number, currency = getattr(units, "number", None), getattr(units, "currency", None)
+    return (str(number) if isinstance(number, Decimal) else None,
+            currency if isinstance(currency, str) else None)
+
+
+def _currency_places(options: Mapping[str, Any]) -> dict[str, int]:
+    from beancount.core.display_context import Precision
+
+    out: dict[str, int] = {}
+    for currency, ctx in (getattr(options.get("dcontext"), "ccontexts", None) or {}).items():
+        places = ctx.get_fractional(Precision.MOST_COMMON)
+        if isinstance(places, int) and isinstance(currency, str):
+            out[currency] = places
+    return out
+
+
+def _plain_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in OPTIONS:
+        value = options.get(key)
+        if key == "plugin":
+            value = [(str(n), None if c is None else str(c)) for n, c in value or ()]
+        elif isinstance(value, (list, tuple)):
+            value = [str(v) for v in value]
+        elif value is not None:
+            value = str(value)
+        out[key] = value
+    out["currency_places"] = _currency_places(options)
+    return out
+
+
+def _place(entry: Any, kind: type, name: str, day: int, latest: dict[str, tuple[int, str]],
+           first_open: dict[str, str]) -> None:
+    """What files/placement.py needs of an entry of a ledger file: the latest entry of each
+    account (the file it is in) and the file of each root's first `open`."""
+    if kind.__name__ == "Transaction":
+        accounts = {p.account for p in entry.postings}
+    else:
+        account = getattr(entry, "account", None)
+        accounts = {account} if isinstance(account, str) else set()
+        if kind.__name__ == "Open":
+            first_open.setdefault(entry.account.split(":")[0], name)
+    for account in accounts:
+        best = latest.get(account)
+        if best is None or day >= best[0]:
+            latest[account] = (day, name)
+
+
+def encode(entries: Iterable[Any], errors: Iterable[Any], options: Mapping[str, Any],
+           sha256: Mapping[str, str]) -> bytes:
+    """The fully loaded ledger as the host needs it. `sha256`: each file as it was read."""
+    from beancount.core import data
+
+    from beanagent.ledger.load import to_ledger_errors
+
+    files = set(sha256)
+    txns, opens, closes, balances, documents = [], [], [], [], []
+    dated: dict[str, list[tuple[int, int]]] = {}
+    latest: dict[str, tuple[int, str]] = {}
+    first_open: dict[str, str] = {}
+    count = 0
+    txn_type, open_type, close_type = data.Transaction, data.Open, data.Close
+    for entry in entries:
+        count += 1
+        meta = entry.meta or {}
+        name = meta.get("filename")
+        line = meta.get("lineno")
+        line = line if isinstance(line, int) else 0
+        kind = type(entry)
+        day = entry.date.toordinal()
+        if name in files:
+            if line:
+                dated.setdefault(name, []).append((line, day))
+            _place(entry, kind, name, day, latest, first_open)
+        if kind is txn_type:
+            txns.append((day, entry.flag, entry.payee, entry.narration or "",
+                         tuple(entry.tags or ()), tuple(entry.links or ()), _meta(meta),
+                         str(name or ""), line,
+                         tuple((p.account, *_number(p.units), _meta(p.meta) or None)
+                               for p in entry.postings)))
+        elif kind is open_type:
+            opens.append((entry.account, day, tuple(entry.currencies or ()), _meta(meta),
+                          str(name or ""), line))
+        elif kind is close_type:
+            closes.append((entry.account, day))
+        elif kind is data.Balance and entry.amount.number is not None:
+            balances.append((day, entry.account, str(entry.amount.number),
+                             entry.amount.currency, str(name or ""), line))
+        elif kind is data.Document:
+            documents.append(str(entry.filename))
+    errors = list(errors)
+    plain_errors = [(type(err).__name__, e.file, e.line, e.message)
+                    for err, e in zip(errors, to_ledger_errors(errors), strict=True)]
+    return marshal.dumps({
+        "format": FORMAT, "files": dict(sha256), "options": _plain_options(options),
+        "errors": plain_errors, "entries": count, "txns": txns, "opens": opens,
+        "closes": closes, "balances": balances, "documents": documents,
+        "dated": {name: sorted(items) for name, items in dated.items()},
+        "latest": latest, "first_open": first_open,
+    })
+
+
+# --- the host's side: bytes in, plain values out ------------------------------------------
+
+
+def plain_value(value: Any) -> Any:
+    if not isinstance(value, tuple):
+        return value
+    tag = value[0]
+    if tag == "D":
+        return Decimal(value[1])
+    if tag == "T":
+        return datetime.date.fromordinal(value[1])
+    if tag == "A":
+        from beancount.core.amount import Amount
+
+        return Amount(Decimal(value[1]), value[2])
+    return value[1]
+
+
+def plain_meta(items: tuple[Any, ...] | None) -> Mapping[str, Any]:
+    return MappingProxyType({k: plain_value(v) for k, v in items or ()})
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """The server's full load as the host holds it."""
+
+    sha256: Mapping[str, str]  # every file the load read, as it read it
+    options: Mapping[str, Any]  # OPTIONS, and "currency_places"
+    errors: tuple[LedgerError, ...]
+    error_kinds: tuple[str, ...]  # each error's beancount type (LexerError, ...)
+    entries: int  # how many directives the load has
+    txns: list[Any]  # see encode(): plain tuples, date order
+    opens: list[Any]
+    closes: list[Any]
+    balances: list[Any]
+    documents: tuple[str, ...]
+    dated: Mapping[str, list[tuple[int, int]]]  # file -> (line, date ordinal), line order
+    latest: Mapping[str, tuple[int, str]]  # account -> (date ordinal, file) of its last entry
+    first_open: Mapping[str, str]  # root account -> file of its first `open`
+
+    @classmethod
+    def decode(cls, data: bytes) -> Snapshot:
+        raw = marshal.loads(data)
+        if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+            raise ValueError("not a ledger snapshot of this version")
+        errors = raw["errors"]
+        return cls(raw["files"], raw["options"],
+                   tuple(LedgerError(str(f), int(n), str(m)) for _, f, n, m in errors),
+                   tuple(str(k) for k, *_ in errors), int(raw["entries"]), raw["txns"],
+                   raw["opens"], raw["closes"], raw["balances"], tuple(raw["documents"]),
+                   raw["dated"], raw["latest"], raw["first_open"])
+
+    def view(self) -> Any:
+        from beanagent.ledger.view import PlainLedgerView
+
+        return PlainLedgerView(self)
+
+    @property
+    def files(self) -> list[Path]:
+        return [Path(name) for name in self.options.get("include") or self.sha256]
