@@ -127,9 +127,9 @@ def _require_approval_channel(dry_run: bool, yes: bool) -> None:
                             "--dry-run to only show them")
 
 
-def _early_sandbox(ledger: Path, settings: Any) -> Any:
-    """Start the sandbox server (which loads the ledger) before our own heavier imports:
-    its load is on the critical path of the run."""
+def _early_sandbox(ledger: Path, settings: Any, cache: Any) -> Any:
+    """Start the sandbox server (which loads the ledger: the run's one load) before our
+    own heavier imports: its load is on the critical path of the run."""
     from beanagent.sandbox import start_sandbox
 
     if not ledger.is_file():
@@ -137,7 +137,13 @@ def _early_sandbox(ledger: Path, settings: Any) -> Any:
     def warn(note: str) -> None:
         sys.stderr.write(f"warning: {note}\n")
 
-    return start_sandbox(ledger, settings, warn)
+    return start_sandbox(ledger, settings, warn, cache)
+
+
+def _load_cache(settings: Any) -> Any:
+    from beanagent.ledger.cache import LoadCache
+
+    return LoadCache() if settings.cache else None
 
 
 def _finish(outcome: Any, ui: Any, as_json: bool) -> None:
@@ -173,15 +179,16 @@ def _make_agent(settings: Any, reply: dict[str, Any] | None = None) -> Any:
 
 
 def _audited(command: str, ledger: Path, statements: list[Path], agent: Any, settings: Any,
-             ui: Any, sandbox: Any = None, inbox: Any = None, **extra: Any) -> Any:
+             ui: Any, sandbox: Any = None, inbox: Any = None, cache: Any = None,
+             **extra: Any) -> Any:
     """The workflow with its audit record, appended whatever happens (a log that can't be
     written costs a warning, never the run). `inbox`: the statements are the inbox's,
     already read."""
-    from beanagent.ledger.cache import LoadCache
     from beanagent.runlog.audit import Trail
     from beanagent.workflow import reconcile as run_reconcile
 
-    cache = LoadCache() if settings.cache else None
+    if sandbox is None:
+        cache = _load_cache(settings)
     try:
         with Trail(command, ledger, statements, settings, ui, agent, cache=cache,
                    **extra) as trail:
@@ -324,7 +331,8 @@ def reconcile(
     inbox = None
     if not statements and list_only:
         _inbox(ledger, settings, include_all, list_only, as_json)
-    sandbox = _early_sandbox(ledger, settings)
+    cache = _load_cache(settings)
+    sandbox = _early_sandbox(ledger, settings, cache)
     try:
         from beanagent.ui.console import ConsoleUI
 
@@ -340,7 +348,7 @@ def reconcile(
             sandbox.close()
         raise
     outcome = _audited("reconcile", ledger, statements, agent_impl, settings, ui, sandbox,
-                       inbox, json=as_json, verbose=verbose)
+                       inbox, cache, json=as_json, verbose=verbose)
     _finish(outcome, ui, as_json)
 
 

@@ -1,20 +1,25 @@
-"""A load cache that can't be forged: the host's full load of a ledger, kept between runs.
-
-beancount's own `.picklecache` sits beside the ledger, where anyone able to write the books
-folder can plant a pickle that runs code when it is loaded; it is off (ledger/load.py).
-This cache instead:
+"""A load cache that can't be forged: the sandbox server's full load of a ledger, kept
+between runs. beancount's own `.picklecache` sits beside the ledger, where anyone able to
+write the books folder can plant a pickle that runs code when it is loaded; it is off
+(ledger/load.py). This cache instead:
 
 - lives in the user's cache folder (`$BEANAGENT_CACHE_DIR`, else `$XDG_CACHE_HOME/beanagent`,
   else `~/.cache/beanagent`), a real folder of ours, 0700, never beside the ledger;
 - is keyed by the sha256 of every file the ledger loads (bytes, never mtimes), beancount's,
-  beanagent's and Python's versions, the plugin list with each plugin module's own bytes,
-  the `pythonpath` option and the listing of `documents` folders (what a load reads besides
-  the ledger's files);
-- is authenticated: each file is `header | MAC | payload`, the MAC an HMAC-SHA256 over the
-  header and the payload with a 32-byte key kept in the user's state folder
-  (`$XDG_STATE_HOME/beanagent/cache.key`, 0600), checked with `hmac.compare_digest` before
-  anything is unpickled. The header holds a magic, the format version, the sha256 of the
-  cache key and the payload's length.
+  beanagent's and Python's versions, and (kept beside the load, compared on every use) the
+  plugin list with each plugin module's own bytes, the `pythonpath` option and the listing
+  of `documents` folders (what a load reads besides the ledger's files);
+- is authenticated: each file is `header | MAC | meta | payload`, the MAC an HMAC-SHA256
+  over the header, the meta (JSON) and the payload with a 32-byte key kept in the user's
+  state folder (`$XDG_STATE_HOME/beanagent/cache.key`, 0600), checked with
+  `hmac.compare_digest` before anything is used. The header holds a magic, the format
+  version, the sha256 of the cache key and the two lengths.
+
+Who does what: the host (it holds the MAC key) finds the file and authenticates it, then
+tells the sandbox server where the payload lies and its sha256; the server (which never sees
+the key: it forks the agent's script children) reads those bytes, checks their sha256, and
+only then unpickles them. On a miss the server pickles its own load in a forked child while
+the run goes on, and the host authenticates and writes it at the end (sandbox/runner.py).
 
 Anything that does not fit (a MAC, key, version or length that differs, a truncated or
 unreadable file, a symlink, a file or folder that is not ours or is open to others) is one
@@ -25,35 +30,33 @@ the folder's own descriptor with O_NOFOLLOW, and written to a temp name then ren
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import hashlib
 import hmac
 import importlib.machinery
 import json
 import os
-import pickle
 import secrets
 import stat
 import struct
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from beanagent import __version__
-from beanagent.ledger.load import paused_gc
-from beanagent.model import Ledger
 
 CacheState = Literal["hit", "miss", "off", "rejected"]
-LoadResult = tuple[list[Any], list[Any], dict[str, Any]]  # beancount's entries, errors, options
 
 ENV_DIR = "BEANAGENT_CACHE_DIR"  # the user's own environment: where cache files go (tests)
 MAGIC = b"BAGLOAD\n"
-FORMAT = 1
+FORMAT = 2
 KEY_NAME = "cache.key"
 KEY_BYTES = 32
 SUFFIX = ".load"
 MAX_PAYLOAD = 512 * 2**20  # a larger pickle is not cached (nor read)
-_HEAD = struct.Struct(">8sI32sQ")  # magic, format, sha256 of the cache key, payload length
+_HEAD = struct.Struct(">8sI32sQQ")  # magic, format, sha256 of the key, meta and payload lengths
 _MAC_BYTES = 32
 _PLUGIN_FILES = 2000  # a plugin package with more .py files than this is not cached
 
@@ -107,7 +110,7 @@ def _module_digest(name: str, paths: list[str]) -> str:
     return digest.hexdigest()
 
 
-def _documents(options: dict[str, Any]) -> list[list[str]]:
+def _documents(options: Mapping[str, Any]) -> list[list[str]]:
     """What beancount's `documents` option finds is a folder listing: its file names."""
     base = os.path.dirname(str(options.get("filename") or ""))
     out = []
@@ -119,28 +122,37 @@ def _documents(options: dict[str, Any]) -> list[list[str]]:
     return out
 
 
-def load_key(ledger: Ledger) -> bytes:
-    """Everything a full load's result depends on, as bytes: equal keys, equal loads."""
+def load_key(main: Path, files: Mapping[str, str]) -> bytes:
+    """What a full load's result depends on that is known before loading, as bytes: the
+    files' bytes (`files`: path -> sha256), the main file and the versions. What only the
+    load knows (its plugins, pythonpath, documents folders) is `options_key`, kept in the
+    file beside the load and compared again on every use."""
     from beancount import __version__ as beancount_version
 
-    options = ledger.options
-    pythonpath = [str(p) for p in options.get("pythonpath") or []]
-    plugins = [[str(name), None if config is None else str(config)]
-               for name, config in options.get("plugin") or []]
     key = {
         "format": FORMAT,
         "beanagent": __version__,
         "beancount": beancount_version,
         "python": sys.version,
-        "main": str(ledger.path),
-        "files": sorted([str(p), f.sha256] for p, f in ledger.files.items()),
+        "main": str(main),
+        "files": sorted([str(p), sha] for p, sha in files.items()),
+    }
+    return json.dumps(key, sort_keys=True).encode()
+
+
+def options_key(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The rest of a load's key, from its options: the plugins with each module's own
+    bytes, the `pythonpath` option and the listing of the `documents` folders."""
+    pythonpath = [str(p) for p in options.get("pythonpath") or []]
+    plugins = [[str(name), None if config is None else str(config)]
+               for name, config in options.get("plugin") or []]
+    return {
         "plugins": plugins,
         "plugin_code": {str(name): _module_digest(str(name), [*pythonpath, *sys.path])
                         for name, _ in plugins},
         "pythonpath": pythonpath,
         "documents": _documents(options),
     }
-    return json.dumps(key, sort_keys=True).encode()
 
 
 # --- the folder and the key file ------------------------------------------------------------
@@ -250,34 +262,38 @@ def read_or_create_key(path: Path) -> bytes:
 # --- the cache ------------------------------------------------------------------------------
 
 
-def _mac(key: bytes, head: bytes, payload: bytes | memoryview) -> bytes:
-    mac = hmac.new(key, head, hashlib.sha256)
-    mac.update(payload)
+def _mac(key: bytes, *parts: bytes | memoryview) -> bytes:
+    mac = hmac.new(key, digestmod=hashlib.sha256)
+    for part in parts:
+        mac.update(part)
     return mac.digest()
 
 
+@dataclasses.dataclass(frozen=True)
+class Hit:
+    """A cached load, authenticated: where its payload lies, and the payload's sha256 that
+    the sandbox server checks on the bytes it reads before unpickling them."""
+
+    path: str
+    offset: int
+    length: int
+    sha256: str
+
+
 class LoadCache:
-    """One run's use of the cache. `state` says what happened (the audit log records it:
-    "miss" until a load was served, then "hit", "miss" or "rejected"); `warning`, at most
-    one, is for the user."""
+    """One run's use of the cache. The host (which holds the MAC key) finds and
+    authenticates a cached load; the sandbox server (which never sees the key) reads it,
+    checking the payload's sha256, or loads in full and pickles its load for `store`.
+    `state` says what happened (the audit log records it: "hit", "miss" or "rejected");
+    `warning`, at most one, is for the user."""
 
     def __init__(self, directory: Path | None = None, key_file: Path | None = None):
         self.directory = directory or cache_dir()
         self.key_file = key_file or key_path()
         self.state: CacheState = "miss"
         self.warning: str | None = None
-        self._pending: tuple[Ledger, bytes, LoadResult] | None = None
-
-    def keep(self, ledger: Ledger, digest: bytes, loaded: LoadResult) -> None:
-        """Hold a fresh load for `flush` to write: pickling it costs a quarter of a load,
-        which the run need not wait for."""
-        self._pending = (ledger, digest, loaded)
-
-    def flush(self) -> None:
-        """Write what `keep` holds, if anything."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            self.store(*pending)
+        self.digest: bytes | None = None  # the key of this run's files: what is stored
+        self.files: list[str] = []  # the files the key covers
 
     def _reject(self, why: str) -> None:
         self.state = "rejected"
@@ -285,94 +301,111 @@ class LoadCache:
             self.warning = (f"load cache not used: {why}; the ledger was loaded in full "
                             "(--no-cache turns the cache off)")
 
-    def _name(self, ledger: Ledger, digest: bytes) -> tuple[str, str]:
+    def _name(self, main: Path, digest: bytes) -> tuple[str, str]:
         """The file for this key, and the prefix every file for this ledger shares."""
-        prefix = hashlib.sha256(str(ledger.path).encode()).hexdigest()[:16]
+        prefix = hashlib.sha256(str(main).encode()).hexdigest()[:16]
         return f"{prefix}-{digest.hex()}{SUFFIX}", f"{prefix}-"
 
-    def fetch(self, ledger: Ledger) -> tuple[LoadResult | None, bytes | None]:
-        """The cached load of `ledger` (None: load it) and its key's digest (None: don't
-        store what is loaded)."""
+    def fetch(self, main: Path) -> Hit | None:
+        """The cached load of the ledger `main` (absolute), authenticated, or None: load
+        it (and `digest` says whether what is loaded may be stored)."""
+        from beanagent.ledger.load import require_plain_includes
+
         try:
-            digest = hashlib.sha256(load_key(ledger)).digest()
-            name, _ = self._name(ledger, digest)
+            found = require_plain_includes(main)
+            files = {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in found}
+        except Exception:
+            return None
+        try:
+            digest = hashlib.sha256(load_key(main, files)).digest()
+            name, _ = self._name(main, digest)
             dir_fd = _open_private_dir(self.directory)
         except CacheRefused as exc:
             self._reject(str(exc))
-            return None, None
+            return None
         except OSError as exc:
             self._reject(f"{exc.filename or self.directory}: {exc.strerror}")
-            return None, None
+            return None
+        self.digest, self.files = digest, sorted(files)
         try:
             try:
                 data = _read_private(name, dir_fd, _HEAD.size + _MAC_BYTES + MAX_PAYLOAD)
             except FileNotFoundError:
-                return None, digest
+                return None
             try:
                 key = read_or_create_key(self.key_file)
             except (CacheRefused, OSError) as exc:
                 why = str(exc) if isinstance(exc, CacheRefused) else \
                     f"{exc.filename or self.key_file}: {exc.strerror}"
                 self._reject(f"the cache key can't be used ({why})")
-                return None, None
+                self.digest = None
+                return None
             try:
-                loaded = self._verified(data, digest, key)
+                hit = self._verified(data, digest, key, str(self.directory / name))
             except CacheRefused as exc:
                 self._reject(f"{self.directory / name} {exc}; it was removed")
                 with contextlib.suppress(OSError):
                     os.unlink(name, dir_fd=dir_fd)
-                return None, digest
-            self.state = "hit"
-            return loaded, None
+                return None
+            return hit
         except CacheRefused as exc:  # a link or a file not ours: removed, never followed
             self._reject(f"{self.directory}/{exc}; it was removed")
             with contextlib.suppress(OSError):
                 os.unlink(name, dir_fd=dir_fd)
-            return None, digest
+            return None
         except OSError as exc:
             self._reject(f"{self.directory / name}: {exc.strerror}")
-            return None, None
+            return None
         finally:
             os.close(dir_fd)
 
-    def _verified(self, data: bytes, digest: bytes, key: bytes) -> LoadResult:
-        """The payload of a cache file, unpickled only once its MAC is proven."""
+    def _verified(self, data: bytes, digest: bytes, key: bytes, path: str) -> Hit | None:
+        """Where the payload of an authentic cache file for these files lies; None when it
+        was made with other plugins, plugin code or documents (a miss: replaced later)."""
         if len(data) < _HEAD.size + _MAC_BYTES:
             raise CacheRefused("is truncated")
         head, mac = data[:_HEAD.size], data[_HEAD.size:_HEAD.size + _MAC_BYTES]
-        magic, version, key_digest, length = _HEAD.unpack(head)
+        magic, version, key_digest, meta_length, length = _HEAD.unpack(head)
         if magic != MAGIC:
             raise CacheRefused("is not a beanagent cache file")
         if version != FORMAT:
             raise CacheRefused(f"has format {version}, not {FORMAT}")
         if key_digest != digest:
             raise CacheRefused("is for other files")
-        payload = memoryview(data)[_HEAD.size + _MAC_BYTES:]
-        if len(payload) != length:
+        start = _HEAD.size + _MAC_BYTES
+        if len(data) != start + meta_length + length:
             raise CacheRefused("is truncated")
-        if not hmac.compare_digest(mac, _mac(key, head, payload)):
+        body = memoryview(data)[start:]
+        if not hmac.compare_digest(mac, _mac(key, head, body)):
             raise CacheRefused("failed its authentication (not written by this user's "
                                "beanagent)")
-        try:
-            with paused_gc():
-                loaded = pickle.loads(payload)
+        try:  # authentic: written by our own `store`
+            meta = json.loads(bytes(body[:meta_length]))
+            if meta["include"] != self.files:
+                return None
+            if meta["options_key"] != options_key(meta["options"]):
+                return None
+        except CacheRefused:
+            return None
         except Exception as exc:  # authentic but unreadable: a bug, never an attack
             raise CacheRefused(f"could not be read ({type(exc).__name__})") from None
-        if not (isinstance(loaded, tuple) and len(loaded) == 3):
-            raise CacheRefused("holds something else")
-        return loaded
+        payload = body[meta_length:]
+        return Hit(path, start + meta_length, length, hashlib.sha256(payload).hexdigest())
 
-    def store(self, ledger: Ledger, digest: bytes, loaded: LoadResult) -> None:
-        """Keep `loaded` for the next run, in place of this ledger's older load. Never
-        fails a run: a cache that can't be written is one warning."""
-        try:
-            payload = pickle.dumps(loaded, pickle.HIGHEST_PROTOCOL)
-        except Exception:  # a plugin's error holding something unpicklable: not cached
+    def store(self, main: Path, payload: bytes, options: Mapping[str, Any]) -> None:
+        """Keep the server's pickled load for the next run, in place of this ledger's older
+        load, when it loaded exactly the files the key covers. Never fails a run: a cache
+        that can't be written is one warning."""
+        digest = self.digest
+        include = sorted(str(p) for p in options.get("include") or [])
+        if digest is None or include != self.files or len(payload) > MAX_PAYLOAD:
             return
-        if len(payload) > MAX_PAYLOAD:
-            return
-        name, prefix = self._name(ledger, digest)
+        name, prefix = self._name(main, digest)
         try:
+            plain = {k: options.get(k) for k in ("plugin", "pythonpath", "documents",
+                                                 "filename")}
+            meta = json.dumps({"include": include, "options": plain,
+                               "options_key": options_key(plain)}, sort_keys=True).encode()
             key = read_or_create_key(self.key_file)
             dir_fd = _open_private_dir(self.directory)
         except CacheRefused as exc:
@@ -382,8 +415,8 @@ class LoadCache:
             self._reject(f"{exc.filename or self.directory}: {exc.strerror}")
             return
         try:
-            head = _HEAD.pack(MAGIC, FORMAT, digest, len(payload))
-            _write_new(name, dir_fd, head, _mac(key, head, payload), payload)
+            head = _HEAD.pack(MAGIC, FORMAT, digest, len(meta), len(payload))
+            _write_new(name, dir_fd, head, _mac(key, head, meta, payload), meta, payload)
             for old in os.listdir(dir_fd):  # this ledger's older loads
                 if old.startswith(prefix) and old != name and old.endswith(SUFFIX):
                     with contextlib.suppress(OSError):

@@ -20,7 +20,6 @@ from beanagent.errors import BadInputError
 from beanagent.model import Ledger, LedgerError, LedgerFile, sha256_bytes
 
 if TYPE_CHECKING:
-    from beanagent.ledger.cache import LoadCache
     from beanagent.ledger.snapshot import Snapshot
 
 # Set before beancount's loader module is imported anywhere in this process: the loader
@@ -148,19 +147,20 @@ def _shown(file: Path, main: Path, display: str) -> str:
     return str(file)
 
 
-def require_plain_includes(main: Path, display: str | None = None) -> None:
+def require_plain_includes(main: Path, display: str | None = None) -> list[Path]:
     """Every file the ledger includes (globs expanded as beancount does) is a regular
     file: beancount's parser crashes on a folder (`include "somedir"`) and blocks for ever
     on a FIFO or /dev/zero (a symlink in a shared folder matched by a glob). Refused with
-    one line naming the include (file and line). Reads the directives only: cheap."""
+    one line naming the include (file and line). Reads the directives only: cheap.
+    Returns the files found (the main one first), as the load cache's key names them."""
     display = display or str(main)
-    seen: set[Path] = set()
+    seen: dict[Path, None] = {}
     todo = [main]
     while todo:
         file = todo.pop()
         if file in seen:
             continue
-        seen.add(file)
+        seen[file] = None
         try:
             if not stat.S_ISREG(os.stat(file).st_mode):
                 continue  # the main file: _require_readable says it
@@ -188,6 +188,7 @@ def require_plain_includes(main: Path, display: str | None = None) -> None:
                                     f"read as a ledger file{hint}",
                                     file=_shown(file, main, display),
                                     line=data.count(b"\n", 0, found.start()) + 1)
+    return list(seen)
 
 
 def _parse_files(path: Path, display: str) -> tuple[list[Any], list[Any], dict[str, Any]]:
@@ -231,18 +232,12 @@ def parse_ledger(path: Path, display: str | None = None) -> Ledger:
                   _read_files(options.get("include") or [], path), complete=False)
 
 
-def complete(ledger: Ledger, cache: LoadCache | None = None) -> Ledger:
+def complete(ledger: Ledger) -> Ledger:
     """The full load (what bean-check does) of a parsed ledger: booked entries and every
-    error. Refuses when a file changed since it was parsed. With a `cache`, a load kept
-    for exactly these files' bytes is used instead (ledger/cache.py), and a fresh one is
-    held for `cache.flush()` to write."""
+    error. Refuses when a file changed since it was parsed. (A run does not use this: its
+    one full load is the sandbox server's, ledger/snapshot.py.)"""
     from beanagent.errors import LedgerChangedError
 
-    cached, digest = cache.fetch(ledger) if cache is not None else (None, None)
-    if cached is not None:
-        entries, errors, options = cached
-        return Ledger(ledger.path, entries, to_ledger_errors(errors), options, ledger.files,
-                      complete=True)
     entries, errors, options = load_entries(ledger.path)
     files = _read_files(options.get("include") or [], ledger.path)
     for path, info in files.items():
@@ -250,8 +245,6 @@ def complete(ledger: Ledger, cache: LoadCache | None = None) -> Ledger:
         if before is None or before.sha256 != info.sha256:
             raise LedgerChangedError("file changed on disk while it was being loaded; run "
                                      "again", file=str(path))
-    if cache is not None and digest is not None and set(files) == set(ledger.files):
-        cache.keep(ledger, digest, (entries, errors, options))
     return Ledger(ledger.path, entries, to_ledger_errors(errors), options, ledger.files,
                   complete=True)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import json
 import os
 import select
@@ -56,6 +58,8 @@ class Sandbox:
         self._ready = False
         self._buffer = bytearray()  # what the server sent and was not read yet
         self._snapshot: Snapshot | None = None
+        self._keeping = False  # the server pickles its load for the cache
+        self._checking = False  # a check was sent and its reply not read yet
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self.load_seconds: Decimal | int | None = None
         self.cache = cache
@@ -72,13 +76,55 @@ class Sandbox:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
             env=SAFE_ENV, cwd=self._workdir.name, close_fds=True, start_new_session=True,
         )
+        # The first line says how to load: the cached load the host authenticated (where
+        # its payload lies and its sha256), or in full, pickling the load for the cache.
+        hit = self.cache.fetch(self.ledger) if self.cache is not None else None
+        self._keeping = hit is None and self.cache is not None and self.cache.digest is not None
+        first = {"load": dataclasses.asdict(hit) if hit is not None else None,
+                 "keep": self._keeping}
+        assert self._proc.stdin is not None
+        try:
+            self._proc.stdin.write(json.dumps(first).encode() + b"\n")
+            self._proc.stdin.flush()
+        except BrokenPipeError:
+            pass  # the server died: reading its ready line says so
         return self
 
     def __enter__(self) -> Sandbox:
         return self if self._proc else self.start()
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        try:
+            if exc_type is None:
+                self.keep_load()
+        finally:
+            self.close()
+
+    def keep_load(self) -> None:
+        """After a run that loaded in full: the load the server pickled meanwhile goes into
+        the cache, once its bytes are what the server's child said they are."""
+        if not (self._keeping and self._ready and self.cache is not None) \
+                or self._checking or self._workdir is None:
+            return
+        self._keeping = False
+        try:
+            self._send({"op": "kept"})
+            reply = self._read_reply(START_TIMEOUT)
+        except SandboxError:
+            return
+        if reply.get("status") != "ok" or not isinstance(reply.get("sha256"), str):
+            return
+        path = Path(self._workdir.name) / "load.pickle"
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            with os.fdopen(fd, "rb") as f:
+                payload = f.read()
+        except OSError:
+            return
+        if hashlib.sha256(payload).hexdigest() != reply["sha256"]:
+            return
+        assert self._snapshot is not None
+        self.cache.store(self.ledger, payload, self._snapshot.options)
 
     def close(self) -> None:
         if self._proc is not None:
@@ -174,6 +220,8 @@ class Sandbox:
         self.layers = layers if isinstance(layers, dict) else {}
         missing = reply.get("missing")
         self.missing_layers = [str(m) for m in missing] if isinstance(missing, list) else []
+        if self.cache is not None and self.cache.state != "rejected":
+            self.cache.state = "hit" if reply.get("cached") is True else "miss"
         seconds = reply.get("seconds")
         # a JSON number: an int or, read with parse_float=Decimal, a Decimal (never a float)
         self.load_seconds = seconds if isinstance(seconds, (int, Decimal)) else None
@@ -275,9 +323,11 @@ class Sandbox:
         self._send({"op": "check", "path": str(main_file), "timeout": self.check_timeout,
                     "read": [str(p) for p in (main_file.parent, *read)],
                     "incremental": incremental})
+        self._checking = True
 
     def end_check(self) -> list[LedgerError]:
         reply = self._read_reply(self.check_timeout + 30)
+        self._checking = False
         if reply.get("status") != "ok" or not isinstance(reply.get("result"), str):
             raise SandboxError(f"the check of the staged ledger failed to run "
                                f"({reply.get('status')}): {str(reply.get('output'))[-300:]}")

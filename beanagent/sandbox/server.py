@@ -15,9 +15,11 @@ import dataclasses
 import difflib
 import functools
 import gc
+import hashlib
 import json
 import linecache
 import os
+import pickle
 import resource
 import select
 import shutil
@@ -187,6 +189,80 @@ def _run_check(request: dict[str, Any], state: Booked | None) -> dict[str, Any]:
     return {"errors": [e.__dict__ for e in to_ledger_errors(errors)],
             "seconds": round(time.monotonic() - start, 3), "incremental": shortcut,
             "incremental_failure": failure}
+
+
+PAYLOAD_FORMAT = 1  # what the load cache's payload holds (ledger/cache.py)
+KEPT = "load.pickle"  # in the server's folder (the host's own temp folder)
+
+
+def _cached(hit: Any) -> tuple[Booked, list[Any], list[Any], list[Any], dict[str, Any]] | None:
+    """The load the host found in its cache and authenticated, read where it says and
+    unpickled only when its bytes have the sha256 the host gave and it was made from the
+    files as they are now; None: load in full."""
+    from beanagent.ledger.load import paused_gc
+
+    if not isinstance(hit, dict):
+        return None
+    try:
+        fd = os.open(str(hit["path"]), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            f.seek(int(hit["offset"]))
+            data = f.read(int(hit["length"]))
+    except (OSError, KeyError, ValueError, TypeError):
+        return None
+    if hashlib.sha256(data).hexdigest() != hit.get("sha256"):
+        return None
+    with paused_gc():
+        fmt, sha256, booked, entries, errors, options = pickle.loads(data)
+    del data
+    if fmt != PAYLOAD_FORMAT:
+        return None
+    state = Booked(booked, options)
+    if state.sha256 != sha256:  # a file changed since the host found the cache file
+        return None
+    return state, booked, entries, errors, options
+
+
+def _keep(sha256: dict[str, str], *load: Any) -> tuple[int, int]:
+    """Fork a child that pickles the load into KEPT and says its sha256 and size on a
+    pipe (the host checks the file against them before it authenticates it)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(read)
+            payload = pickle.dumps((PAYLOAD_FORMAT, dict(sha256), *load),
+                                   pickle.HIGHEST_PROTOCOL)
+            fd = os.open(KEPT, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(payload)
+            os.write(write, json.dumps({"sha256": hashlib.sha256(payload).hexdigest(),
+                                        "bytes": len(payload)}).encode())
+            code = 0
+        except BaseException:  # a load that can't be pickled is not cached
+            pass
+        finally:
+            os._exit(code)
+    os.close(write)
+    return pid, read
+
+
+def _kept(keeper: tuple[int, int] | None) -> dict[str, Any]:
+    """What the keeper made: its file, sha256 and size, once it is done."""
+    if keeper is None:
+        return {"status": "none"}
+    pid, read = keeper
+    chunks = []
+    while chunk := os.read(read, 4096):
+        chunks.append(chunk)
+    os.close(read)
+    os.waitpid(pid, 0)
+    try:
+        said = json.loads(b"".join(chunks))
+    except ValueError:
+        return {"status": "none"}
+    return {"status": "ok", "path": os.path.abspath(KEPT), **said}
 
 
 def _over_quota(workdir: str) -> bool:
@@ -389,12 +465,18 @@ def main() -> None:
     try:
         if not Path(sys.argv[1]).is_file():
             raise FileNotFoundError(sys.argv[1])
-        # The run's one full load: the host gets it as plain data (ledger/snapshot.py).
-        booked, entries, errors, options = load_in_full(Path(sys.argv[1]))
-        state = Booked(booked, options)
+        # The run's one full load (or the load cache's copy of it, which the host found
+        # and authenticated): the host gets it as plain data (ledger/snapshot.py).
+        first = json.loads(req.readline() or b"{}")
+        loaded = _cached(first.get("load"))
+        cached = loaded is not None
+        if loaded is None:
+            booked, entries, errors, options = load_in_full(Path(sys.argv[1]))
+            state = Booked(booked, options)
+        else:
+            state, booked, entries, errors, options = loaded
         view = LedgerView(entries, options)
         snapshot = encode(entries, errors, options, state.sha256)
-        del errors
         import beanagent.sandbox.script_api  # noqa: F401  (children find it loaded: no reads after Landlock)
     except Exception as exc:  # the host reports it; a half-loaded server must not serve
         send({"ready": False, "error": f"{type(exc).__name__}: {exc}"})
@@ -406,9 +488,13 @@ def main() -> None:
     python_paths = tuple(python_read_paths())
     # The snapshot follows the ready line as exactly `snapshot` bytes.
     send({"ready": True, "seconds": round(time.monotonic() - start, 3),
-          "layers": layers.status(), "missing": layers.missing(), "snapshot": len(snapshot)},
-         snapshot)
+          "layers": layers.status(), "missing": layers.missing(), "snapshot": len(snapshot),
+          "cached": cached}, snapshot)
     del snapshot
+    # A load the cache lacks is pickled for it by a child, while the run goes on.
+    keeper = _keep(state.sha256, booked, entries, errors, options) \
+        if first.get("keep") and not cached else None
+    del errors
     for line in req:
         request = json.loads(line)
         strict = bool(request.get("strict", True))
@@ -420,6 +506,8 @@ def main() -> None:
             reply = serve_one(functools.partial(_run_check, request, state), request["timeout"], 0,
                               layers,
                               python_paths + tuple(request.get("read") or ()), strict)
+        elif request["op"] == "kept":
+            reply, keeper = _kept(keeper), None
         else:
             reply = {"status": "error", "error": f"unknown op {request['op']!r}"}
         send(reply)
