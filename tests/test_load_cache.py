@@ -18,6 +18,7 @@ import pytest
 
 from beanagent.ledger.cache import _HEAD, FORMAT, MAGIC, LoadCache, load_key
 from beanagent.ledger.load import complete, parse_ledger
+from beanagent.ledger.snapshot import Snapshot
 from tests.helpers import run_cli_in_process
 
 LEDGERS = Path(__file__).resolve().parents[1] / "ledgers"
@@ -86,25 +87,89 @@ def test_second_run_is_served_from_the_cache_with_the_same_report(books: Path,
     assert second["proposals"]  # the run found something: the comparison means something
 
 
+def _sandbox_load(path: Path, cache: LoadCache | None) -> tuple[Snapshot, str]:
+    """The server's load as the host gets it, and what a script sees of it there."""
+    from beanagent.sandbox.runner import Sandbox
+
+    script = ("rows = [(t.date, t.payee, t.narration, [(p.account, p.amount, p.currency) "
+              "for p in t.postings]) for t in ledger.transactions()]\n"
+              "text = repr(rows)\n"
+              "print(len(rows), sum(ord(c) * (i % 9973) for i, c in enumerate(text)))\n"
+              "print(rows[0], rows[-1], sorted(ledger.accounts))\n"
+              "print(ledger.query('SELECT count(*) AS n'))")
+    with Sandbox(path.resolve(), allow_weak=True, cache=cache) as box:
+        snapshot = box.snapshot()
+        step = box.run(script, [])
+        assert step.ok, step.error
+    return snapshot, step.output
+
+
 def test_cached_load_equals_a_fresh_one(books: Path, env: dict[str, str],
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    parsed = parse_ledger(books / "main.beancount")
-    fresh = complete(parsed)
+    main = books / "main.beancount"
+    fresh = _sandbox_load(main, None)
     cache = LoadCache()
-    complete(parsed, cache)
-    assert cache.state == "miss" and not _cache_files(env)
-    cache.flush()
+    assert _sandbox_load(main, cache) == fresh
+    assert cache.state == "miss" and len(_cache_files(env)) == 1  # kept as the run ended
     again = LoadCache()
-    cached = complete(parse_ledger(books / "main.beancount"), again)
+    assert _sandbox_load(main, again) == fresh
     assert again.state == "hit"
-    assert cached.entries == fresh.entries
-    assert cached.errors == fresh.errors
-    assert cached.options.keys() == fresh.options.keys()
-    assert {k: v for k, v in cached.options.items() if k != "dcontext"} == \
-        {k: v for k, v in fresh.options.items() if k != "dcontext"}
-    assert str(cached.options["dcontext"]) == str(fresh.options["dcontext"])
+
+
+def test_the_server_unpickles_only_the_bytes_the_host_vouched_for(
+        books: Path, tmp_path: Path) -> None:
+    """The server never sees the MAC key: the host tells it where the authenticated
+    payload lies and its sha256. Bytes that differ (a file swapped after the host read it)
+    are never unpickled: the server loads in full."""
+    import hashlib
+    import subprocess
+    import sys
+
+    from beanagent.sandbox.runner import SAFE_ENV
+
+    marker = tmp_path / "unpickled"
+    payload = pickle.dumps(_Trap(marker))
+    trap = tmp_path / "swapped.load"
+    trap.write_bytes(payload)
+    vouched = hashlib.sha256(b"the bytes the host authenticated").hexdigest()
+    proc = subprocess.Popen([sys.executable, "-I", "-m", "beanagent.sandbox.server",
+                             str(books / "main.beancount"), ""], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, env=SAFE_ENV, cwd=tmp_path)
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(json.dumps({"load": {"path": str(trap), "offset": 0,
+                                          "length": len(payload), "sha256": vouched},
+                                 "keep": False}).encode() + b"\n")
+    proc.stdin.flush()
+    ready = json.loads(proc.stdout.readline())
+    proc.kill()
+    proc.wait()
+    assert ready["ready"] is True and ready["cached"] is False
+    assert not marker.exists()
+
+
+def test_a_kept_load_swapped_before_the_host_reads_it_is_not_cached(
+        books: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from beanagent.sandbox.runner import Sandbox
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    cache = LoadCache()
+    box = Sandbox((books / "main.beancount").resolve(), allow_weak=True, cache=cache)
+    with box:
+        box.snapshot()
+        box._send({"op": "kept"})
+        reply = box._read_reply(60)
+        assert reply["status"] == "ok"
+        kept = Path(str(reply["path"]))
+        data = bytearray(kept.read_bytes())
+        data[len(data) // 2] ^= 1  # one bit changed
+        kept.write_bytes(data)
+        box.store_kept(reply)
+        assert _cache_files(env) == []
+        box._keeping = False
+    assert _cache_files(env) == []
 
 
 def test_a_changed_include_is_a_miss_and_replaces_the_old_file(books: Path,
@@ -129,19 +194,25 @@ def _plant(books: Path, env: dict[str, str], payload: bytes, mac: bytes = b"\0" 
     """A file with the layout of a cache file for this ledger, under its name."""
     import hashlib
 
+    from beanagent.ledger.load import require_plain_includes
+
+    main = (books / "main.beancount").resolve()
+    files = {str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in require_plain_includes(main)}
+    digest = hashlib.sha256(load_key(main, files)).digest()
     old = dict(os.environ)
     os.environ.update(env)
     try:
-        ledger = parse_ledger(books / "main.beancount")
-        digest = hashlib.sha256(load_key(ledger)).digest()
-        name = LoadCache()._name(ledger, digest)[0]
+        name = LoadCache()._name(main, digest)[0]
     finally:
         os.environ.clear()
         os.environ.update(old)
     folder = Path(env["BEANAGENT_CACHE_DIR"])
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / name
-    path.write_bytes(_HEAD.pack(MAGIC, FORMAT, digest, len(payload)) + mac + payload)
+    meta = b"{}"
+    path.write_bytes(_HEAD.pack(MAGIC, FORMAT, digest, len(meta), len(payload)) + mac + meta
+                     + payload)
     path.chmod(0o600)
     return path
 

@@ -112,7 +112,14 @@ class Sandbox:
             reply = self._read_reply(START_TIMEOUT)
         except SandboxError:
             return
-        if reply.get("status") != "ok" or not isinstance(reply.get("sha256"), str):
+        self.store_kept(reply)
+
+    def store_kept(self, reply: dict[str, Any]) -> None:
+        """The server's word on the pickled load (`kept`): its file in our folder goes into
+        the cache only when it has the sha256 the server's child computed as it wrote it
+        (a file swapped meanwhile, say by a script in a weak sandbox, is not cached)."""
+        if reply.get("status") != "ok" or not isinstance(reply.get("sha256"), str) \
+                or self.cache is None or self._workdir is None:
             return
         path = Path(self._workdir.name) / "load.pickle"
         try:
