@@ -54,15 +54,15 @@ class Result:
 
 
 class InProcess:
-    """The server's check code (load_for_server, Booked, incremental.check, else the full
+    """The server's check code (load_in_full, Booked, incremental.check, else the full
     load) in this process: no fork, no cage."""
 
     def __init__(self, main: Path):
-        from beanagent.ledger.load import load_for_server
+        from beanagent.ledger.load import load_in_full
         from beanagent.sandbox.incremental import Booked
 
-        _, options, booked = load_for_server(main)
-        self.state = Booked(booked, options)
+        full = load_in_full(main)
+        self.state = Booked(full.booked, full.options, full.entries, full.balanced)
 
     def check(self, main: Path, readable: tuple[Path, ...],
               request: dict[str, Any]) -> tuple[list[Any], bool]:

@@ -7,6 +7,7 @@ commit can refuse when a file moved underneath us.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import glob
 import os
@@ -297,17 +298,59 @@ def from_snapshot(path: Path, snapshot: Snapshot, display: str | None = None) ->
                   plain=snapshot)
 
 
-def load_in_full(path: Path) -> tuple[list[Any], list[Any], list[Any], dict[str, Any]]:
+# A transaction's own balance check (residual within tolerance) depends on nothing but the
+# transaction and the options: its result is kept per transaction object, by identity.
+Balanced = dict[int, list[Any]]
+
+
+def validate(entries: list[Any], options: dict[str, Any],
+             known: Balanced | None = None) -> tuple[list[Any], Balanced]:
+    """beancount's `validation.validate` (the same functions, in order, the same errors in
+    the same order), and each transaction's result of the balance check, by `id`. The
+    check (a third of validating) runs only on transactions `known` lacks: the sandbox's
+    gate check reuses the server's load's results for the very objects it still holds."""
+    from beancount.core import data
+    from beancount.ops import validation
+
+    known = known or {}
+    results: Balanced = {}
+    errors: list[Any] = []
+    for function in validation.VALIDATIONS:
+        if function is not validation.validate_check_transaction_balances:
+            errors.extend(function(entries, options))  # type: ignore[no-untyped-call]
+            continue
+        for entry in entries:
+            if isinstance(entry, data.Transaction):
+                found = known.get(id(entry))
+                if found is None:
+                    found = function([entry], options)  # type: ignore[no-untyped-call]
+                results[id(entry)] = found
+                errors.extend(found)
+    return errors, results
+
+
+@dataclasses.dataclass
+class FullLoad:
+    """beancount's full load, with what the gate's incremental check reuses of it: the
+    entries as booked before the plugins ran, and each transaction's balance check."""
+
+    booked: list[Any]
+    entries: list[Any]
+    errors: list[Any]
+    options: dict[str, Any]
+    balanced: Balanced
+
+
+def load_in_full(path: Path) -> FullLoad:
     """beancount's full load (`loader._load`: parse, sort, book, plugins with the ledger's
-    `pythonpath`, validate), also returning the booked entries as they were before the
-    plugins ran: what the gate's incremental check reuses (sandbox/incremental.py).
-    Returns (booked, entries, errors, options). The one full load of a run: the sandbox
-    server's (ledger/snapshot.py gives the host its plain data)."""
+    `pythonpath`, validate), keeping the booked entries as they were before the plugins
+    ran and each transaction's balance check (sandbox/incremental.py reuses both). The one
+    full load of a run: the sandbox server's (ledger/snapshot.py gives the host its plain
+    data)."""
     import sys
 
     from beancount import loader
     from beancount.core import data
-    from beancount.ops import validation
     from beancount.parser import booking
 
     with paused_gc():
@@ -322,5 +365,6 @@ def load_in_full(path: Path) -> tuple[list[Any], list[Any], list[Any], dict[str,
             final, errors = loader.run_transformations(list(booked), errors, options, None)
         finally:
             sys.path[:] = saved
-        errors.extend(validation.validate(final, options, None, None))
-    return booked, final, errors, options
+        found, balanced = validate(final, options)
+        errors.extend(found)
+    return FullLoad(booked, final, errors, options, balanced)

@@ -40,6 +40,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from beanagent.ledger.load import Balanced, paused_gc, validate
 from beanagent.model import sha256_bytes
 
 _CONTEXT = re.compile(rb"^[ \t]*(pushtag|poptag|pushmeta|popmeta)\b", re.MULTILINE)
@@ -64,10 +65,16 @@ class Booked:
     """What the server keeps for incremental checks: booked entries by file, whether the
     plugins leave them as booking made them, and the accounts that hold lots at cost."""
 
-    def __init__(self, booked: list[Any], options: dict[str, Any]):
+    def __init__(self, booked: list[Any], options: dict[str, Any],
+                 entries: list[Any] | None = None, balanced: Balanced | None = None):
         from beancount.core import data
 
         self.options = options
+        # The load's final entries, held so that the ids in `balanced` (each transaction's
+        # balance check, ledger/load.validate) name these very objects while we live.
+        self.entries = entries
+        self.balanced = balanced if entries is not None else None
+        self.has_pad = any(type(e) is data.Pad for e in entries or booked)
         self.by_file: dict[str, list[Any]] = {}
         self.at_cost: set[str] = set()
         self.shared: set[tuple[Any, int]] = set()  # (day, kind) found in two files or more
@@ -182,7 +189,6 @@ def check(state: Booked, files: Mapping[str, Mapping[str, Any]]) -> list[Any] | 
     `files`: original path -> {"sha256", "staged": path | None, "line_map": [...] | None}."""
     from beancount import loader
     from beancount.core import data
-    from beancount.ops import validation
     from beancount.parser import booking
 
     if set(files) != set(state.sha256) or set(state.by_file) - set(files):
@@ -224,12 +230,33 @@ def check(state: Booked, files: Mapping[str, Mapping[str, Any]]) -> list[Any] | 
         if isinstance(entry, data.Transaction) and any(
                 p.cost is not None or p.account in state.at_cost for p in entry.postings):
             return None
-    new.sort(key=data.entry_sortkey)
-    booked_new, booking_errors = booking.book(new, state.options)
-    errors.extend(booking_errors)
-    entries.extend(booked_new)
-    entries.sort(key=data.entry_sortkey)
-    # The rest is beancount's own loader pipeline (loader._load after booking).
-    entries, errors = loader.run_transformations(entries, errors, state.options, None)
-    errors.extend(validation.validate(entries, state.options, None, None))
+    with paused_gc():
+        new.sort(key=data.entry_sortkey)
+        booked_new, booking_errors = booking.book(new, state.options)
+        errors.extend(booking_errors)
+        entries.extend(booked_new)
+        entries.sort(key=data.entry_sortkey)
+        # The rest is beancount's own loader pipeline (loader._load after booking), with
+        # the transactions' own balance checks of the server's load reused (by identity:
+        # only these objects, still held by `state`).
+        entries, errors = loader.run_transformations(entries, errors,
+                                                     _without_pad(state, new), None)
+        errors.extend(validate(entries, state.options, state.balanced)[0])
     return errors
+
+
+def _without_pad(state: Booked, new: list[Any]) -> dict[str, Any]:
+    """The options the plugins run with: the ledger's own; when neither the ledger nor the
+    new entries have a `pad`, the same plugins in the same order without `ops.pad`, whose
+    result is then its input (it inserts entries after pads only), unchanged."""
+    from beancount import loader
+    from beancount.core import data
+
+    options = state.options
+    if state.has_pad or any(type(e) is data.Pad for e in new) \
+            or options.get("plugin_processing_mode") != "default":
+        return options
+    pad = "beancount.ops.pad"
+    plugins = [*loader.PLUGINS_PRE, *options["plugin"], *loader.PLUGINS_AUTO,
+               *[p for p in loader.PLUGINS_POST if p[0] != pad]]
+    return {**options, "plugin_processing_mode": "raw", "plugin": plugins}

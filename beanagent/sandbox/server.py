@@ -191,7 +191,7 @@ def _run_check(request: dict[str, Any], state: Booked | None) -> dict[str, Any]:
             "incremental_failure": failure}
 
 
-PAYLOAD_FORMAT = 1  # what the load cache's payload holds (ledger/cache.py)
+PAYLOAD_FORMAT = 2  # what the load cache's payload holds (ledger/cache.py)
 KEPT = "load.pickle"  # in the server's folder (the host's own temp folder)
 
 
@@ -213,14 +213,30 @@ def _cached(hit: Any) -> tuple[Booked, list[Any], list[Any], list[Any], dict[str
     if hashlib.sha256(data).hexdigest() != hit.get("sha256"):
         return None
     with paused_gc():
-        fmt, sha256, booked, entries, errors, options = pickle.loads(data)
+        fmt, sha256, booked, entries, errors, options, unbalanced = pickle.loads(data)
     del data
     if fmt != PAYLOAD_FORMAT:
         return None
-    state = Booked(booked, options)
+    # Each transaction's balance check, by the ids of these objects: none failed but those
+    # the payload names (pickled with the entries, so the very same objects).
+    from beancount.core import data as bc
+
+    balanced: dict[int, list[Any]] = {id(e): [] for e in entries
+                                      if isinstance(e, bc.Transaction)}
+    for txn, failed in unbalanced:
+        balanced[id(txn)] = failed
+    state = Booked(booked, options, entries, balanced)
     if state.sha256 != sha256:  # a file changed since the host found the cache file
         return None
     return state, booked, entries, errors, options
+
+
+def _unbalanced(state: Booked) -> list[tuple[Any, list[Any]]]:
+    """The transactions whose own balance check failed, with its errors."""
+    if state.entries is None or state.balanced is None:
+        return []
+    return [(e, state.balanced[id(e)]) for e in state.entries
+            if state.balanced.get(id(e))]
 
 
 def _keep(sha256: dict[str, str], *load: Any) -> tuple[int, int]:
@@ -471,8 +487,11 @@ def main() -> None:
         loaded = _cached(first.get("load"))
         cached = loaded is not None
         if loaded is None:
-            booked, entries, errors, options = load_in_full(Path(sys.argv[1]))
-            state = Booked(booked, options)
+            full = load_in_full(Path(sys.argv[1]))
+            booked, entries, errors, options = full.booked, full.entries, full.errors, \
+                full.options
+            state = Booked(booked, options, entries, full.balanced)
+            del full
         else:
             state, booked, entries, errors, options = loaded
         view = LedgerView(entries, options)
@@ -492,7 +511,7 @@ def main() -> None:
           "cached": cached}, snapshot)
     del snapshot
     # A load the cache lacks is pickled for it by a child, while the run goes on.
-    keeper = _keep(state.sha256, booked, entries, errors, options) \
+    keeper = _keep(state.sha256, booked, entries, errors, options, _unbalanced(state)) \
         if first.get("keep") and not cached else None
     del errors
     for line in req:
