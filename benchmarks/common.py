@@ -51,18 +51,27 @@ def summary(samples: list[float]) -> str:
             f"(n={len(samples)})")
 
 
-def large_ledger(drop: int = 8) -> tuple[Path, Path]:
-    """A ~13,000-transaction bean-example ledger (fixed seed) with `drop` checking
-    transactions of its last month removed, and a CSV statement of that month."""
-    ledger = DATA / "large.beancount"
-    statement = DATA / "large-checking.csv"
+# The ledgers of the load benchmark (bean-example, seed 7, to 2026-01-01): name -> (first
+# day, birth day). "large" (~13,000 transactions) is the one most benchmarks use.
+SIZES = {"small": ("2018-01-01", "1980-01-01"), "large": ("1990-01-01", "1960-01-01"),
+         "huge": ("1820-01-01", "1800-01-01")}
+
+
+def large_ledger(drop: int = 8, name: str = "large") -> tuple[Path, Path]:
+    """A bean-example ledger (fixed seed; ~13,000 transactions for "large", see SIZES)
+    with `drop` checking transactions of its last 45 days removed, and a CSV statement of
+    those days."""
+    ledger = DATA / f"{name}.beancount"
+    statement = DATA / f"{name}-checking.csv"
     if ledger.exists() and statement.exists():
         return ledger, statement
     DATA.mkdir(exist_ok=True)
-    full = DATA / "large-full.beancount"
-    subprocess.run([BIN / "bean-example", "--date-begin", "1990-01-01", "--date-end",
-                    "2026-01-01", "--date-birth", "1960-01-01", "--seed", "7", "-o", full],
-                   check=True, env=ENV, capture_output=True)
+    full = DATA / f"{name}-full.beancount"
+    begin, birth = SIZES[name]
+    if not full.exists():  # (bean-example takes minutes for the huge one)
+        subprocess.run([BIN / "bean-example", "--date-begin", begin, "--date-end",
+                        "2026-01-01", "--date-birth", birth, "--seed", "7", "-o", full],
+                       check=True, env=ENV, capture_output=True)
     sys.path.insert(0, str(HERE.parent))
     from beanagent.ledger.load import load_ledger
     from beanagent.ledger.view import LedgerView

@@ -52,7 +52,7 @@ def _value(value: Any) -> Any:
 
 
 def _meta(meta: Mapping[str, Any] | None) -> tuple[Any, ...]:
-    if not meta:
+    if not meta or meta.keys() <= HIDDEN_META:  # most postings: where they are, only
         return ()
     return tuple((k, _value(v)) for k, v in meta.items()
                  if k not in HIDDEN_META and not k.startswith("__"))
@@ -137,8 +137,8 @@ def encode(entries: Iterable[Any], errors: Iterable[Any], options: Mapping[str, 
             txns.append((day, entry.flag, entry.payee, entry.narration or "",
                          tuple(entry.tags or ()), tuple(entry.links or ()), _meta(meta),
                          str(name or ""), line,
-                         tuple((p.account, *_number(p.units), _meta(p.meta) or None)
-                               for p in entry.postings)))
+                         tuple([(p.account, *_number(p.units), _meta(p.meta) or None)
+                                for p in entry.postings])))
         elif kind is open_type:
             opens.append((entry.account, day, tuple(entry.currencies or ()), _meta(meta),
                           str(name or ""), line))

@@ -66,7 +66,8 @@ class Booked:
     plugins leave them as booking made them, and the accounts that hold lots at cost."""
 
     def __init__(self, booked: list[Any], options: dict[str, Any],
-                 entries: list[Any] | None = None, balanced: Balanced | None = None):
+                 entries: list[Any] | None = None, balanced: Balanced | None = None,
+                 sha256: Mapping[str, str] | None = None):
         from beancount.core import data
 
         self.options = options
@@ -104,12 +105,18 @@ class Booked:
             if was_enabled:
                 gc.enable()
         self.pure = all(name in KNOWN_PURE for name, _ in options.get("plugin") or ())
-        self.sha256: dict[str, str] = {}
-        for name in options.get("include") or ():
-            try:
-                self.sha256[name] = sha256_bytes(Path(name).read_bytes())
-            except OSError:
-                continue
+        self.sha256 = dict(sha256) if sha256 is not None else file_digests(options)
+
+
+def file_digests(options: Mapping[str, Any]) -> dict[str, str]:
+    """The sha256 of each file the load read (its `include` option), as they are now."""
+    out: dict[str, str] = {}
+    for name in options.get("include") or ():
+        try:
+            out[name] = sha256_bytes(Path(name).read_bytes())
+        except OSError:
+            continue
+    return out
 
 
 def sort_key(entry: Any) -> tuple[Any, int]:

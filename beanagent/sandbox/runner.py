@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import hashlib
 import json
 import os
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from beanagent.errors import SandboxError
+from beanagent.ledger.load import paused_gc
 from beanagent.ledger.snapshot import Snapshot
 from beanagent.model import LedgerError, StepResult
 from beanagent.sandbox.protocol import ProtocolError, loads_strict
@@ -218,10 +220,14 @@ class Sandbox:
             raise SandboxError("sandbox sent no ledger snapshot")
         data = self._read_frame(size, START_TIMEOUT)
         try:
-            self._snapshot = Snapshot.decode(data)
+            with paused_gc():
+                self._snapshot = Snapshot.decode(data)
         except (ValueError, EOFError, TypeError, KeyError) as exc:
             raise SandboxError(f"the sandbox's ledger snapshot is unreadable: {exc}") from None
         del data
+        # Half a million immutable tuples the collector would walk on every full pass for
+        # the rest of the run (as the server freezes its load for its children).
+        gc.freeze()
         self._ready = True
         layers = reply.get("layers")
         self.layers = layers if isinstance(layers, dict) else {}

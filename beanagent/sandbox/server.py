@@ -33,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from beanagent.sandbox.incremental import Booked
+from beanagent.sandbox.incremental import Booked, file_digests
 from beanagent.sandbox.incremental import check as incremental_check
 from beanagent.sandbox.layers import (
     LayerError,
@@ -191,14 +191,16 @@ def _run_check(request: dict[str, Any], state: Booked | None) -> dict[str, Any]:
             "incremental_failure": failure}
 
 
-PAYLOAD_FORMAT = 2  # what the load cache's payload holds (ledger/cache.py)
+PAYLOAD_FORMAT = 3  # what the load cache's payload holds (ledger/cache.py)
 KEPT = "load.pickle"  # in the server's folder (the host's own temp folder)
 
 
-def _cached(hit: Any) -> tuple[Booked, list[Any], list[Any], list[Any], dict[str, Any]] | None:
+def _cached(hit: Any) -> tuple[Booked, list[Any], list[Any], list[Any], dict[str, Any],
+                               bytes] | None:
     """The load the host found in its cache and authenticated, read where it says and
     unpickled only when its bytes have the sha256 the host gave and it was made from the
-    files as they are now; None: load in full."""
+    files as they are now (with the host's plain data of it, encoded as it was); None:
+    load in full."""
     from beanagent.ledger.load import paused_gc
 
     if not isinstance(hit, dict):
@@ -213,7 +215,8 @@ def _cached(hit: Any) -> tuple[Booked, list[Any], list[Any], list[Any], dict[str
     if hashlib.sha256(data).hexdigest() != hit.get("sha256"):
         return None
     with paused_gc():
-        fmt, sha256, booked, entries, errors, options, unbalanced = pickle.loads(data)
+        fmt, sha256, booked, entries, errors, options, unbalanced, snapshot = \
+            pickle.loads(data)
     del data
     if fmt != PAYLOAD_FORMAT:
         return None
@@ -228,7 +231,7 @@ def _cached(hit: Any) -> tuple[Booked, list[Any], list[Any], list[Any], dict[str
     state = Booked(booked, options, entries, balanced)
     if state.sha256 != sha256:  # a file changed since the host found the cache file
         return None
-    return state, booked, entries, errors, options
+    return state, booked, entries, errors, options, snapshot
 
 
 def _unbalanced(state: Booked) -> list[tuple[Any, list[Any]]]:
@@ -490,29 +493,32 @@ def main() -> None:
             full = load_in_full(Path(sys.argv[1]))
             booked, entries, errors, options = full.booked, full.entries, full.errors, \
                 full.options
-            state = Booked(booked, options, entries, full.balanced)
-            del full
+            sha256 = file_digests(options)
+            snapshot = encode(entries, errors, options, sha256)
         else:
-            state, booked, entries, errors, options = loaded
-        view = LedgerView(entries, options)
-        snapshot = encode(entries, errors, options, state.sha256)
-        import beanagent.sandbox.script_api  # noqa: F401  (children find it loaded: no reads after Landlock)
+            state, booked, entries, errors, options, snapshot = loaded
     except Exception as exc:  # the host reports it; a half-loaded server must not serve
         send({"ready": False, "error": f"{type(exc).__name__}: {exc}"})
         return
+    # The snapshot follows the ready line as exactly `snapshot` bytes: the host works on it
+    # while this process readies itself for the scripts (their view, the check's state).
+    send({"ready": True, "seconds": round(time.monotonic() - start, 3),
+          "layers": layers.status(), "missing": layers.missing(), "snapshot": len(snapshot),
+          "cached": cached}, snapshot)
+    if loaded is None:
+        state = Booked(booked, options, entries, full.balanced, sha256)
+        del full
+    view = LedgerView(entries, options)
+    import beanagent.sandbox.script_api  # noqa: F401  (children find it loaded: no reads after Landlock)
     # Children inherit this heap copy-on-write; freezing it keeps their garbage collector
     # from walking (and so copying) every page of the loaded ledger.
     gc.freeze()
     ledger_files = tuple(options.get("include") or [sys.argv[1]])
     python_paths = tuple(python_read_paths())
-    # The snapshot follows the ready line as exactly `snapshot` bytes.
-    send({"ready": True, "seconds": round(time.monotonic() - start, 3),
-          "layers": layers.status(), "missing": layers.missing(), "snapshot": len(snapshot),
-          "cached": cached}, snapshot)
-    del snapshot
     # A load the cache lacks is pickled for it by a child, while the run goes on.
-    keeper = _keep(state.sha256, booked, entries, errors, options, _unbalanced(state)) \
-        if first.get("keep") and not cached else None
+    keeper = _keep(state.sha256, booked, entries, errors, options, _unbalanced(state),
+                   snapshot) if first.get("keep") and not cached else None
+    del snapshot
     del errors
     for line in req:
         request = json.loads(line)
