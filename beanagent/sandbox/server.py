@@ -234,6 +234,27 @@ def _cached(hit: Any) -> tuple[Booked, list[Any], list[Any], list[Any], dict[str
     return state, booked, entries, errors, options, snapshot
 
 
+def _import_check_modules(options: dict[str, Any]) -> None:
+    """What a full load imports and the gate's check runs (the loader, booking, the ops,
+    the ledger's plugins), imported here when the load came from the cache: else every
+    check child would import them itself, after fork, each time."""
+    import importlib
+
+    from beancount import loader
+    from beancount.ops import balance, documents, pad, validation  # noqa: F401
+    from beancount.parser import booking, grammar  # noqa: F401
+
+    saved = list(sys.path)
+    try:
+        sys.path[0:0] = options.get("pythonpath") or []
+        for name, _ in [*loader.PLUGINS_PRE, *(options.get("plugin") or []),
+                        *loader.PLUGINS_AUTO, *loader.PLUGINS_POST]:
+            with contextlib.suppress(Exception):  # the check reports what can't load
+                importlib.import_module(name)
+    finally:
+        sys.path[:] = saved
+
+
 def _unbalanced(state: Booked) -> list[tuple[Any, list[Any]]]:
     """The transactions whose own balance check failed, with its errors."""
     if state.entries is None or state.balanced is None:
@@ -497,6 +518,7 @@ def main() -> None:
             snapshot = encode(entries, errors, options, sha256)
         else:
             state, booked, entries, errors, options, snapshot = loaded
+            _import_check_modules(options)
     except Exception as exc:  # the host reports it; a half-loaded server must not serve
         send({"ready": False, "error": f"{type(exc).__name__}: {exc}"})
         return
