@@ -11,7 +11,6 @@ import os
 import select
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -23,6 +22,8 @@ from beanagent.errors import SandboxError
 from beanagent.ledger.load import paused_gc
 from beanagent.ledger.snapshot import Snapshot
 from beanagent.model import LedgerError, StepResult
+from beanagent.sandbox.early import SAFE_ENV as SAFE_ENV  # (tests start a server too)
+from beanagent.sandbox.early import adopt, spawn
 from beanagent.sandbox.protocol import ProtocolError, loads_strict
 from beanagent.sandbox.server import OUTPUT_KEEP, RESULT_CAP
 from beanagent.statements.model import Statement
@@ -36,9 +37,6 @@ START_TIMEOUT = 900.0  # loading a very large ledger
 REPLY_CAP = RESULT_CAP + 8 * OUTPUT_KEEP + 4096
 SNAPSHOT_CAP = 4 * 2**30  # the plain data of a ledger (a 75k-transaction one: ~40 MiB)
 
-# Nothing from the user's environment reaches the server: no keys, no tokens, no HOME.
-SAFE_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TZ": "UTC",
-            "BEANCOUNT_DISABLE_LOAD_CACHE": "1"}
 
 
 class Sandbox:
@@ -67,17 +65,10 @@ class Sandbox:
         self.cache = cache
 
     def start(self) -> Sandbox:
-        """Start the server now; it loads the ledger while the host does other work."""
-        self._workdir = tempfile.TemporaryDirectory(prefix="beanagent-sandbox-")
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the server)
-        # A test hook that only ever weakens: the strict check still refuses to run scripts
-        # without Landlock and seccomp unless the user allows a weak sandbox.
-        without = os.environ.get("BEANAGENT_SANDBOX_WITHOUT", "")
-        self._proc = subprocess.Popen(
-            [sys.executable, "-I", "-m", "beanagent.sandbox.server", str(self.ledger), without],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-            env=SAFE_ENV, cwd=self._workdir.name, close_fds=True, start_new_session=True,
-        )
+        """Start the server now (or adopt the one the command spawned before its own
+        imports, sandbox/early.py); it loads the ledger while the host does other work."""
+        spawned = adopt(self.ledger) or spawn(self.ledger)
+        self._proc, self._stderr, self._workdir = spawned
         # The first line says how to load: the cached load the host authenticated (where
         # its payload lies and its sha256), or in full, pickling the load for the cache.
         hit = self.cache.fetch(self.ledger) if self.cache is not None else None

@@ -507,6 +507,12 @@ def main() -> None:
             raise FileNotFoundError(sys.argv[1])
         # The run's one full load (or the load cache's copy of it, which the host found
         # and authenticated): the host gets it as plain data (ledger/snapshot.py).
+        # What the load runs, imported while the host may still be busy with its own
+        # imports and settings (it spawns us early: sandbox/early.py).
+        import beancount.loader
+        import beancount.ops.validation
+        import beancount.parser.booking  # noqa: F401
+
         first = json.loads(req.readline() or b"{}")
         loaded = _cached(first.get("load"))
         cached = loaded is not None

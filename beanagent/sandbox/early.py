@@ -1,0 +1,89 @@
+"""Start the sandbox server for a run before the command line's own imports.
+
+The server's load of the ledger is the run's critical path; the host's imports (typer,
+rich, the workflow) and settings take a quarter of a second first. So the `beanagent`
+command (beanagent/entry.py) spawns the server as soon as its arguments say a run of a
+ledger file is coming, and `Sandbox.start` adopts it when it is for the same ledger (else
+it is stopped and a server started as usual: a guess never changes what runs).
+
+Only `reconcile LEDGER ...` and `run LEDGER ...` with the ledger right after the command
+are guessed; never with --help or --list, and never when an interrupted write awaits
+recovery (that must finish before anything reads the ledger). The server needs no settings
+to start: what it loads from (the load cache, or in full) is its first line on stdin,
+written when `Sandbox.start` adopts it. Light on purpose: nothing here imports beancount.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import IO, NamedTuple
+
+# Nothing from the user's environment reaches the server: no keys, no tokens, no HOME.
+SAFE_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TZ": "UTC",
+            "BEANCOUNT_DISABLE_LOAD_CACHE": "1"}
+
+
+class Spawned(NamedTuple):
+    proc: subprocess.Popen[bytes]
+    stderr: IO[bytes]
+    workdir: tempfile.TemporaryDirectory[str]
+
+
+def spawn(ledger: Path) -> Spawned:
+    """The server process for `ledger` (absolute), loading as soon as it hears how."""
+    workdir = tempfile.TemporaryDirectory(prefix="beanagent-sandbox-")
+    stderr = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the server)
+    # A test hook that only ever weakens: the strict check still refuses to run scripts
+    # without Landlock and seccomp unless the user allows a weak sandbox.
+    without = os.environ.get("BEANAGENT_SANDBOX_WITHOUT", "")
+    proc = subprocess.Popen(
+        [sys.executable, "-I", "-m", "beanagent.sandbox.server", str(ledger), without],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+        env=SAFE_ENV, cwd=workdir.name, close_fds=True, start_new_session=True,
+    )
+    return Spawned(proc, stderr, workdir)
+
+
+_EARLY: dict[Path, Spawned] = {}
+
+
+def prespawn(args: list[str]) -> None:
+    """Spawn the server now when `args` (the command line's) are a run of a ledger file."""
+    if len(args) < 2 or args[0] not in ("reconcile", "run") or args[1].startswith("-"):
+        return
+    if any(a in ("--help", "-h", "--list") for a in args):
+        return
+    ledger = Path(args[1])
+    try:
+        if not ledger.is_file():
+            return
+        main = ledger.resolve()
+        from beanagent.files.journal import Journal
+
+        if Journal(main).has_unfinished():
+            return
+    except (OSError, ValueError):
+        return
+    _EARLY[main] = spawn(main)
+
+
+def adopt(ledger: Path) -> Spawned | None:
+    """The server spawned early for `ledger`, if any; any other is stopped."""
+    found = _EARLY.pop(ledger, None)
+    for other in list(_EARLY):
+        discard(_EARLY.pop(other))
+    return found
+
+
+def discard(spawned: Spawned) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(spawned.proc.pid, signal.SIGKILL)
+    spawned.proc.wait()
+    spawned.stderr.close()
+    spawned.workdir.cleanup()
