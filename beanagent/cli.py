@@ -18,6 +18,33 @@ from typing import Annotated, Any
 
 import typer
 
+
+def _unset_options_skip_pydantic() -> None:
+    """typer (0.2x) coerces every option's value through a pydantic TypeAdapter it builds on
+    first use, even an unset one (None), whose coercion is None whatever the type: the
+    group's unset --help alone imports pydantic (~60 ms of `reconcile --help`'s 160). An
+    unset option's coercion is done here without the adapter (what typer's
+    `RuntimeParam.coerce` returns for None); a value still goes through typer's own. Only
+    where typer has the hook this relies on; else typer is left as it is."""
+    core = sys.modules.get("typer.core")
+    param: Any = getattr(core, "_TyperParameter", None)
+    build: Any = getattr(core, "build_runtime_param", None)
+    if param is None or build is None or not hasattr(param, "get_runtime_param"):
+        return
+
+    class Unset:
+        def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
+            if value is None:
+                return () if param.multiple or param.nargs == -1 else None
+            param._runtime_param = build(param.type_descriptor)
+            return param._runtime_param.coerce(value, param=param, ctx=ctx)
+
+    unset = Unset()
+    param.get_runtime_param = lambda self: self._runtime_param or unset
+
+
+_unset_options_skip_pydantic()
+
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, rich_markup_mode=None,
     pretty_exceptions_enable=False,  # a bug shows a plain traceback, never local values

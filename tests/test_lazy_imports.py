@@ -38,3 +38,41 @@ def test_an_ofx_file_brings_ofxtools(tmp_path: Path) -> None:
         "<DTPOSTED>20250102<TRNAMT>-2.45<FITID>F1<NAME>Coffee</STMTTRN></BANKTRANLIST>"
         "</STMTRS></STMTTRNRS></BANKMSGSRSV1></OFX>\n", encoding="utf-8")
     assert "ofxtools" in loaded_after_reading(path)
+
+
+HELP_PROBE = """
+import contextlib, io, sys
+sys.argv = ["beanagent", *sys.argv[1:]]
+from beanagent.cli import app
+with contextlib.redirect_stdout(io.StringIO()) as out:
+    try:
+        app()
+    except SystemExit:
+        pass
+print("pydantic" in sys.modules, "--dry-run" in out.getvalue())
+"""
+
+
+def _help_run(*args: str) -> str:
+    return subprocess.run([sys.executable, "-c", HELP_PROBE, *args], capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+def test_command_help_needs_no_pydantic() -> None:
+    """typer coerces even unset options through a pydantic adapter; unset ones skip it
+    (cli._unset_options_skip_pydantic), so `reconcile --help` doesn't import pydantic."""
+    assert _help_run("reconcile", "--help") == "False True"
+
+
+def test_options_given_are_still_coerced_and_checked(tmp_path: Path) -> None:
+    """A value still goes through typer's own coercion: a word or a number below the
+    minimum for --max-steps is refused with typer's message (exit 2)."""
+    command = Path(sys.executable).parent / "beanagent"
+    ledger = tmp_path / "l.beancount"
+    ledger.write_text("2025-01-01 open Assets:Bank\n")
+    bad = subprocess.run([command, "reconcile", str(ledger), "--max-steps", "many"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "'--max-steps'" in bad.stderr and "integer" in bad.stderr
+    zero = subprocess.run([command, "reconcile", str(ledger), "--max-steps", "0"],
+                          capture_output=True, text=True)
+    assert zero.returncode == 2 and "greater than or equal to 1" in zero.stderr
