@@ -341,12 +341,9 @@ class FullLoad:
     balanced: Balanced
 
 
-def load_in_full(path: Path) -> FullLoad:
-    """beancount's full load (`loader._load`: parse, sort, book, plugins with the ledger's
-    `pythonpath`, validate), keeping the booked entries as they were before the plugins
-    ran and each transaction's balance check (sandbox/incremental.py reuses both). The one
-    full load of a run: the sandbox server's (ledger/snapshot.py gives the host its plain
-    data)."""
+def load_booked(path: Path) -> FullLoad:
+    """`load_in_full` up to, not including, validation: `errors` are those of parsing,
+    booking and the plugins, `balanced` is empty. `validated` finishes it."""
     import sys
 
     from beancount import loader
@@ -365,6 +362,20 @@ def load_in_full(path: Path) -> FullLoad:
             final, errors = loader.run_transformations(list(booked), errors, options, None)
         finally:
             sys.path[:] = saved
-        found, balanced = validate(final, options)
-        errors.extend(found)
-    return FullLoad(booked, final, errors, options, balanced)
+    return FullLoad(booked, final, errors, options, {})
+
+
+def validated(load: FullLoad) -> FullLoad:
+    """The load with beancount's validation done: its errors added, `balanced` set."""
+    with paused_gc():
+        found, balanced = validate(load.entries, load.options)
+    return dataclasses.replace(load, errors=load.errors + found, balanced=balanced)
+
+
+def load_in_full(path: Path) -> FullLoad:
+    """beancount's full load (`loader._load`: parse, sort, book, plugins with the ledger's
+    `pythonpath`, validate), keeping the booked entries as they were before the plugins
+    ran and each transaction's balance check (sandbox/incremental.py reuses both). The one
+    full load of a run: the sandbox server's (ledger/snapshot.py gives the host its plain
+    data)."""
+    return validated(load_booked(path))

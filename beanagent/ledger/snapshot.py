@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import io
 import marshal
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
@@ -25,7 +26,7 @@ from typing import Any
 
 from beanagent.model import LedgerError
 
-FORMAT = 1
+FORMAT = 2
 HIDDEN_META = frozenset({"filename", "lineno"})
 # The options the host reads (roots, files, plugins, documents); the display context
 # travels as what the host takes from it: the decimals each currency is written with.
@@ -110,9 +111,23 @@ def _place(entry: Any, kind: type, name: str, day: int, latest: dict[str, tuple[
 def encode(entries: Iterable[Any], errors: Iterable[Any], options: Mapping[str, Any],
            sha256: Mapping[str, str]) -> bytes:
     """The fully loaded ledger as the host needs it. `sha256`: each file as it was read."""
-    from beancount.core import data
+    return encode_body(entries, options, sha256) + encode_errors(errors)
 
+
+def encode_errors(errors: Iterable[Any]) -> bytes:
+    """The load's errors (the second part of a snapshot: the sandbox server encodes the
+    body while it still validates)."""
     from beanagent.ledger.load import to_ledger_errors
+
+    errors = list(errors)
+    return marshal.dumps([(type(err).__name__, e.file, e.line, e.message)
+                          for err, e in zip(errors, to_ledger_errors(errors), strict=True)])
+
+
+def encode_body(entries: Iterable[Any], options: Mapping[str, Any],
+                sha256: Mapping[str, str]) -> bytes:
+    """Everything but the errors."""
+    from beancount.core import data
 
     files = set(sha256)
     txns, opens, closes, balances, documents = [], [], [], [], []
@@ -149,12 +164,9 @@ def encode(entries: Iterable[Any], errors: Iterable[Any], options: Mapping[str, 
                              entry.amount.currency, str(name or ""), line))
         elif kind is data.Document:
             documents.append(str(entry.filename))
-    errors = list(errors)
-    plain_errors = [(type(err).__name__, e.file, e.line, e.message)
-                    for err, e in zip(errors, to_ledger_errors(errors), strict=True)]
     return marshal.dumps({
         "format": FORMAT, "files": dict(sha256), "options": _plain_options(options),
-        "errors": plain_errors, "entries": count, "txns": txns, "opens": opens,
+        "entries": count, "txns": txns, "opens": opens,
         "closes": closes, "balances": balances, "documents": documents,
         "dated": {name: sorted(items) for name, items in dated.items()},
         "latest": latest, "first_open": first_open,
@@ -203,10 +215,13 @@ class Snapshot:
 
     @classmethod
     def decode(cls, data: bytes) -> Snapshot:
-        raw = marshal.loads(data)
+        stream = io.BytesIO(data)
+        raw = marshal.load(stream)
         if not isinstance(raw, dict) or raw.get("format") != FORMAT:
             raise ValueError("not a ledger snapshot of this version")
-        errors = raw["errors"]
+        errors = marshal.load(stream)
+        if stream.read(1):
+            raise ValueError("a snapshot with more after its errors")
         return cls(raw["files"], raw["options"],
                    tuple(LedgerError(str(f), int(n), str(m)) for _, f, n, m in errors),
                    tuple(str(k) for k, *_ in errors), int(raw["entries"]), raw["txns"],

@@ -255,6 +255,36 @@ def _import_check_modules(options: dict[str, Any]) -> None:
         sys.path[:] = saved
 
 
+def _encode_aside(entries: list[Any], options: dict[str, Any],
+                  sha256: dict[str, str]) -> Callable[[], bytes]:
+    """The snapshot's body (ledger/snapshot.py), encoded by a forked child on the other
+    core while this process validates the load; the function returned waits for it (and
+    encodes here if the child failed)."""
+    from beanagent.ledger.snapshot import encode_body
+
+    out = tempfile.TemporaryFile()  # noqa: SIM115 (closed by collect)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            gc.disable()  # a few seconds of life: no collector passes over the load
+            out.write(encode_body(entries, options, sha256))
+            out.flush()
+            code = 0
+        finally:
+            os._exit(code)
+
+    def collect() -> bytes:
+        _, status = os.waitpid(pid, 0)
+        with out:
+            if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+                out.seek(0)
+                return out.read()
+        return encode_body(entries, options, sha256)
+
+    return collect
+
+
 def _unbalanced(state: Booked) -> list[tuple[Any, list[Any]]]:
     """The transactions whose own balance check failed, with its errors."""
     if state.entries is None or state.balanced is None:
@@ -494,8 +524,8 @@ def main() -> None:
             resp.write(frame)
         resp.flush()
 
-    from beanagent.ledger.load import load_in_full
-    from beanagent.ledger.snapshot import encode
+    from beanagent.ledger.load import load_booked, validated
+    from beanagent.ledger.snapshot import encode_errors
     from beanagent.ledger.view import LedgerView
 
     set_death_signal()
@@ -517,11 +547,13 @@ def main() -> None:
         loaded = _cached(first.get("load"))
         cached = loaded is not None
         if loaded is None:
-            full = load_in_full(Path(sys.argv[1]))
+            full = load_booked(Path(sys.argv[1]))
+            sha256 = file_digests(full.options)
+            body = _encode_aside(full.entries, full.options, sha256)
+            full = validated(full)
             booked, entries, errors, options = full.booked, full.entries, full.errors, \
                 full.options
-            sha256 = file_digests(options)
-            snapshot = encode(entries, errors, options, sha256)
+            snapshot = body() + encode_errors(errors)
         else:
             state, booked, entries, errors, options, snapshot = loaded
             _import_check_modules(options)
