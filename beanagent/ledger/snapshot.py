@@ -136,6 +136,8 @@ def encode_body(entries: Iterable[Any], options: Mapping[str, Any],
     first_open: dict[str, str] = {}
     count = 0
     txn_type, open_type, close_type = data.Transaction, data.Open, data.Close
+    # Kinds with no account (a price, an event, ...): only where they sit matters.
+    plain_kinds = (data.Price, data.Event, data.Query, data.Commodity, data.Custom)
     for entry in entries:
         count += 1
         meta = entry.meta or {}
@@ -147,6 +149,8 @@ def encode_body(entries: Iterable[Any], options: Mapping[str, Any],
         if name in files:
             if line:
                 dated.setdefault(name, []).append((line, day))
+            if kind in plain_kinds:
+                continue
             _place(entry, kind, name, day, latest, first_open)
         if kind is txn_type:
             txns.append((day, entry.flag, entry.payee, entry.narration or "",

@@ -1,0 +1,162 @@
+"""The sandbox server's one load of the ledger (issue 16): from the load cache, where the
+host found and authenticated it, or in full; the snapshot's body encoded beside the
+validation; and the copy a forked child pickles for the cache on a miss. Trusted code in
+the server's own process (and its non-script children), before any script runs."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import json
+import os
+import pickle
+import sys
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+from beanagent.sandbox.incremental import Booked
+
+PAYLOAD_FORMAT = 3  # what the load cache's payload holds (ledger/cache.py)
+KEPT = "load.pickle"  # in the server's folder (the host's own temp folder)
+
+
+def cached(hit: Any) -> tuple[Booked, list[Any], list[Any], list[Any], dict[str, Any],
+                               bytes] | None:
+    """The load the host found in its cache and authenticated, read where it says and
+    unpickled only when its bytes have the sha256 the host gave and it was made from the
+    files as they are now (with the host's plain data of it, encoded as it was); None:
+    load in full."""
+    from beanagent.ledger.load import paused_gc
+
+    if not isinstance(hit, dict):
+        return None
+    try:
+        fd = os.open(str(hit["path"]), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            f.seek(int(hit["offset"]))
+            data = f.read(int(hit["length"]))
+    except (OSError, KeyError, ValueError, TypeError):
+        return None
+    if hashlib.sha256(data).hexdigest() != hit.get("sha256"):
+        return None
+    with paused_gc():
+        fmt, sha256, booked, entries, errors, options, unbalanced, snapshot = \
+            pickle.loads(data)
+    del data
+    if fmt != PAYLOAD_FORMAT:
+        return None
+    # Each transaction's balance check, by the ids of these objects: none failed but those
+    # the payload names (pickled with the entries, so the very same objects).
+    from beancount.core import data as bc
+
+    balanced: dict[int, list[Any]] = {id(e): [] for e in entries
+                                      if isinstance(e, bc.Transaction)}
+    for txn, failed in unbalanced:
+        balanced[id(txn)] = failed
+    state = Booked(booked, options, entries, balanced)
+    if state.sha256 != sha256:  # a file changed since the host found the cache file
+        return None
+    return state, booked, entries, errors, options, snapshot
+
+
+def import_check_modules(options: dict[str, Any]) -> None:
+    """What a full load imports and the gate's check runs (the loader, booking, the ops,
+    the ledger's plugins), imported here when the load came from the cache: else every
+    check child would import them itself, after fork, each time."""
+    import importlib
+
+    from beancount import loader
+    from beancount.ops import balance, documents, pad, validation  # noqa: F401
+    from beancount.parser import booking, grammar  # noqa: F401
+
+    saved = list(sys.path)
+    try:
+        sys.path[0:0] = options.get("pythonpath") or []
+        for name, _ in [*loader.PLUGINS_PRE, *(options.get("plugin") or []),
+                        *loader.PLUGINS_AUTO, *loader.PLUGINS_POST]:
+            with contextlib.suppress(Exception):  # the check reports what can't load
+                importlib.import_module(name)
+    finally:
+        sys.path[:] = saved
+
+
+def encode_aside(entries: list[Any], options: dict[str, Any],
+                  sha256: dict[str, str]) -> Callable[[], bytes]:
+    """The snapshot's body (ledger/snapshot.py), encoded by a forked child on the other
+    core while this process validates the load; the function returned waits for it (and
+    encodes here if the child failed)."""
+    from beanagent.ledger.snapshot import encode_body
+
+    out = tempfile.TemporaryFile()  # noqa: SIM115 (closed by collect)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            gc.disable()  # a few seconds of life: no collector passes over the load
+            out.write(encode_body(entries, options, sha256))
+            out.flush()
+            code = 0
+        finally:
+            os._exit(code)
+
+    def collect() -> bytes:
+        _, status = os.waitpid(pid, 0)
+        with out:
+            if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+                out.seek(0)
+                return out.read()
+        return encode_body(entries, options, sha256)
+
+    return collect
+
+
+def unbalanced(state: Booked) -> list[tuple[Any, list[Any]]]:
+    """The transactions whose own balance check failed, with its errors."""
+    if state.entries is None or state.balanced is None:
+        return []
+    return [(e, state.balanced[id(e)]) for e in state.entries
+            if state.balanced.get(id(e))]
+
+
+def keep(sha256: dict[str, str], *load: Any) -> tuple[int, int]:
+    """Fork a child that pickles the load into KEPT and says its sha256 and size on a
+    pipe (the host checks the file against them before it authenticates it)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(read)
+            payload = pickle.dumps((PAYLOAD_FORMAT, dict(sha256), *load),
+                                   pickle.HIGHEST_PROTOCOL)
+            fd = os.open(KEPT, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(payload)
+            os.write(write, json.dumps({"sha256": hashlib.sha256(payload).hexdigest(),
+                                        "bytes": len(payload)}).encode())
+            code = 0
+        except BaseException:  # a load that can't be pickled is not cached
+            pass
+        finally:
+            os._exit(code)
+    os.close(write)
+    return pid, read
+
+
+def kept(keeper: tuple[int, int] | None) -> dict[str, Any]:
+    """What the keeper made: its file, sha256 and size, once it is done."""
+    if keeper is None:
+        return {"status": "none"}
+    pid, read = keeper
+    chunks = []
+    while chunk := os.read(read, 4096):
+        chunks.append(chunk)
+    os.close(read)
+    os.waitpid(pid, 0)
+    try:
+        said = json.loads(b"".join(chunks))
+    except ValueError:
+        return {"status": "none"}
+    return {"status": "ok", "path": os.path.abspath(KEPT), **said}
