@@ -13,7 +13,12 @@ among the processes sharing them, so a forked child's copy-on-write pages count 
 summed; the peak of that sum is the figure. The sum of each process's own peak RSS
 (VmHWM, counting shared pages in every process) is printed beside it as an upper bound.
 
-Usage: python -m benchmarks.bench_load [ROUNDS] [SIZE ...]   (default 5; small large huge)
+With `--before BIN` (the bin folder of a venv holding an older beanagent, e.g. the commit
+before issue 16), that version's `reconcile --dry-run` joins the rounds (and the memory runs)
+as "before": the same ledgers, statement and machine, interleaved.
+
+Usage: python -m benchmarks.bench_load [--before BIN] [ROUNDS] [SIZE ...]
+       (default 5 rounds; small large huge)
 """
 
 from __future__ import annotations
@@ -120,7 +125,7 @@ def run(cmd: Sequence[str | Path], env: dict[str, str], memory: bool = False,
     return wall, cpu, sampler.peak_pss / 1024, sum(sampler.hwm.values()) / 1024
 
 
-def bench(size: str, rounds: int) -> dict[str, float]:
+def bench(size: str, rounds: int, before: Path | None = None) -> dict[str, float]:
     ledger, statement = large_ledger(name=size)
     txns = sum(1 for line in ledger.read_text().splitlines()
                if line[:1].isdigit() and " * " in line)
@@ -131,14 +136,16 @@ def bench(size: str, rounds: int) -> dict[str, float]:
             "--dry-run"]
     cmds = {"bean-check": [BIN / "bean-check", ledger], "cold": [*base, "--no-cache"],
             "warm": base}
+    if before is not None:  # an older beanagent: no load cache to turn off
+        cmds["before"] = [before / "beanagent", *base[1:]]
     try:
         run(base, env)  # primes the cache (and the page cache) for the warm runs
         times: dict[str, list[tuple[float, float]]] = {name: [] for name in cmds}
         for _ in range(rounds):
             for name, cmd in cmds.items():
-                times[name].append(run(cmd, env, ok=OK[name])[:2])
-        mem = {name: run(cmds[name], env, memory=True, ok=OK[name])[2:]
-               for name in ("bean-check", "cold")}
+                times[name].append(run(cmd, env, ok=OK.get(name, (0,)))[:2])
+        mem = {name: run(cmds[name], env, memory=True, ok=OK.get(name, (0,)))[2:]
+               for name in ("bean-check", "cold", *(["before"] if before else []))}
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
@@ -157,6 +164,11 @@ def bench(size: str, rounds: int) -> dict[str, float]:
     print(f"  memory: bean-check peak PSS {mem['bean-check'][0]:.1f} MiB; reconcile peak "
           f"summed PSS {mem['cold'][0]:.1f} MiB (summed per-process peak RSS "
           f"{mem['cold'][1]:.1f} MiB)")
+    if before is not None:
+        print(f"  before: wall {med('before', 0) / med('bean-check', 0):.2f}, CPU "
+              f"{med('before', 1) / med('bean-check', 1):.2f}, memory "
+              f"{mem['before'][0] / mem['bean-check'][0]:.2f} x bean-check (peak summed PSS "
+              f"{mem['before'][0]:.1f} MiB)")
     target = TARGETS.get(size, {})
     for key, label in (("wall", "cold wall / bean-check"), ("cpu", "cold CPU / bean-check"),
                        ("memory", "cold memory / bean-check"),
@@ -170,9 +182,13 @@ def bench(size: str, rounds: int) -> dict[str, float]:
 
 def main() -> None:
     args = sys.argv[1:]
+    before = None
+    if args[:1] == ["--before"]:
+        before = Path(args[1])
+        args = args[2:]
     rounds = int(args.pop(0)) if args and args[0].isdigit() else 5
     for size in args or list(SIZES):
-        bench(size, rounds)
+        bench(size, rounds, before)
 
 
 if __name__ == "__main__":
