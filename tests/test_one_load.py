@@ -236,3 +236,22 @@ def test_the_command_runs_with_its_early_server(tmp_path: Path) -> None:
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "Dry run: nothing written." in proc.stdout + proc.stderr
+
+
+def test_a_plugin_that_exits_ends_the_run_with_one_line(tmp_path: Path) -> None:
+    """beancount lets a plugin's SystemExit through its loader: the server, the run's only
+    loader, says so in one line (exit 5, the sandbox could not load), nothing written."""
+    (tmp_path / "byeplug.py").write_text(
+        '__plugins__ = ["bye"]\n\n\ndef bye(entries, options):\n    raise SystemExit(3)\n',
+        encoding="utf-8")
+    ledger = tmp_path / "l.beancount"
+    ledger.write_text('option "insert_pythonpath" "TRUE"\nplugin "byeplug"\n'
+                      "2025-01-01 open Assets:Bank USD\n", encoding="utf-8")
+    (tmp_path / "s.csv").write_text("Date,Description,Amount\n2025-01-05,Coffee,-3.00\n",
+                                    encoding="utf-8")
+    before = ledger.read_bytes()
+    proc = run_cli_in_process("reconcile", "l.beancount", "s.csv", "--account", "Assets:Bank",
+                              "--dry-run", cwd=tmp_path)
+    assert proc.returncode == 5
+    assert "SystemExit: 3 (a plugin of the ledger ended the load)" in proc.stderr
+    assert "Traceback" not in proc.stderr and ledger.read_bytes() == before

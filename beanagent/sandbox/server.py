@@ -416,8 +416,11 @@ def main() -> None:
         else:
             state, booked, entries, errors, options, snapshot = loaded
             serverload.import_check_modules(options)
-    except Exception as exc:  # the host reports it; a half-loaded server must not serve
-        send({"ready": False, "error": f"{type(exc).__name__}: {exc}"})
+    except (Exception, SystemExit) as exc:  # the host reports it; a half-loaded server
+        # must not serve. beancount lets a plugin's exit through: say whose it was.
+        why = " (a plugin of the ledger ended the load)" if isinstance(exc, SystemExit) \
+            else ""
+        send({"ready": False, "error": f"{type(exc).__name__}: {exc}{why}"})
         return
     # The snapshot follows the ready line as exactly `snapshot` bytes: the host works on it
     # while this process readies itself for the scripts (their view, the check's state).
