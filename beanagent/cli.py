@@ -509,6 +509,9 @@ def main() -> None:
         code: object = 0
     except SystemExit as exc:
         code = exc.code
+    from beanagent.sandbox.early import stop_unadopted
+
+    stop_unadopted()
     # Every file we write is closed and fsynced by then; skipping the interpreter's
     # teardown saves ~0.2 s of freeing a large ledger's millions of objects one by one.
     sys.stdout.flush()

@@ -255,3 +255,17 @@ def test_a_plugin_that_exits_ends_the_run_with_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 5
     assert "SystemExit: 3 (a plugin of the ledger ended the load)" in proc.stderr
     assert "Traceback" not in proc.stderr and ledger.read_bytes() == before
+
+
+def test_a_server_spawned_for_a_run_that_never_starts_is_cleaned_up(tmp_path: Path) -> None:
+    """A usage error after the early spawn: the command's end stops the server and removes
+    its folder (the death signal alone would leave the folder)."""
+    from beanagent.sandbox import early
+
+    main = _rich(tmp_path).resolve()
+    early.prespawn(["reconcile", str(main), "--max-steps", "x"])
+    spawned = early._EARLY[main]
+    folder = Path(spawned.workdir.name)
+    assert folder.is_dir()
+    early.stop_unadopted()
+    assert early._EARLY == {} and spawned.proc.poll() is not None and not folder.exists()

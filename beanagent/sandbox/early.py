@@ -81,6 +81,14 @@ def adopt(ledger: Path) -> Spawned | None:
     return found
 
 
+def stop_unadopted() -> None:
+    """At the command's end: a server spawned for a run that never started (a usage
+    error, say) is stopped and its folder removed (its death signal would stop it, but
+    the folder would stay)."""
+    for ledger in list(_EARLY):
+        discard(_EARLY.pop(ledger))
+
+
 def discard(spawned: Spawned) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(spawned.proc.pid, signal.SIGKILL)
