@@ -14,7 +14,7 @@ fail with the same new errors (file, line in the original file or the proposal, 
 with quoted line numbers aside: core/same_error.py).
 
     python -m benchmarks.bench_gate_differential [--ledgers N] [--rounds M] [--seed S]
-                                                 [--in-process] [--show K]
+                                                 [--in-process] [--plain] [--show K]
 
 prints how many shapes it tried, how many agreed and how many took the incremental path.
 `--in-process` runs the server's check code in this process (no cage, no fork): with
@@ -43,6 +43,7 @@ class Result:
     tried: int = 0
     agreed: int = 0
     incremental: int = 0  # shapes the gate checked incrementally
+    local: int = 0  # of which on the new entries' own scope (sandbox/local.py; in-process)
     failed: int = 0  # shapes the full check fails
     features: Counter[str] = dataclasses.field(default_factory=Counter)
     disagreements: list[str] = dataclasses.field(default_factory=list)
@@ -50,7 +51,8 @@ class Result:
     def line(self) -> str:
         return (f"{self.tried} shapes tried, {self.agreed} agreed "
                 f"({self.tried - self.agreed} disagreed); {self.incremental} checked "
-                f"incrementally, {self.failed} failing a full check")
+                f"incrementally ({self.local} of them locally), {self.failed} failing a "
+                "full check")
 
 
 class InProcess:
@@ -179,6 +181,8 @@ def run(seed: int, ledgers: int, rounds: int, in_process: bool = False,
                     result.tried += 1
                     result.agreed += same
                     result.incremental += incremental
+                    result.local += incremental and \
+                        getattr(getattr(checker, "state", None), "last_path", "") == "local"
                     result.failed += not passed
                     result.features.update(shape.features)
                     if not same:
@@ -202,10 +206,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--in-process", action="store_true")
+    parser.add_argument("--plain", action="store_true",
+                        help="ledgers without plugins, pads or lots (the local check's)")
     parser.add_argument("--keep", type=Path, help="copy the ledgers of disagreements here")
     parser.add_argument("--show", type=int, default=5, help="disagreements to print")
     args = parser.parse_args(argv)
     started = time.monotonic()
+    if args.plain:
+        from benchmarks import gate_shapes
+
+        gate_shapes.PLAIN = True
     result = run(args.seed, args.ledgers, args.rounds, args.in_process, args.keep)
     for line in result.disagreements[:args.show]:
         print(line, file=sys.stderr)

@@ -24,6 +24,9 @@ from typing import Any
 
 D = datetime.date
 START = D(2024, 1, 1)
+# Ledgers without plugins, pads or lots (`bench_gate_differential --plain`): the shapes the
+# gate checks on the new entries' own scope (beanagent/sandbox/local.py).
+PLAIN = False
 DEFAULT_ROOTS = ("Assets", "Liabilities", "Equity", "Income", "Expenses")
 GERMAN_ROOTS = ("Aktiva", "Passiva", "Eigenkapital", "Ertrag", "Aufwand")
 PLUGIN_SETS: tuple[tuple[str, ...], ...] = (
@@ -156,7 +159,7 @@ def make_ledger(rng: random.Random) -> LedgerShape:
     """One ledger: options, plugins, one to four files, a few account groups per file."""
     roots = GERMAN_ROOTS if rng.random() < 0.15 else DEFAULT_ROOTS
     a, li, eq, inc, ex = roots
-    plugins = rng.choice(PLUGIN_SETS)
+    plugins = () if PLAIN else rng.choice(PLUGIN_SETS)
     features = {f"plugin:{p}" for p in plugins}
     head = ['option "operating_currency" "USD"']
     if roots is GERMAN_ROOTS:
@@ -192,7 +195,7 @@ def make_ledger(rng: random.Random) -> LedgerShape:
         own = [f"{START} open {group.bank} USD", f"{START} open {group.card} USD"]
         if not auto:
             own += [f"{START} open {group.food}", f"{START} open {group.salary}"]
-        if rng.random() < 0.3:
+        if rng.random() < 0.3 and not PLAIN:
             group.broker = f"{a}:G{g}:Broker"
             own.append(f"{START} open {group.broker}")
             features.add("lots")
@@ -252,7 +255,7 @@ def _fill(rng: random.Random, out: FileWriter, g: Group, roots: tuple[str, ...],
                 out.features.add("existing-error")
             out.add(f"{date} balance {g.bank}  {_money(number)} USD\n")
             out.features.add("balance")
-        elif kind < 0.18 and ordered and date > last:
+        elif kind < 0.18 and ordered and date > last and not PLAIN:
             target = bal.get(g.bank, Decimal(0)) + rng.randint(1, 50)
             out.add(f"{date} pad {g.bank} {eq}:Opening\n")
             floor = date + datetime.timedelta(days=1)

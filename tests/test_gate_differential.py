@@ -62,3 +62,36 @@ def test_the_comparison_catches_a_gate_that_looks_elsewhere(tmp_path: Path) -> N
     seen = [o for o in outcomes if o is not None]
     assert any(not passed for _, _, passed, _ in seen)
     assert [same for same, _, _, _ in seen] == [passed for _, _, passed, _ in seen]
+
+
+def test_the_local_check_equals_a_full_check(monkeypatch: Any) -> None:
+    """Ledgers without plugins, pads or lots, checked in this process: the check on the
+    new entries' own scope (sandbox/local.py) is taken on many of them and gives the same
+    verdict and new errors as beancount's full load on every one."""
+    from benchmarks import gate_shapes
+
+    monkeypatch.setattr(gate_shapes, "PLAIN", True)
+    result = run(SEED, ledgers=30, rounds=16, in_process=True)
+    assert result.tried >= 400
+    assert result.agreed == result.tried, "\n".join(result.disagreements[:5])
+    assert result.local >= result.tried // 5
+    assert result.tried // 5 <= result.failed <= result.tried * 4 // 5
+
+
+def test_the_local_comparison_can_fail(monkeypatch: Any) -> None:
+    """A local check that forgets what the ledger's own assertions say (it drops the
+    balance errors) disagrees with the full load somewhere: the test above can fail."""
+    from beanagent.sandbox import incremental
+    from benchmarks import gate_shapes
+
+    real = incremental.local_errors
+
+    def forgetful(state: Any, new: list[Any]) -> list[Any] | None:
+        found = real(state, new)
+        return None if found is None else \
+            [e for e in found if type(e).__name__ != "BalanceError"]
+
+    monkeypatch.setattr(gate_shapes, "PLAIN", True)
+    monkeypatch.setattr(incremental, "local_errors", forgetful)
+    result = run(SEED, ledgers=30, rounds=16, in_process=True)
+    assert result.local > 0 and result.agreed < result.tried

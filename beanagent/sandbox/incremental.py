@@ -43,6 +43,9 @@ from typing import Any
 from beanagent.ledger.load import Balanced, paused_gc, validate
 from beanagent.model import sha256_bytes
 
+# Imported here, not in the check: its child reads no module after Landlock.
+from beanagent.sandbox.local import local_errors
+
 _CONTEXT = re.compile(rb"^[ \t]*(pushtag|poptag|pushmeta|popmeta)\b", re.MULTILINE)
 
 # Plugins (beancount 3's own) that return new entries and never change the ones they are
@@ -79,10 +82,17 @@ class Booked:
         self.by_file: dict[str, list[Any]] = {}
         self.at_cost: set[str] = set()
         self.shared: set[tuple[Any, int]] = set()  # (day, kind) found in two files or more
-        # One pass, written for speed: the server does it before it is ready.
+        # For the local check (local.py): transactions by posting account, `balance`
+        # directives by account, every open and close.
+        self.txns_by_account: dict[str, list[Any]] = {}
+        self.balances: dict[str, list[Any]] = {}
+        self.opens_closes: list[Any] = []
+        # One pass, written for speed.
         files_of: dict[tuple[Any, int], str] = {}
-        order, txn = data.SORT_ORDER, data.Transaction
+        order, txn, bal = data.SORT_ORDER, data.Transaction, data.Balance
+        open_close = (data.Open, data.Close)
         by_file, shared, at_cost = self.by_file, self.shared, self.at_cost
+        by_account, balances = self.txns_by_account, self.balances
         was_enabled = gc.isenabled()
         gc.disable()
         try:
@@ -97,14 +107,22 @@ class Booked:
                     key = (entry.date, order.get(type(entry), 0))
                     if files_of.setdefault(key, name) != name:
                         shared.add(key)
-                if type(entry) is txn:
+                kind = type(entry)
+                if kind is txn:
+                    for account in {p.account for p in entry.postings}:
+                        by_account.setdefault(account, []).append(entry)
                     for posting in entry.postings:
                         if posting.cost is not None:
                             at_cost.add(posting.account)
+                elif kind is bal:
+                    balances.setdefault(entry.account, []).append(entry)
+                elif kind in open_close:
+                    self.opens_closes.append(entry)
         finally:
             if was_enabled:
                 gc.enable()
         self.pure = all(name in KNOWN_PURE for name, _ in options.get("plugin") or ())
+        self.last_path = ""  # how the last check went: "local" or "incremental" (tests)
         self.sha256 = dict(sha256) if sha256 is not None else file_digests(options)
 
 
@@ -230,6 +248,10 @@ def check(state: Booked, files: Mapping[str, Mapping[str, Any]]) -> list[Any] | 
             errors.extend(parse_errors)
             new.extend(parsed)
         changed.append((name, staged, line_map))
+    local = local_errors(state, new)
+    state.last_path = "incremental" if local is None else "local"
+    if local is not None:  # what the new entries can change, and only that
+        return errors + local
     ties = state.shared | {sort_key(entry) for entry in new}
     for name, staged, line_map in changed:
         entries.extend(_in_staged_order(state.by_file.get(name, []), staged, line_map, ties))
