@@ -135,6 +135,14 @@ def encode_body(entries: Iterable[Any], options: Mapping[str, Any],
     latest: dict[str, tuple[int, str]] = {}
     first_open: dict[str, str] = {}
     count = 0
+    # One object per distinct account, currency and number text: marshal writes a
+    # repeated object once, so the host gets them shared (a few hundred accounts instead
+    # of one string per posting).
+    strings: dict[Any, Any] = {}
+
+    def one(text: Any) -> Any:
+        return strings.setdefault(text, text)
+
     txn_type, open_type, close_type = data.Transaction, data.Open, data.Close
     # Kinds with no account (a price, an event, ...): only where they sit matters.
     plain_kinds = (data.Price, data.Event, data.Query, data.Commodity, data.Custom)
@@ -156,8 +164,8 @@ def encode_body(entries: Iterable[Any], options: Mapping[str, Any],
             txns.append((day, entry.flag, entry.payee, entry.narration or "",
                          tuple(entry.tags or ()), tuple(entry.links or ()), _meta(meta),
                          str(name or ""), line,
-                         tuple([(p.account, *_number(p.units), _meta(p.meta) or None)
-                                for p in entry.postings])))
+                         tuple([(one(p.account), *map(one, _number(p.units)),
+                                 _meta(p.meta) or None) for p in entry.postings])))
         elif kind is open_type:
             opens.append((entry.account, day, tuple(entry.currencies or ()), _meta(meta),
                           str(name or ""), line))
@@ -195,8 +203,13 @@ def plain_value(value: Any) -> Any:
     return value[1]
 
 
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
 def plain_meta(items: tuple[Any, ...] | None) -> Mapping[str, Any]:
-    return MappingProxyType({k: plain_value(v) for k, v in items or ()})
+    if not items:
+        return _EMPTY
+    return MappingProxyType({k: plain_value(v) for k, v in items})
 
 
 @dataclasses.dataclass(frozen=True)
