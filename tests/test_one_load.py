@@ -269,3 +269,19 @@ def test_a_server_spawned_for_a_run_that_never_starts_is_cleaned_up(tmp_path: Pa
     assert folder.is_dir()
     early.stop_unadopted()
     assert early._EARLY == {} and spawned.proc.poll() is not None and not folder.exists()
+
+
+@pytest.mark.parametrize("which", ["rich", "sample"])
+def test_the_servers_account_index_gives_what_a_scan_gives(tmp_path: Path, which: str) -> None:
+    """The sandbox server indexes every account (and parent) before its children fork;
+    every lookup, a parent's, an unknown account's and a partial name's, is what the
+    per-account scan gives."""
+    main = _rich(tmp_path) if which == "rich" else ROOT / "ledgers" / "sample.beancount"
+    full = load_in_full(main.resolve())
+    scan, indexed = LedgerView(full.entries, full.options), LedgerView(full.entries,
+                                                                        full.options)
+    indexed.index_accounts()
+    names = set(scan.accounts) | {p.account for t in scan.transactions() for p in t.postings}
+    parents = {n.rsplit(":", k)[0] for n in names for k in range(1, n.count(":") + 1)}
+    for account in sorted(names | parents | {"Nowhere:At:All", "Assets:US:Bo"}):
+        assert _rows(indexed.transactions(account)) == _rows(scan.transactions(account))

@@ -123,6 +123,7 @@ class LedgerView:
             if isinstance(e, data.Balance) and e.amount.number is not None
         )
         self._by_account: dict[str, list[Any]] = {}
+        self._indexed = False  # every account's list is built (index_accounts)
 
     @property
     def start(self) -> datetime.date | None:
@@ -155,6 +156,8 @@ class LedgerView:
         """Transactions touching `account` or a sub-account (one scan per account, cached:
         scripts look at a handful of accounts, never all of them)."""
         found = self._by_account.get(account)
+        if found is None and self._indexed:  # no transaction touches it
+            found = []
         if found is None:
             prefix = account + ":"
             found = self._by_account[account] = [
@@ -165,6 +168,21 @@ class LedgerView:
 
     def _posting_accounts(self, e: Any) -> Iterable[str]:
         return (p.account for p in e.postings)
+
+    def index_accounts(self) -> None:
+        """Every account's (and every parent's) transactions, in one pass. The sandbox
+        server does this once before its children fork: a script's look at an account
+        then scans nothing and touches (so copies) only that account's entries."""
+        index: dict[str, list[Any]] = {}
+        for e in self._raw:
+            seen: set[str] = set()
+            for name in self._posting_accounts(e):
+                while name and name not in seen:
+                    seen.add(name)
+                    index.setdefault(name, []).append(e)
+                    name = name.rpartition(":")[0]
+        self._by_account = index
+        self._indexed = True
 
     def _txn(self, e: Any) -> Txn:
         txn = self._converted.get(id(e))
@@ -235,6 +253,7 @@ class PlainLedgerView(LedgerView):
             BalanceAssertion(fromordinal(day), account, Decimal(number), currency, file, line)
             for day, account, number, currency, file, line in snapshot.balances)
         self._by_account = {}
+        self._indexed = False
 
     def query(self, bql: str) -> list[dict[str, Any]]:
         raise RuntimeError("queries run where the ledger is loaded: in the sandbox")

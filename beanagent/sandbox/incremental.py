@@ -193,6 +193,26 @@ def _runs(line_map: list[Any]) -> list[tuple[int, int]]:
     return out
 
 
+def _blocks(raw: bytes, runs: list[tuple[int, int]]) -> list[tuple[int, str]]:
+    """The text of each run [first, last) of `raw`'s lines (split at "\n" as the file is
+    numbered), ending with a newline, found without splitting the whole file: the check's
+    child would otherwise copy every line of a large ledger into its own memory."""
+    out = []
+    line = pos = 0
+    for first, last in runs:
+        while line < first:
+            pos = raw.index(b"\n", pos) + 1
+            line += 1
+        start = pos
+        while line < last:
+            end = raw.find(b"\n", pos)
+            pos = len(raw) if end < 0 else end + 1
+            line += 1
+        text = raw[start:pos].decode("utf-8")
+        out.append((first, text if text.endswith("\n") else text + "\n"))
+    return out
+
+
 def _parse_block(block: str, filename: str, firstline: int,
                  options: Mapping[str, Any]) -> tuple[list[Any], list[Any]]:
     """parser.parse_string with the ledger's own parser options (root names ...)."""
@@ -237,13 +257,11 @@ def check(state: Booked, files: Mapping[str, Mapping[str, Any]]) -> list[Any] | 
         raw = Path(staged).read_bytes()
         if _CONTEXT.search(raw):
             return None
-        lines = raw.decode("utf-8").split("\n")
-        if len(lines) < len(line_map):
+        if raw.count(b"\n") + 1 < len(line_map):
             return None
         # Each run of inserted lines is parsed on its own, numbered as in the staged file;
         # the original entries are the server's own (same bytes, same parse).
-        for first, last in _runs(line_map):
-            block = "\n".join(lines[first:last]) + "\n"
+        for first, block in _blocks(raw, _runs(line_map)):
             parsed, parse_errors = _parse_block(block, staged, first + 1, state.options)
             errors.extend(parse_errors)
             new.extend(parsed)

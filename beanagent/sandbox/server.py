@@ -431,6 +431,7 @@ def main() -> None:
         state = Booked(booked, options, entries, full.balanced, sha256)
         del full
     view = LedgerView(entries, options)
+    view.index_accounts()
     import beanagent.sandbox.script_api  # noqa: F401  (children find it loaded: no reads after Landlock)
     # Children inherit this heap copy-on-write; freezing it keeps their garbage collector
     # from walking (and so copying) every page of the loaded ledger.
