@@ -17,6 +17,7 @@ import pytest
 
 from beanagent.errors import LedgerChangedError
 from beanagent.files.placement import Placement
+from beanagent.ledger.cache import LoadCache
 from beanagent.ledger.load import from_snapshot, load_in_full, parse_ledger
 from beanagent.ledger.snapshot import Snapshot, encode
 from beanagent.ledger.view import LedgerView
@@ -212,11 +213,25 @@ def test_the_server_spawned_before_the_imports_is_the_runs(tmp_path: Path) -> No
     early.prespawn(["reconcile", str(main), "x.csv", "--dry-run"])
     guessed = early._EARLY[main].proc.pid
     stray = early._EARLY[other.resolve()].proc
-    with Sandbox(main, allow_weak=True) as box:
+    cache = LoadCache()
+    with Sandbox(main, allow_weak=True, cache=cache) as box:
         assert box._proc is not None and box._proc.pid == guessed
         assert box.snapshot().options["title"] == "Everything a snapshot carries"
         assert stray.poll() is not None  # a guess for another ledger is stopped
     assert early._EARLY == {}
+    assert cache.state == "miss" and len(list(cache.directory.glob("*.load"))) == 1
+    # Told to use the cache, but the run's settings turn it off: not adopted.
+    early.prespawn(["reconcile", str(main), "x.csv"])
+    told = early._EARLY[main].proc
+    with Sandbox(main, allow_weak=True) as box:
+        assert box._proc is not None and box._proc.pid != told.pid
+        assert box.snapshot().entries > 0
+    assert told.poll() is not None
+    # --no-cache (or `cache = false`) is told as the run will tell it.
+    early.prespawn(["reconcile", str(main), "x.csv", "--no-cache"])
+    told = early._EARLY[main].proc
+    with Sandbox(main, allow_weak=True) as box:
+        assert box._proc is not None and box._proc.pid == told.pid
     for args in (["reconcile", str(main), "--help"], ["reconcile", "--dry-run", str(main)],
                  ["query", str(main), "x"], ["reconcile", str(main), "--list"],
                  ["reconcile", str(tmp_path / "missing.beancount")]):
@@ -285,3 +300,20 @@ def test_the_servers_account_index_gives_what_a_scan_gives(tmp_path: Path, which
     parents = {n.rsplit(":", k)[0] for n in names for k in range(1, n.count(":") + 1)}
     for account in sorted(names | parents | {"Nowhere:At:All", "Assets:US:Bo"}):
         assert _rows(indexed.transactions(account)) == _rows(scan.transactions(account))
+
+
+def test_the_early_server_is_told_the_cache_as_the_settings_decide(tmp_path: Path) -> None:
+    from beanagent.sandbox import early
+
+    main = _rich(tmp_path).resolve()
+    decided = []
+    for toml, args in ((None, []), ("cache = false\n", []), (None, ["--no-cache"]),
+                       ('cache = "elsewhere"\n', [])):  # a bad value: the CLI refuses it
+        if toml is not None:
+            (tmp_path / "beanagent.toml").write_text(toml, encoding="utf-8")
+        early.prespawn(["reconcile", str(main), *args])
+        told = early._EARLY[main].told
+        assert told is not None
+        decided.append(told[0] is not None)
+        early.stop_unadopted()
+    assert decided == [True, False, False, True]

@@ -295,6 +295,12 @@ class LoadCache:
         self.digest: bytes | None = None  # the key of this run's files: what is stored
         self.files: list[str] = []  # the files the key covers
 
+    def adopt(self, other: LoadCache) -> None:
+        """Take over what another instance found for this run (the one the command's
+        early start used: sandbox/early.py): its key, files, state and warning."""
+        self.digest, self.files = other.digest, other.files
+        self.state, self.warning = other.state, other.warning
+
     def _reject(self, why: str) -> None:
         self.state = "rejected"
         if self.warning is None:

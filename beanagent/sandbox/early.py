@@ -8,21 +8,27 @@ it is stopped and a server started as usual: a guess never changes what runs).
 
 Only `reconcile LEDGER ...` and `run LEDGER ...` with the ledger right after the command
 are guessed; never with --help or --list, and never when an interrupted write awaits
-recovery (that must finish before anything reads the ledger). The server needs no settings
-to start: what it loads from (the load cache, or in full) is its first line on stdin,
-written when `Sandbox.start` adopts it. Light on purpose: nothing here imports beancount.
+recovery (that must finish before anything reads the ledger). What it loads from (the
+load cache, or in full) is its first line on stdin, written here too: the cache is on
+unless --no-cache or beanagent.toml's `cache = false` says otherwise, as settings.py
+decides it; `Sandbox.start` adopts the server only when its own cache setting agrees.
+Light on purpose: nothing here imports beancount.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import IO, TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from beanagent.ledger.cache import LoadCache
 
 # Nothing from the user's environment reaches the server: no keys, no tokens, no HOME.
 SAFE_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TZ": "UTC",
@@ -33,6 +39,9 @@ class Spawned(NamedTuple):
     proc: subprocess.Popen[bytes]
     stderr: IO[bytes]
     workdir: tempfile.TemporaryDirectory[str]
+    # How it was told to load, when that was decided here (prespawn): the load cache used
+    # (None: off) and whether its first line asked to keep the load. None: not told yet.
+    told: tuple[LoadCache | None, bool] | None = None
 
 
 def spawn(ledger: Path) -> Spawned:
@@ -70,14 +79,60 @@ def prespawn(args: list[str]) -> None:
             return
     except (OSError, ValueError):
         return
-    _EARLY[main] = spawn(main)
+    spawned = spawn(main)
+    cache = None
+    if _cache_wanted(args, main):
+        from beanagent.ledger.cache import LoadCache
+
+        cache = LoadCache()
+    _EARLY[main] = spawned._replace(told=(cache, tell(spawned, main, cache)))
 
 
-def adopt(ledger: Path) -> Spawned | None:
-    """The server spawned early for `ledger`, if any; any other is stopped."""
+def _cache_wanted(args: list[str], main: Path) -> bool:
+    """Whether the run will use the load cache, as settings.py decides it: on unless
+    --no-cache or `cache = false` in beanagent.toml (which can only turn it off; a file
+    that can't be read here leaves it on, and the command line reports it)."""
+    if "--no-cache" in args:
+        return False
+    import tomllib
+
+    from beanagent.settings import config_path
+
+    try:
+        data = tomllib.loads(config_path(main).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return True
+    return data.get("cache") is not False
+
+
+def tell(spawned: Spawned, ledger: Path, cache: LoadCache | None) -> bool:
+    """The server's first line: the cached load the host authenticated (where its payload
+    lies and its sha256), or load in full, pickling the load for the cache when it lacks
+    it (`cache` None: off). Returns whether the load is to be kept."""
+    hit = cache.fetch(ledger) if cache is not None else None
+    keeping = hit is None and cache is not None and cache.digest is not None
+    first = {"load": None if hit is None else {"path": hit.path, "offset": hit.offset,
+                                                "length": hit.length, "sha256": hit.sha256},
+             "keep": keeping}
+    assert spawned.proc.stdin is not None
+    try:
+        spawned.proc.stdin.write(json.dumps(first).encode() + b"\n")
+        spawned.proc.stdin.flush()
+    except BrokenPipeError:
+        pass  # the server died: reading its ready line says so
+    return keeping
+
+
+def adopt(ledger: Path, no_cache: bool) -> Spawned | None:
+    """The server spawned early for `ledger`, if any, when it was told to load as the run
+    would tell it (`no_cache`: the run's settings turn the load cache off); any other is
+    stopped."""
     found = _EARLY.pop(ledger, None)
     for other in list(_EARLY):
         discard(_EARLY.pop(other))
+    if found is not None and found.told is not None and (found.told[0] is None) != no_cache:
+        discard(found)
+        return None
     return found
 
 

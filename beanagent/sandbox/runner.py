@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import gc
 import hashlib
 import json
@@ -23,7 +22,7 @@ from beanagent.ledger.load import paused_gc
 from beanagent.ledger.snapshot import Snapshot
 from beanagent.model import LedgerError, StepResult
 from beanagent.sandbox.early import SAFE_ENV as SAFE_ENV  # (tests start a server too)
-from beanagent.sandbox.early import adopt, spawn
+from beanagent.sandbox.early import adopt, spawn, tell
 from beanagent.sandbox.protocol import ProtocolError, loads_strict
 from beanagent.sandbox.server import OUTPUT_KEEP, RESULT_CAP
 from beanagent.statements.model import Statement
@@ -67,20 +66,17 @@ class Sandbox:
     def start(self) -> Sandbox:
         """Start the server now (or adopt the one the command spawned before its own
         imports, sandbox/early.py); it loads the ledger while the host does other work."""
-        spawned = adopt(self.ledger) or spawn(self.ledger)
-        self._proc, self._stderr, self._workdir = spawned
-        # The first line says how to load: the cached load the host authenticated (where
-        # its payload lies and its sha256), or in full, pickling the load for the cache.
-        hit = self.cache.fetch(self.ledger) if self.cache is not None else None
-        self._keeping = hit is None and self.cache is not None and self.cache.digest is not None
-        first = {"load": dataclasses.asdict(hit) if hit is not None else None,
-                 "keep": self._keeping}
-        assert self._proc.stdin is not None
-        try:
-            self._proc.stdin.write(json.dumps(first).encode() + b"\n")
-            self._proc.stdin.flush()
-        except BrokenPipeError:
-            pass  # the server died: reading its ready line says so
+        spawned = adopt(self.ledger, self.cache is None)
+        if spawned is not None and spawned.told is not None:
+            # Told how to load before the command line's imports (sandbox/early.py).
+            self._proc, self._stderr, self._workdir, _ = spawned
+            early_cache, self._keeping = spawned.told
+            if self.cache is not None and early_cache is not None:
+                self.cache.adopt(early_cache)
+            return self
+        spawned = spawned or spawn(self.ledger)
+        self._proc, self._stderr, self._workdir, _ = spawned
+        self._keeping = tell(spawned, self.ledger, self.cache)
         return self
 
     def __enter__(self) -> Sandbox:
