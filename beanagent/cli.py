@@ -154,25 +154,6 @@ def _require_approval_channel(dry_run: bool, yes: bool) -> None:
                             "--dry-run to only show them")
 
 
-def _early_sandbox(ledger: Path, settings: Any, cache: Any) -> Any:
-    """Start the sandbox server (which loads the ledger: the run's one load) before our
-    own heavier imports: its load is on the critical path of the run."""
-    from beanagent.sandbox import start_sandbox
-
-    if not ledger.is_file():
-        return None
-    def warn(note: str) -> None:
-        sys.stderr.write(f"warning: {note}\n")
-
-    return start_sandbox(ledger, settings, warn, cache)
-
-
-def _load_cache(settings: Any) -> Any:
-    from beanagent.ledger.cache import LoadCache
-
-    return LoadCache() if settings.cache else None
-
-
 def _finish(outcome: Any, ui: Any, as_json: bool) -> None:
     from beanagent.ui.report import build_report
 
@@ -181,54 +162,6 @@ def _finish(outcome: Any, ui: Any, as_json: bool) -> None:
         sys.stdout.write(json.dumps(build_report(outcome), indent=2, ensure_ascii=False) + "\n")
         sys.stdout.flush()
     raise typer.Exit(int(outcome.exit_code))
-
-
-def _make_agent(settings: Any, reply: dict[str, Any] | None = None) -> Any:
-    """The agent the settings name; the LLM agents take their limits from them, and from
-    `reply` (--max-reply-tokens, --request-timeout: for a slow local model)."""
-    if settings.agent == "offline":
-        from beanagent.agent.offline import OfflineAgent
-
-        return OfflineAgent()
-    options = {"actions": settings.actions, "max_steps": settings.step_limit,
-               "max_tokens_total": settings.max_tokens_total,
-               "max_seconds": settings.agent_timeout,
-               **{k: v for k, v in (reply or {}).items() if v is not None}}
-    if settings.agent == "anthropic":
-        from beanagent.agent.anthropic import AnthropicAgent
-
-        return AnthropicAgent.from_env(settings.model, base_url=settings.base_url,
-                                       allow_insecure_url=settings.allow_insecure_url, **options)
-    from beanagent.agent.openai import OpenAIAgent
-
-    return OpenAIAgent.from_env(settings.model, settings.base_url,
-                                allow_insecure_url=settings.allow_insecure_url, **options)
-
-
-def _audited(command: str, ledger: Path, statements: list[Path], agent: Any, settings: Any,
-             ui: Any, sandbox: Any = None, inbox: Any = None, cache: Any = None,
-             **extra: Any) -> Any:
-    """The workflow with its audit record, appended whatever happens (a log that can't be
-    written costs a warning, never the run). `inbox`: the statements are the inbox's,
-    already read."""
-    from beanagent.runlog.audit import Trail
-    from beanagent.workflow import reconcile as run_reconcile
-
-    if sandbox is None:
-        cache = _load_cache(settings)
-    try:
-        with Trail(command, ledger, statements, settings, ui, agent, cache=cache,
-                   **extra) as trail:
-            for note in inbox.notes if inbox is not None else ():
-                trail.ui.warn(note)
-            outcome = run_reconcile(ledger, statements, agent, settings, trail.ui, sandbox,
-                                    on_load=trail.loaded,
-                                    read=inbox.statements if inbox is not None else None,
-                                    cache=cache)
-            trail.done(outcome)
-    finally:
-        ui.close()  # a progress spinner never outlives the run (hidden cursor, stray line)
-    return outcome
 
 
 def _inbox(ledger: Path, settings: Any, include_all: bool, list_only: bool,
@@ -358,12 +291,14 @@ def reconcile(
     inbox = None
     if not statements and list_only:
         _inbox(ledger, settings, include_all, list_only, as_json)
-    cache = _load_cache(settings)
-    sandbox = _early_sandbox(ledger, settings, cache)
+    from beanagent import commands
+
+    cache = commands.load_cache(settings)
+    sandbox = commands.start_early_sandbox(ledger, settings, cache)
     try:
         from beanagent.ui.console import ConsoleUI
 
-        agent_impl = _make_agent(settings, {"max_tokens": max_reply_tokens,
+        agent_impl = commands.make_agent(settings, {"max_tokens": max_reply_tokens,
                                             "request_timeout": request_timeout})
         ui = ConsoleUI(show_output=verbose or settings.agent != "offline",
                        confident=settings.confident)
@@ -374,8 +309,8 @@ def reconcile(
         if sandbox is not None:
             sandbox.close()
         raise
-    outcome = _audited("reconcile", ledger, statements, agent_impl, settings, ui, sandbox,
-                       inbox, cache, json=as_json, verbose=verbose)
+    outcome = commands.run_audited("reconcile", ledger, statements, agent_impl, settings,
+                                   ui, sandbox, inbox, cache, json=as_json, verbose=verbose)
     _finish(outcome, ui, as_json)
 
 
@@ -405,6 +340,7 @@ def run(
     """Run a hand-written (or saved) script, or a logged run's scripts, through the same
     sandbox, check and review."""
     _require_approval_channel(dry_run, yes)
+    from beanagent import commands
     from beanagent.agent.script import ReplayAgent, ScriptAgent
     from beanagent.errors import BadInputError
     from beanagent.settings import load_settings
@@ -435,8 +371,9 @@ def run(
         except (OSError, UnicodeDecodeError) as exc:
             raise BadInputError(f"cannot read script: {exc}", file=str(script)) from None
         agent_impl = ScriptAgent(code, str(script))
-    outcome = _audited("run", ledger, paths, agent_impl, settings, ui, json=as_json,
-                       script=script if from_log is None else None, from_log=from_log)
+    outcome = commands.run_audited("run", ledger, paths, agent_impl, settings, ui,
+                                   json=as_json, from_log=from_log,
+                                   script=script if from_log is None else None)
     _finish(outcome, ui, as_json)
 
 

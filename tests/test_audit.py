@@ -16,7 +16,7 @@ import pytest
 
 import beanagent
 from beanagent.agent.offline import OfflineAgent, offline_script
-from beanagent.cli import _audited
+from beanagent.commands import run_audited
 from beanagent.errors import LedgerChangedError
 from beanagent.model import Proposal
 from beanagent.runlog.audit import MESSAGE_CAP, OUTPUT_CAP, Trail, cap
@@ -199,7 +199,7 @@ def test_ledger_changed_during_review_exit_4_is_recorded(books: Path) -> None:
 
     ui = ClosingUI(edit_then_accept)
     with pytest.raises(LedgerChangedError):
-        _audited("reconcile", ledger, [books / "march.csv"], OfflineAgent(),
+        run_audited("reconcile", ledger, [books / "march.csv"], OfflineAgent(),
                  load_settings(ledger, account=ACCOUNT), ui)
     [r] = records(log_file(books))
     assert r["exit_code"] == 4 and r["error"]["type"] == "LedgerChangedError"
