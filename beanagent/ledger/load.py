@@ -13,7 +13,7 @@ import glob
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -108,8 +108,8 @@ def _read_files(names: list[str], main: Path) -> dict[Path, LedgerFile]:
     return files
 
 
-def _require_entries(entries: list[Any], errors: list[LedgerError], display: str) -> None:
-    if not entries:
+def _require_entries(count: int, errors: list[LedgerError], display: str) -> None:
+    if not count:
         first = f"; first error: {errors[0]}" if errors else ""
         raise BadInputError(f"no Beancount directives found{first}", file=display)
 
@@ -227,25 +227,29 @@ def parse_ledger(path: Path, display: str | None = None) -> Ledger:
     with paused_gc():
         entries.sort(key=data.entry_sortkey)
     parse_errors = to_ledger_errors(errors)
-    _require_entries(entries, parse_errors, display)
+    _require_entries(len(entries), parse_errors, display)
     _refuse_unparsable(errors, parse_errors, path, display)
     return Ledger(path, entries, parse_errors, options,
                   _read_files(options.get("include") or [], path), complete=False)
+
+
+def _require_loaded(files: dict[Path, LedgerFile], loaded: Mapping[str, str]) -> None:
+    """Every file's bytes as read now are the ones a load read (`loaded`: path -> sha256)."""
+    from beanagent.errors import LedgerChangedError
+
+    for path, info in files.items():
+        if loaded.get(str(path)) != info.sha256:
+            raise LedgerChangedError("file changed on disk while it was being loaded; run "
+                                     "again", file=str(path))
 
 
 def complete(ledger: Ledger) -> Ledger:
     """The full load (what bean-check does) of a parsed ledger: booked entries and every
     error. Refuses when a file changed since it was parsed. (A run does not use this: its
     one full load is the sandbox server's, ledger/snapshot.py.)"""
-    from beanagent.errors import LedgerChangedError
-
     entries, errors, options = load_entries(ledger.path)
-    files = _read_files(options.get("include") or [], ledger.path)
-    for path, info in files.items():
-        before = ledger.files.get(path)
-        if before is None or before.sha256 != info.sha256:
-            raise LedgerChangedError("file changed on disk while it was being loaded; run "
-                                     "again", file=str(path))
+    _require_loaded(_read_files(options.get("include") or [], ledger.path),
+                    {str(p): f.sha256 for p, f in ledger.files.items()})
     return Ledger(ledger.path, entries, to_ledger_errors(errors), options, ledger.files,
                   complete=True)
 
@@ -259,7 +263,7 @@ def load_ledger(path: Path, display: str | None = None) -> Ledger:
     require_plain_includes(path, display)
     entries, errors, options = load_entries(path)
     ledger_errors = to_ledger_errors(errors)
-    _require_entries(entries, ledger_errors, display)
+    _require_entries(len(entries), ledger_errors, display)
     return Ledger(path, entries, ledger_errors, options,
                   _read_files(options.get("include") or [], path), complete=True)
 
@@ -277,20 +281,13 @@ def from_snapshot(path: Path, snapshot: Snapshot, display: str | None = None) ->
     """The ledger the sandbox server loaded, as the host holds it: the errors and options
     of that load, and every file's bytes as the host reads them now, refused when they
     are not the bytes the server loaded (a file changed meanwhile)."""
-    from beanagent.errors import LedgerChangedError
-
     display = display or str(path)
     path = path.resolve()
     _require_readable(path, display)
     files = _read_files(list(snapshot.options.get("include") or []), path)
-    for name, info in files.items():
-        if snapshot.sha256.get(str(name)) != info.sha256:
-            raise LedgerChangedError("file changed on disk while it was being loaded; run "
-                                     "again", file=str(name))
+    _require_loaded(files, snapshot.sha256)
     errors = list(snapshot.errors)
-    if not snapshot.entries:
-        first = f"; first error: {errors[0]}" if errors else ""
-        raise BadInputError(f"no Beancount directives found{first}", file=display)
+    _require_entries(snapshot.entries, errors, display)
     for kind, located in zip(snapshot.error_kinds, errors, strict=True):
         if kind in _UNPARSABLE:
             _refuse_unparsable_one(located, path, display)

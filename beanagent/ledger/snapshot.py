@@ -65,17 +65,6 @@ def _number(units: Any) -> tuple[str | None, str | None]:
             currency if isinstance(currency, str) else None)
 
 
-def _currency_places(options: Mapping[str, Any]) -> dict[str, int]:
-    from beancount.core.display_context import Precision
-
-    out: dict[str, int] = {}
-    for currency, ctx in (getattr(options.get("dcontext"), "ccontexts", None) or {}).items():
-        places = ctx.get_fractional(Precision.MOST_COMMON)
-        if isinstance(places, int) and isinstance(currency, str):
-            out[currency] = places
-    return out
-
-
 def _plain_options(options: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in OPTIONS:
@@ -87,7 +76,9 @@ def _plain_options(options: Mapping[str, Any]) -> dict[str, Any]:
         elif value is not None:
             value = str(value)
         out[key] = value
-    out["currency_places"] = _currency_places(options)
+    from beanagent.core.proposals import currency_places
+
+    out["currency_places"] = currency_places(options)  # from the display context
     return out
 
 
