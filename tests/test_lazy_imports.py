@@ -76,3 +76,36 @@ def test_options_given_are_still_coerced_and_checked(tmp_path: Path) -> None:
     zero = subprocess.run([command, "reconcile", str(ledger), "--max-steps", "0"],
                           capture_output=True, text=True)
     assert zero.returncode == 2 and "greater than or equal to 1" in zero.stderr
+
+
+TYPES_PROBE = """
+import sys
+sys.argv = ["beanagent", *sys.argv[1:]]
+import beanagent.workflow as wf
+
+def seen(ledger, statements, agent, settings, *rest, **kw):
+    print("pydantic" in sys.modules, type(ledger).__name__,
+          [type(s).__name__ for s in statements], settings.account, settings.dry_run)
+    raise SystemExit(0)
+
+wf.reconcile = seen
+from beanagent.cli import app
+try:
+    app()
+except SystemExit:
+    pass
+"""
+
+
+def test_text_path_and_flag_values_need_no_pydantic(tmp_path: Path) -> None:
+    """Given values of plain types (a path, a list of paths, text, a flag) are coerced
+    without typer's pydantic adapter (cli._plain_coercion), to the types it would give."""
+    ledger = tmp_path / "l.beancount"
+    ledger.write_text("2025-01-01 open Assets:Bank\n")
+    statement = tmp_path / "s.csv"
+    statement.write_text("Date,Description,Amount\n2025-01-02,Coffee,-2.45\n")
+    done = subprocess.run([sys.executable, "-c", TYPES_PROBE, "reconcile", str(ledger),
+                           str(statement), "--account", "Assets:Bank", "--dry-run"],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "PosixPath", "['PosixPath']", "Assets:Bank",
+                                   "True"]
