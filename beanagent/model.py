@@ -8,7 +8,7 @@ first produced them, so that the pure core can use them without importing any I/
     PostingSpec, Spec                  a validated proposal as plain data (core/proposals.py)
     Proposal                           a proposal with its id and text, ready to stage
     StepResult, Step, AgentRun, Task   what an agent did (agent/, sandbox/runner.py)
-    Staged                             the temp copy holding the proposals (files/stage.py)
+    Staged, LineMap                    the temp copy holding the proposals (files/stage.py)
     GateError, GateResult              bean-check's verdict on it (core/gate.py)
     Decision                           the reviewer's answer on one proposal
     BalanceCheck                       the statement's closing balance against the ledger
@@ -18,10 +18,13 @@ first produced them, so that the pure core can use them without importing any I/
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import datetime
 import hashlib
+import itertools
 import json
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -257,6 +260,71 @@ class AgentRun:
 # --- staging and the gate -----------------------------------------------------------------
 
 
+class LineMap(Sequence[int | str]):
+    """A staged file's lines, by 0-based index: the original file's line number (1-based),
+    or the id of the proposal whose inserted block holds the line. Staging only inserts,
+    so it is held as the inserted runs `(first, stop, id)` (staged indexes, in order):
+    a few numbers whatever the file's size, cheap to send to the sandbox's check."""
+
+    def __init__(self, length: int, runs: Sequence[tuple[int, int, str]]):
+        self.length = length
+        self.runs = tuple(runs)
+        self._firsts = [first for first, _, _ in self.runs]
+        # lines inserted before each run (and after the last one)
+        self._before = list(itertools.accumulate((stop - first for first, stop, _ in self.runs),
+                                                 initial=0))
+        # each run's place in the original file (0-based index of the line after it)
+        self._at_original = [first - before for (first, _, _), before
+                             in zip(self.runs, self._before, strict=False)]
+
+    def __len__(self) -> int:
+        return self.length
+
+    def at(self, index: int) -> int | str:
+        k = bisect.bisect_right(self._firsts, index) - 1
+        if k >= 0 and index < self.runs[k][1]:
+            return self.runs[k][2]
+        return index - self._before[k + 1] + 1
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self.at(i) for i in range(*index.indices(self.length))]
+        i = index + self.length if index < 0 else index
+        if not 0 <= i < self.length:
+            raise IndexError("line map index out of range")
+        return self.at(i)
+
+    def __iter__(self) -> Iterator[int | str]:
+        return (self.at(i) for i in range(self.length))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LineMap) and (self.length, self.runs) == (other.length,
+                                                                            other.runs)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def staged_line(self, original: int) -> int:
+        """Where the original file's line `original` (1-based) is in the staged file."""
+        return original + self._before[bisect.bisect_right(self._at_original, original - 1)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"length": self.length, "runs": [list(run) for run in self.runs]}
+
+    @classmethod
+    def from_json(cls, value: Any) -> LineMap:
+        """From to_json's form (sent by the host to the sandbox), checked: runs in order,
+        inside the file, each with an id."""
+        length, runs = int(value["length"]), []
+        last = 0
+        for first, stop, ident in value["runs"]:
+            if not (isinstance(first, int) and isinstance(stop, int) and isinstance(ident, str)
+                    and last <= first < stop <= length):
+                raise ValueError("a line map's runs must be in order and inside the file")
+            runs.append((first, stop, ident))
+            last = stop
+        return cls(length, runs)
+
+
 @dataclasses.dataclass(frozen=True)
 class Staged:
     """The temporary copy of the ledger with the proposals written in (files/stage.py
@@ -267,7 +335,7 @@ class Staged:
     staged: dict[Path, Path]  # original -> staged path
     new_bytes: dict[Path, bytes]  # original -> new content, for changed files only
     # staged file -> per staged line (1-based index - 1): original line number, or a proposal id
-    line_maps: dict[Path, list[int | str]]
+    line_maps: dict[Path, LineMap]
     targets: dict[str, Path]  # proposal id -> original file it goes into
     source_root: Path  # the original folder the stage root mirrors
     texts: dict[str, str] = dataclasses.field(default_factory=dict)  # id -> text as written

@@ -11,10 +11,13 @@ statement parsers keep of a text field; `line_breaker` is the proposal rules' te
 from __future__ import annotations
 
 import difflib
+import itertools
 import os
 import re
-from collections.abc import Iterable
+from array import array
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 # Every character of Unicode categories Cc (C0, DEL, C1), Cf (format: bidi controls,
 # zero-width characters, soft hyphen, tag characters...), Zl and Zp (U+2028, U+2029),
@@ -56,6 +59,36 @@ def split_lines(text: str) -> list[str]:
     if parts[-1]:
         lines.append(parts[-1])
     return lines
+
+
+class Lines(Sequence[str]):
+    """A text's lines as `split_lines` gives them, by index, without a string per line:
+    where each one starts (a ledger of 80,000 lines holds 0.6 MiB of offsets instead of
+    8 MiB of strings)."""
+
+    def __init__(self, text: str):
+        self.text = text
+        parts = text.split("\n")
+        count = len(parts) - 1 if parts[-1] == "" else len(parts)
+        starts = array("q", itertools.accumulate((len(p) + 1 for p in parts[:count]),
+                                                 initial=0))
+        starts[-1] = min(starts[-1], len(text))  # a last line without a newline
+        self.starts = starts
+
+    def __len__(self) -> int:
+        return len(self.starts) - 1
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        i = index + len(self) if index < 0 else index
+        if not 0 <= i < len(self):
+            raise IndexError("line index out of range")
+        return self.text[self.starts[i]:self.starts[i + 1]]
+
+    def span(self, first: int, stop: int) -> str:
+        """Lines [first, stop) as one text."""
+        return self.text[self.starts[first]:self.starts[stop]]
 
 
 def escape_char(ch: str) -> str:

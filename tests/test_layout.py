@@ -5,6 +5,7 @@ glob includes."""
 from __future__ import annotations
 
 import difflib
+import random
 from pathlib import Path
 
 import pytest
@@ -59,10 +60,10 @@ def added_lines(before: str, after: str) -> list[str]:
 
 
 def test_detect_style() -> None:
-    assert detect_style(split_lines(ALIGNED)) == Style("    ", 64)
+    assert detect_style(ALIGNED) == Style("    ", 64)
     tabbed = ALIGNED.replace("    ", "\t")
-    assert detect_style(split_lines(tabbed)).indent == "\t"
-    assert detect_style([]) == Style()
+    assert detect_style(tabbed).indent == "\t"
+    assert detect_style("") == Style()
 
 
 @pytest.mark.parametrize("newline", ["\n", "\r\n"])
@@ -95,7 +96,7 @@ def test_entry_takes_the_files_indent_and_currency_column(tmp_path: Path, newlin
 def test_long_account_keeps_two_spaces_and_balance_aligns(tmp_path: Path) -> None:
     path = tmp_path / "books.beancount"
     path.write_text(ALIGNED)
-    style = detect_style(split_lines(ALIGNED))
+    style = detect_style(ALIGNED)
     long = make_item(path, {"kind": "transaction", "date": "2024-01-20", "payee": "X",
                             "narration": "", "postings": [
                                 posting("Expenses:Household:Cleaning-Supplies", "123456.78"),
@@ -190,3 +191,56 @@ def test_glob_includes_are_staged_as_a_whole_tree(books: Path) -> None:
     rep = report(proc)
     assert rep["check"]["passed"] is True and len(rep["proposals"]) == 1
     assert tree_hashes(books) == before
+
+
+def _render_by_lines(text: str, inserts: dict[int, list[str]]) -> tuple[str, list[int | str]]:
+    """What staging writes, line by line (the rule as first written): each block before
+    its line index, a blank line between it and a non-blank neighbour, a newline added to
+    a last line only when something follows it."""
+    newline = "\r\n" if "\r\n" in text else "\n"
+    lines = split_lines(text)
+    if lines and not lines[-1].endswith("\n") and inserts.get(len(lines)):
+        lines[-1] += newline
+    out: list[str] = []
+    where: list[int | str] = []
+    for index in range(len(lines) + 1):
+        for ident in inserts.get(index, []):
+            rows = [row + newline for row in ident.split("|")]
+            if out and out[-1].strip():
+                rows.insert(0, newline)
+            if index < len(lines) and lines[index].strip():
+                rows.append(newline)
+            out.extend(rows)
+            where.extend([ident] * len(rows))
+        if index < len(lines):
+            out.append(lines[index])
+            where.append(index + 1)
+    return "".join(out), where
+
+
+def test_splicing_writes_what_the_line_rule_says() -> None:
+    """Staging copies the original between insertion points without splitting it into
+    lines (files/stage._render_file); on random files (blank lines, CRLF, a last line with
+    or without its newline) and insertions it writes exactly what the per-line rule writes,
+    and its line map says the same of every line."""
+    from types import SimpleNamespace
+
+    from beanagent.files.placement import FileLines
+    from beanagent.files.stage import _render_file
+
+    rng = random.Random(16)
+    for _ in range(400):
+        newline = rng.choice(["\n", "\r\n"])
+        lines = [rng.choice(["", "  ", "2024-01-01 * \"x\"", "  Assets:A  1 USD", "; c"])
+                 for _ in range(rng.randint(0, 8))]
+        text = newline.join(lines) + rng.choice(["", newline])
+        count = len(split_lines(text))
+        inserts: dict[int, list[str]] = {}
+        for n in range(rng.randint(1, 4)):
+            inserts.setdefault(rng.randint(0, count), []).append(f"P{n}a|  P{n}b")
+        items = {i: [SimpleNamespace(id=ident) for ident in idents]
+                 for i, idents in inserts.items()}
+        texts = {ident: ident.replace("|", "\n") + "\n" for ids in inserts.values()
+                 for ident in ids}
+        written, line_map = _render_file(FileLines(text), items, texts)  # type: ignore[arg-type]
+        assert (written, list(line_map)) == _render_by_lines(text, inserts), (text, inserts)

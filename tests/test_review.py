@@ -7,7 +7,8 @@ import difflib
 import pytest
 
 from beanagent.core.diff import _file_diff
-from beanagent.files.stage import split_lines
+from beanagent.model import LineMap
+from beanagent.text import split_lines
 
 
 def _difflib(old: list[str], new: list[str], n: int) -> list[str]:
@@ -31,7 +32,9 @@ def test_same_as_difflib(inserts: dict[int, list[str]], context: int) -> None:
         if i < len(old):
             new.append(old[i])
             line_map.append(i + 1)
-    assert _file_diff("f", new, line_map, context) == _difflib(old, new, context)
+    runs = [(i, i + 1, "P") for i, where in enumerate(line_map) if where == "P"]
+    assert _file_diff("f", new, LineMap(len(line_map), runs), context) == \
+        _difflib(old, new, context)
 
 
 def test_split_lines_counts_like_beancount() -> None:

@@ -16,10 +16,10 @@ import bisect
 import datetime
 import itertools
 import re
-from collections.abc import Sequence
 from pathlib import Path
 
 from beanagent.model import Ledger, Spec
+from beanagent.text import Lines
 
 # (first line, date) of a file's entries, in line order
 Starts = list[tuple[int, datetime.date]]
@@ -102,15 +102,14 @@ def in_date_order(dated: Starts) -> bool:
     return all(a[1] <= b[1] for a, b in itertools.pairwise(dated))
 
 
-def _token_lines(lines: Sequence[str], first: int) -> set[int]:
-    """0-based indexes of the lines that hold a token, for `lines` starting at index
-    `first` at the start of an entry (or of the file). A string spanning lines holds all
+def _token_lines(text: str, first: int) -> set[int]:
+    """0-based indexes of the lines that hold a token, for `text` (lines starting at index
+    `first` at the start of an entry, or of the file). A string spanning lines holds all
     of them; an indented line holds its indent (a comment inside an entry)."""
     from beancount.parser import lexer
 
     covered: set[int] = set()
-    text = "".join(lines).encode("utf-8")
-    for token, lineno, matched, _ in lexer.lex_iter_string(text):  # type: ignore[no-untyped-call]
+    for token, lineno, matched, _ in lexer.lex_iter_string(text.encode("utf-8")):  # type: ignore[no-untyped-call]
         if token == "EOL":
             continue
         last = first + lineno - 1
@@ -119,13 +118,14 @@ def _token_lines(lines: Sequence[str], first: int) -> set[int]:
 
 
 class FileLines:
-    """A file's lines (split as beancount counts them) and, when it uses pushtag or
-    pushmeta, how many such blocks are open at each line boundary (lexed once)."""
+    """A file's text, its lines (split as beancount counts them) and, when it uses pushtag
+    or pushmeta, how many such blocks are open at each line boundary (lexed once)."""
 
-    def __init__(self, lines: list[str]):
-        self.lines = lines
+    def __init__(self, text: str):
+        self.text = text
+        self.lines = Lines(text)
         self._depth: list[int] | None = None
-        self._plain = _CONTEXT.search("".join(lines)) is None
+        self._plain = _CONTEXT.search(text) is None
 
     def depth(self) -> list[int]:
         """For each boundary 0..len(lines) (before line i), how many pushtag/pushmeta
@@ -134,8 +134,7 @@ class FileLines:
 
         if self._depth is None:
             change = [0] * (len(self.lines) + 1)
-            text = "".join(self.lines).encode("utf-8")
-            for token, lineno, _, _ in lexer.lex_iter_string(text):  # type: ignore[no-untyped-call]
+            for token, lineno, _, _ in lexer.lex_iter_string(self.text.encode("utf-8")):  # type: ignore[no-untyped-call]
                 if token in _PUSH:
                     change[lineno] += _PUSH[token]  # in force after that line
             depth, self._depth = 0, []
@@ -171,7 +170,7 @@ def insert_index(text: FileLines, dated: Starts, date: datetime.date) -> int:
         return text.outside_context(len(lines))
     index = dated[pos][0] - 1
     first = dated[pos - 1][0] - 1 if pos > 0 else 0
-    covered = _token_lines(lines[first:index], first)
+    covered = _token_lines(lines.span(first, index), first)
     while index > first and index - 1 not in covered and lines[index - 1].strip() \
             and not lines[index - 1][:1].isspace():
         index -= 1

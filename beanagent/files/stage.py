@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from beanagent.files.placement import FileLines, Placement, insert_index
-from beanagent.model import Ledger, Proposal, Staged
-from beanagent.text import split_lines
+from beanagent.model import Ledger, LineMap, Proposal, Staged
 
 # A posting (or a balance directive) with an amount: where its currency starts tells the
 # column the file aligns amounts to. Hand-written: bean-format has no API that reports the
@@ -40,18 +39,23 @@ class Style:
     currency_column: int | None = None
 
 
-def detect_style(lines: list[str]) -> Style:
+# The same two line shapes, found in a whole text at once (MULTILINE; whitespace that
+# could cross a line break is kept within the line): a pass in C over the file instead of
+# a match per line (0.09 -> 0.02 s on an 80,000-line ledger).
+_AMOUNT_LINES = re.compile(
+    r"^(?P<indent>[ \t]+)[!*]?[^\S\n]*(?P<account>[A-Z][^\s]*)[ \t]+"
+    r"(?P<number>-?[\d,]*\.?\d+)[ \t]+(?P<currency>[A-Z][A-Z0-9'._-]*)", re.MULTILINE)
+_BALANCE_LINES = re.compile(_BALANCE_LINE.pattern, re.MULTILINE)
+
+
+def detect_style(text: str) -> Style:
     indents: Counter[str] = Counter()
     columns: Counter[int] = Counter()
-    for line in lines:
-        m = _AMOUNT_LINE.match(line)
-        if m is not None:
-            indents[m.group("indent")] += 1
-            columns[m.start("currency")] += 1
-            continue
-        m = _BALANCE_LINE.match(line)
-        if m is not None:
-            columns[m.start("currency")] += 1
+    for m in _AMOUNT_LINES.finditer(text):  # each match starts at its line's start
+        indents[m.group("indent")] += 1
+        columns[m.start("currency") - m.start()] += 1
+    for m in _BALANCE_LINES.finditer(text):
+        columns[m.start("currency") - m.start()] += 1
     if not indents:
         return Style()
     indent = indents.most_common(1)[0][0]
@@ -94,31 +98,39 @@ def restyle(text: str, style: Style) -> str:
     return "\n".join(out)
 
 
-def _render_file(text: str, inserts: dict[int, list[Proposal]],
-                 texts: dict[str, str]) -> tuple[str, list[int | str]]:
+def _render_file(file: FileLines, inserts: dict[int, list[Proposal]],
+                 texts: dict[str, str]) -> tuple[str, LineMap]:
+    """The file with each item's text inserted before its line index, set off by blank
+    lines from non-blank neighbours; the original text is copied in slices between the
+    insertion points, never split into lines."""
+    text, lines = file.text, file.lines
     newline = "\r\n" if "\r\n" in text else "\n"
-    lines = split_lines(text)
-    # The last line gets a newline only when something is appended after it.
-    if lines and not lines[-1].endswith("\n") and inserts.get(len(lines)):
-        lines[-1] += newline
-    out: list[str] = []
-    line_map: list[int | str] = []
-    for index in range(len(lines) + 1):
-        for item in inserts.get(index, []):
-            block = texts[item.id].rstrip("\n").split("\n")
-            if out and out[-1].strip():
-                out.append(newline)
-                line_map.append(item.id)
-            for row in block:
-                out.append(row + newline)
-                line_map.append(item.id)
+    pieces: list[str] = []
+    runs: list[tuple[int, int, str]] = []
+    done = staged = pos = 0  # original lines copied; staged lines written; offset in text
+    previous: str | None = None  # the last line written
+    for index in sorted(inserts):
+        if index > done:
+            end = lines.starts[index]
+            pieces.append(text[pos:end])
+            staged += index - done
+            previous, pos, done = lines[index - 1], end, index
+        if index == len(lines) and previous is not None and not previous.endswith("\n"):
+            pieces.append(newline)  # the last line gets one only when something follows
+            previous += newline
+        for item in inserts[index]:
+            rows = [row + newline for row in texts[item.id].rstrip("\n").split("\n")]
+            if previous is not None and previous.strip():
+                rows.insert(0, newline)
             if index < len(lines) and lines[index].strip():
-                out.append(newline)
-                line_map.append(item.id)
-        if index < len(lines):
-            out.append(lines[index])
-            line_map.append(index + 1)
-    return "".join(out), line_map
+                rows.append(newline)
+            runs.append((staged, staged + len(rows), item.id))
+            pieces.extend(rows)
+            staged += len(rows)
+            previous = rows[-1]
+    pieces.append(text[pos:])
+    staged += len(lines) - done
+    return "".join(pieces), LineMap(staged, runs)
 
 
 def stage_items(ledger: Ledger, items: list[Proposal],
@@ -136,7 +148,7 @@ def stage_items(ledger: Ledger, items: list[Proposal],
     for item in items:
         path = chosen[item.id]
         if path not in lines_of:
-            lines_of[path] = FileLines(split_lines(ledger.files[path].data.decode("utf-8")))
+            lines_of[path] = FileLines(ledger.files[path].data.decode("utf-8"))
         index = insert_index(lines_of[path], dated.get(path, []), item.spec.date)
         by_file.setdefault(path, {}).setdefault(index, []).append(item)
     rank = {"open": 0, "transaction": 1, "balance": 2, "document": 3}
@@ -144,10 +156,10 @@ def stage_items(ledger: Ledger, items: list[Proposal],
         for group in inserts.values():
             group.sort(key=lambda it: (it.spec.date, rank[it.spec.kind]))
     new_bytes: dict[Path, bytes] = {}
-    line_maps: dict[Path, list[int | str]] = {}
+    line_maps: dict[Path, LineMap] = {}
     texts: dict[str, str] = {}
     for path, inserts in by_file.items():
-        style = detect_style(lines_of[path].lines)
+        style = detect_style(lines_of[path].text)
         for group in inserts.values():
             for item in group:
                 texts[item.id] = restyle(item.text, style)
@@ -155,7 +167,7 @@ def stage_items(ledger: Ledger, items: list[Proposal],
         target = staged[path]
         target.parent.mkdir(parents=True, exist_ok=True)
         if path in by_file:
-            text, line_map = _render_file(info.data.decode("utf-8"), by_file[path], texts)
+            text, line_map = _render_file(lines_of[path], by_file[path], texts)
             new_bytes[path] = text.encode("utf-8")
             line_maps[target] = line_map
             target.write_bytes(new_bytes[path])
@@ -191,7 +203,7 @@ def incremental_request(ledger: Ledger, stage: Staged) -> dict[str, dict[str, An
         staged = stage.staged[path]
         changed = path in stage.new_bytes
         out[str(path)] = {"sha256": info.sha256, "staged": str(staged) if changed else None,
-                          "line_map": stage.line_maps.get(staged) if changed else None}
+                          "line_map": stage.line_maps[staged].to_json() if changed else None}
     return out
 
 

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from beanagent.ledger.load import Balanced, paused_gc, validate
-from beanagent.model import sha256_bytes
+from beanagent.model import LineMap, sha256_bytes
 
 # Imported here, not in the check: its child reads no module after Landlock.
 from beanagent.sandbox.local import local_errors
@@ -144,13 +144,12 @@ def sort_key(entry: Any) -> tuple[Any, int]:
     return entry.date, data.SORT_ORDER.get(type(entry), 0)
 
 
-def _renumbered(entry: Any, staged: str, moved: Mapping[int, int]) -> Any:
+def _renumbered(entry: Any, staged: str, line_map: LineMap) -> Any:
     """The entry (and its postings) named and numbered as in the staged file."""
     def meta_of(meta: Any) -> Any:
         if not meta or not isinstance(meta.get("lineno"), int):
             return meta
-        return {**meta, "filename": staged, "lineno": moved.get(meta["lineno"],
-                                                                meta["lineno"])}
+        return {**meta, "filename": staged, "lineno": line_map.staged_line(meta["lineno"])}
 
     postings = getattr(entry, "postings", None)
     if postings is not None:
@@ -159,7 +158,7 @@ def _renumbered(entry: Any, staged: str, moved: Mapping[int, int]) -> Any:
     return entry._replace(meta=meta_of(entry.meta))
 
 
-def _in_staged_order(entries: list[Any], staged: str, line_map: list[Any],
+def _in_staged_order(entries: list[Any], staged: str, line_map: LineMap,
                      ties: set[tuple[Any, int]]) -> list[Any]:
     """A changed file's booked entries, where beancount's order could turn on their line
     numbers (the same day and kind as an entry of another file, or a new entry) named and
@@ -167,30 +166,10 @@ def _in_staged_order(entries: list[Any], staged: str, line_map: list[Any],
     duplicates is reported, for one, follows that order. Others stay as they are (their
     order against the rest doesn't depend on a line number), so a one-file ledger
     renumbers only the entries on the new entries' days."""
-    moved: dict[int, int] | None = None
     days = {day for day, _ in ties}
-    out = []
-    for entry in entries:
-        if entry.date not in days or sort_key(entry) not in ties:
-            out.append(entry)
-            continue
-        if moved is None:
-            moved = {line: i + 1 for i, line in enumerate(line_map) if isinstance(line, int)}
-        out.append(_renumbered(entry, staged, moved))
-    return out
-
-
-def _runs(line_map: list[Any]) -> list[tuple[int, int]]:
-    """[first, last) line indexes of each run of lines that belong to proposals."""
-    out: list[tuple[int, int]] = []
-    start = None
-    for i, where in enumerate([*line_map, 0]):
-        if isinstance(where, str) and start is None:
-            start = i
-        elif not isinstance(where, str) and start is not None:
-            out.append((start, i))
-            start = None
-    return out
+    return [_renumbered(entry, staged, line_map)
+            if entry.date in days and sort_key(entry) in ties else entry
+            for entry in entries]
 
 
 def _blocks(raw: bytes, runs: list[tuple[int, int]]) -> list[tuple[int, str]]:
@@ -245,7 +224,7 @@ def check(state: Booked, files: Mapping[str, Mapping[str, Any]]) -> list[Any] | 
     entries: list[Any] = []
     new: list[Any] = []
     errors: list[Any] = []
-    changed: list[tuple[str, str, list[Any]]] = []  # (file, staged copy, line map)
+    changed: list[tuple[str, str, LineMap]] = []  # (file, staged copy, line map)
     for name, info in files.items():
         if state.sha256[name] != info.get("sha256"):
             return None
@@ -253,7 +232,7 @@ def check(state: Booked, files: Mapping[str, Mapping[str, Any]]) -> list[Any] | 
         if staged is None:
             entries.extend(state.by_file.get(name, ()))
             continue
-        line_map = info.get("line_map") or []
+        line_map = LineMap.from_json(info.get("line_map") or {"length": 0, "runs": []})
         raw = Path(staged).read_bytes()
         if _CONTEXT.search(raw):
             return None
@@ -261,7 +240,7 @@ def check(state: Booked, files: Mapping[str, Mapping[str, Any]]) -> list[Any] | 
             return None
         # Each run of inserted lines is parsed on its own, numbered as in the staged file;
         # the original entries are the server's own (same bytes, same parse).
-        for first, block in _blocks(raw, _runs(line_map)):
+        for first, block in _blocks(raw, [(first, stop) for first, stop, _ in line_map.runs]):
             parsed, parse_errors = _parse_block(block, staged, first + 1, state.options)
             errors.extend(parse_errors)
             new.extend(parsed)
