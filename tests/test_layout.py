@@ -244,3 +244,38 @@ def test_splicing_writes_what_the_line_rule_says() -> None:
                  for ident in ids}
         written, line_map = _render_file(FileLines(text), items, texts)  # type: ignore[arg-type]
         assert (written, list(line_map)) == _render_by_lines(text, inserts), (text, inserts)
+
+
+def _style_by_lines(text: str) -> Style:
+    """detect_style's rule, a line at a time (as first written)."""
+    from collections import Counter
+
+    from beanagent.files.stage import _AMOUNT_LINE, _BALANCE_LINE
+
+    indents: Counter[str] = Counter()
+    columns: Counter[int] = Counter()
+    for line in split_lines(text):
+        if (m := _AMOUNT_LINE.match(line)) is not None:
+            indents[m.group("indent")] += 1
+            columns[m.start("currency")] += 1
+        elif (m := _BALANCE_LINE.match(line)) is not None:
+            columns[m.start("currency")] += 1
+    if not indents:
+        return Style()
+    column, count = columns.most_common(1)[0]
+    return Style(indents.most_common(1)[0][0],
+                 column if count >= 3 and count * 2 >= sum(columns.values()) else None)
+
+
+def test_style_found_in_one_pass_is_the_per_line_rule() -> None:
+    """detect_style searches the whole text (files/stage.py); on random files of posting,
+    balance and other lines (ties between columns included) it finds what a match per
+    line finds."""
+    rng = random.Random(7)
+    shapes = ["  Assets:A   1.00 USD", "\tExpenses:B  -2 EUR", "    * Assets:C 3 USD",
+              "2024-01-01 balance Assets:A   10.00 USD", "2024-01-01 * \"x\"", "", "  ",
+              "  ! Liabilities:X 1,000.00 USD", " \t Assets:Q 5 CHF", "  Assets:A 1 USD"]
+    for _ in range(2000):
+        lines = [rng.choice(shapes) for _ in range(rng.randint(0, 9))]
+        text = rng.choice(["\n", "\r\n"]).join(lines) + rng.choice(["", "\n"])
+        assert detect_style(text) == _style_by_lines(text), text

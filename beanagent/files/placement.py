@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import datetime
+import functools
 import itertools
 import re
 from pathlib import Path
@@ -43,18 +44,18 @@ class Placement:
 
         self.ledger = ledger
         self.latest: dict[str, tuple[datetime.date, Path]] = {}
-        # file -> (line, date) of its dated entries, in line order
-        self.dated: dict[Path, Starts] = {}
+        # file -> its dated entries (the plain load's are taken a file at a time, as
+        # staging asks for them)
+        self._by_file: dict[Path, Dated] = {}
         self.first_open: dict[str, Path] = {}  # root ("Expenses") -> file of its first open
         if ledger.plain is not None:  # the server's load, as plain data (same pass)
             plain = ledger.plain
             fromordinal = datetime.date.fromordinal
-            self.dated = {Path(name): [(line, fromordinal(day)) for line, day in items]
-                          for name, items in plain.dated.items()}
             self.latest = {account: (fromordinal(day), Path(name))
                            for account, (day, name) in plain.latest.items()}
             self.first_open = {root: Path(name) for root, name in plain.first_open.items()}
             return
+        dated: dict[Path, Starts] = {}  # file -> (line, date) of its dated entries
         paths: dict[str | None, Path | None] = {}
         for entry in ledger.entries:
             name = entry.meta.get("filename") if entry.meta else None
@@ -66,7 +67,7 @@ class Placement:
                 continue
             lineno = entry.meta.get("lineno")
             if lineno:
-                self.dated.setdefault(path, []).append((int(lineno), entry.date))
+                dated.setdefault(path, []).append((int(lineno), entry.date))
             if isinstance(entry, data.Transaction):
                 accounts = {p.account for p in entry.postings}
             else:
@@ -78,8 +79,30 @@ class Placement:
                 best = self.latest.get(account)
                 if best is None or entry.date >= best[0]:
                     self.latest[account] = (entry.date, path)
-        for items in self.dated.values():
+        for items in dated.values():
             items.sort()
+        self.dated = dated
+
+    @functools.cached_property
+    def dated(self) -> dict[Path, Starts]:
+        """The plain load's, every file at once (set in __init__ for a parsed ledger)."""
+        assert self.ledger.plain is not None
+        fromordinal = datetime.date.fromordinal
+        return {Path(name): [(line, fromordinal(day)) for line, day in items]
+                for name, items in self.ledger.plain.dated.items()}
+
+    def file_dated(self, path: Path) -> Dated:
+        """`path`'s dated entries, for insert_index."""
+        found = self._by_file.get(path)
+        if found is None:
+            if self.ledger.plain is not None:
+                items = self.ledger.plain.dated.get(str(path), [])
+                found = Dated([line for line, _ in items], [day for _, day in items])
+            else:
+                items = self.dated.get(path, [])
+                found = Dated([line for line, _ in items], [d.toordinal() for _, d in items])
+            self._by_file[path] = found
+        return found
 
     def file_for(self, spec: Spec) -> Path:
         """The file that holds the account's most recent entry, else (for a new account)
@@ -98,8 +121,14 @@ class Placement:
         return self.ledger.path
 
 
-def in_date_order(dated: Starts) -> bool:
-    return all(a[1] <= b[1] for a, b in itertools.pairwise(dated))
+class Dated:
+    """A file's dated entries: where each starts (line) and its day (ordinal), in line
+    order, and whether the days are in order too."""
+
+    def __init__(self, lines: list[int], days: list[int]):
+        self.lines = lines
+        self.days = days
+        self.ordered = all(a <= b for a, b in itertools.pairwise(days))
 
 
 def _token_lines(text: str, first: int) -> set[int]:
@@ -158,18 +187,18 @@ class FileLines:
         return next((i for i in range(index, -1, -1) if depth[i] == 0), index)
 
 
-def insert_index(text: FileLines, dated: Starts, date: datetime.date) -> int:
+def insert_index(text: FileLines, dated: Dated, date: datetime.date) -> int:
     """0-based line index to insert before: ahead of the first entry dated after `date`
     when the file is in date order (with the comment and heading lines just above it that
     belong to no entry), else the end; never inside a pushtag/pushmeta block."""
     lines = text.lines
-    if not in_date_order(dated):
+    if not dated.ordered:
         return text.outside_context(len(lines))
-    pos = bisect.bisect_right([d for _, d in dated], date)
-    if pos == len(dated):
+    pos = bisect.bisect_right(dated.days, date.toordinal())
+    if pos == len(dated.days):
         return text.outside_context(len(lines))
-    index = dated[pos][0] - 1
-    first = dated[pos - 1][0] - 1 if pos > 0 else 0
+    index = dated.lines[pos] - 1
+    first = dated.lines[pos - 1] - 1 if pos > 0 else 0
     covered = _token_lines(lines.span(first, index), first)
     while index > first and index - 1 not in covered and lines[index - 1].strip() \
             and not lines[index - 1][:1].isspace():

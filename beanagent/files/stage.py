@@ -39,23 +39,33 @@ class Style:
     currency_column: int | None = None
 
 
-# The same two line shapes, found in a whole text at once (MULTILINE; whitespace that
-# could cross a line break is kept within the line): a pass in C over the file instead of
-# a match per line (0.09 -> 0.02 s on an 80,000-line ledger).
-_AMOUNT_LINES = re.compile(
-    r"^(?P<indent>[ \t]+)[!*]?[^\S\n]*(?P<account>[A-Z][^\s]*)[ \t]+"
-    r"(?P<number>-?[\d,]*\.?\d+)[ \t]+(?P<currency>[A-Z][A-Z0-9'._-]*)", re.MULTILINE)
-_BALANCE_LINES = re.compile(_BALANCE_LINE.pattern, re.MULTILINE)
+# The same two line shapes found in a whole text at once, each after a line break (a
+# literal first character lets the regex engine skip to the candidates: 0.07 -> 0.03 s
+# on an 80,000-line ledger, where a match per line took 0.09); the first line is matched
+# on its own. Whitespace that could cross a line break is kept within the line.
+_AMOUNT_AFTER_BREAK = re.compile(
+    r"\n(?P<indent>[ \t]+)[!*]?[^\S\n]*(?P<account>[A-Z][^\s]*)[ \t]+"
+    r"(?P<number>-?[\d,]*\.?\d+)[ \t]+(?P<currency>[A-Z][A-Z0-9'._-]*)")
+_BALANCE_AFTER_BREAK = re.compile("\n" + _BALANCE_LINE.pattern.removeprefix("^"))
 
 
 def detect_style(text: str) -> Style:
     indents: Counter[str] = Counter()
-    columns: Counter[int] = Counter()
-    for m in _AMOUNT_LINES.finditer(text):  # each match starts at its line's start
+    at: list[tuple[int, int]] = []  # (where the line starts, its currency's column)
+    first = text[:text.find("\n") + 1] if "\n" in text else text
+    found = _AMOUNT_LINE.match(first)
+    if found is not None:
+        indents[found.group("indent")] += 1
+        at.append((0, found.start("currency")))
+    elif (found := _BALANCE_LINE.match(first)) is not None:
+        at.append((0, found.start("currency")))
+    for m in _AMOUNT_AFTER_BREAK.finditer(text):  # the line starts after the "\n"
         indents[m.group("indent")] += 1
-        columns[m.start("currency") - m.start()] += 1
-    for m in _BALANCE_LINES.finditer(text):
-        columns[m.start("currency") - m.start()] += 1
+        at.append((m.start(), m.start("currency") - m.start() - 1))
+    for m in _BALANCE_AFTER_BREAK.finditer(text):
+        at.append((m.start(), m.start("currency") - m.start() - 1))
+    at.sort()  # in file order: a tie between two columns goes to the one seen first
+    columns = Counter(column for _, column in at)
     if not indents:
         return Style()
     indent = indents.most_common(1)[0][0]
@@ -142,14 +152,13 @@ def stage_items(ledger: Ledger, items: list[Proposal],
     placement = Placement(ledger)
     chosen = {item.id: (targets or {}).get(item.id) or placement.file_for(item.spec)
               for item in items}
-    dated = placement.dated
     by_file: dict[Path, dict[int, list[Proposal]]] = {}
     lines_of: dict[Path, FileLines] = {}
     for item in items:
         path = chosen[item.id]
         if path not in lines_of:
             lines_of[path] = FileLines(ledger.files[path].data.decode("utf-8"))
-        index = insert_index(lines_of[path], dated.get(path, []), item.spec.date)
+        index = insert_index(lines_of[path], placement.file_dated(path), item.spec.date)
         by_file.setdefault(path, {}).setdefault(index, []).append(item)
     rank = {"open": 0, "transaction": 1, "balance": 2, "document": 3}
     for inserts in by_file.values():

@@ -124,6 +124,8 @@ class LedgerView:
         )
         self._by_account: dict[str, list[Any]] = {}
         self._indexed = False  # every account's list is built (index_accounts)
+        self._days: dict[str, list[datetime.date]] = {}
+        self._txns: dict[str, tuple[Txn, ...]] = {}
 
     @property
     def start(self) -> datetime.date | None:
@@ -149,12 +151,16 @@ class LedgerView:
             lo = bisect.bisect_left(self._txn_dates, start) if start else 0
             hi = bisect.bisect_right(self._txn_dates, end) if end else len(self._raw)
             return [self._txn(e) for e in self._raw[lo:hi]]
-        return [t for t in self._account_txns(account)
-                if (start is None or t.date >= start) and (end is None or t.date <= end)]
+        if start is None and end is None:
+            return list(self._account_txns(account))
+        found, days = self._account_raw(account), self._account_days(account)
+        lo = bisect.bisect_left(days, start) if start else 0
+        hi = bisect.bisect_right(days, end) if end else len(found)
+        return [self._txn(e) for e in found[lo:hi]]
 
-    def _account_txns(self, account: str) -> tuple[Txn, ...]:
-        """Transactions touching `account` or a sub-account (one scan per account, cached:
-        scripts look at a handful of accounts, never all of them)."""
+    def _account_raw(self, account: str) -> list[Any]:
+        """The raw transactions touching `account` or a sub-account, in date order (one
+        scan per account, cached: scripts look at a handful of accounts, never all)."""
         found = self._by_account.get(account)
         if found is None and self._indexed:  # no transaction touches it
             found = []
@@ -164,7 +170,24 @@ class LedgerView:
                 e for e in self._raw
                 if any(name == account or name.startswith(prefix)
                        for name in self._posting_accounts(e))]
-        return tuple(self._txn(e) for e in found)
+        return found
+
+    def _account_days(self, account: str) -> list[datetime.date]:
+        days = self._days.get(account)
+        if days is None:
+            days = self._days[account] = [self._day(e) for e in self._account_raw(account)]
+        return days
+
+    def _day(self, e: Any) -> datetime.date:
+        return e.date  # type: ignore[no-any-return]
+
+    def _account_txns(self, account: str) -> tuple[Txn, ...]:
+        """Every transaction touching `account` or a sub-account, as records (converted
+        once per account: matching, the balance and the sign test each look at them)."""
+        txns = self._txns.get(account)
+        if txns is None:
+            txns = self._txns[account] = tuple(self._txn(e) for e in self._account_raw(account))
+        return txns
 
     def _posting_accounts(self, e: Any) -> Iterable[str]:
         return (p.account for p in e.postings)
@@ -254,9 +277,14 @@ class PlainLedgerView(LedgerView):
             for day, account, number, currency, file, line in snapshot.balances)
         self._by_account = {}
         self._indexed = False
+        self._days = {}
+        self._txns = {}
 
     def query(self, bql: str) -> list[dict[str, Any]]:
         raise RuntimeError("queries run where the ledger is loaded: in the sandbox")
+
+    def _day(self, e: Any) -> datetime.date:
+        return datetime.date.fromordinal(e[0])
 
     def _posting_accounts(self, e: Any) -> Iterable[str]:
         return (p[0] for p in e[9])
