@@ -17,6 +17,7 @@ import datetime
 import functools
 import itertools
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from beanagent.model import Ledger, Spec
@@ -88,16 +89,16 @@ class Placement:
         """The plain load's, every file at once (set in __init__ for a parsed ledger)."""
         assert self.ledger.plain is not None
         fromordinal = datetime.date.fromordinal
-        return {Path(name): [(line, fromordinal(day)) for line, day in items]
-                for name, items in self.ledger.plain.dated.items()}
+        return {Path(name): [(line, fromordinal(day)) for line, day in zip(*columns, strict=True)]
+                for name, columns in self.ledger.plain.dated.items()}
 
     def file_dated(self, path: Path) -> Dated:
         """`path`'s dated entries, for insert_index."""
         found = self._by_file.get(path)
         if found is None:
             if self.ledger.plain is not None:
-                items = self.ledger.plain.dated.get(str(path), [])
-                found = Dated([line for line, _ in items], [day for _, day in items])
+                lines, days = self.ledger.plain.dated.get(str(path), ([], []))
+                found = Dated(lines, days)
             else:
                 items = self.dated.get(path, [])
                 found = Dated([line for line, _ in items], [d.toordinal() for _, d in items])
@@ -125,7 +126,7 @@ class Dated:
     """A file's dated entries: where each starts (line) and its day (ordinal), in line
     order, and whether the days are in order too."""
 
-    def __init__(self, lines: list[int], days: list[int]):
+    def __init__(self, lines: Sequence[int], days: Sequence[int]):
         self.lines = lines
         self.days = days
         self.ordered = all(a <= b for a, b in itertools.pairwise(days))

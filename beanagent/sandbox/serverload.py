@@ -18,7 +18,7 @@ from typing import Any
 
 from beanagent.sandbox.incremental import Booked
 
-PAYLOAD_FORMAT = 3  # what the load cache's payload holds (ledger/cache.py)
+PAYLOAD_FORMAT = 4  # what the load cache's payload holds (ledger/cache.py)
 KEPT = "load.pickle"  # in the server's folder (the host's own temp folder)
 
 
