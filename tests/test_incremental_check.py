@@ -150,3 +150,37 @@ def test_a_file_changed_since_the_server_read_it_falls_back(sandbox_for: Any,
     raws = [txn("2024-01-10", "Liabilities:Card", "-3.00", "Expenses:Food")]
     full, fast, shortcut = both_ways(box, ledger, items_for(ledger, raws))
     assert not shortcut and fast == full
+
+
+def test_inserted_blocks_are_read_in_chunks_as_in_one_piece(tmp_path: Path,
+                                                            monkeypatch: Any) -> None:
+    """The check's child reads the staged file a chunk at a time, keeping only the
+    inserted runs (incremental._blocks); with chunks as small as a byte, on random files
+    (CRLF, a lone CR, UTF-8, a last line with or without its newline), it finds the same
+    runs, the same text and the same number of newlines as the whole file split at "\\n",
+    and refuses a pushtag wherever it lies."""
+    import random
+
+    from beanagent.sandbox import incremental
+
+    rng = random.Random(16)
+    path = tmp_path / "staged.beancount"
+    for _ in range(1500):
+        monkeypatch.setattr(incremental, "CHUNK", rng.choice([1, 2, 3, 7, 64]))
+        lines = [rng.choice([b"a", b"", b"bb\r", b"ccc", "\u00e9x".encode()])
+                 for _ in range(rng.randint(0, 12))]
+        raw = b"\n".join(lines) + rng.choice([b"", b"\n"])
+        path.write_bytes(raw)
+        split = raw.split(b"\n")
+        count = len(split) - (1 if split[-1] == b"" else 0)
+        runs, i = [], 0
+        while i < count and rng.random() < 0.7:
+            first = rng.randint(i, count - 1)
+            runs.append((first, rng.randint(first + 1, min(count, first + 3))))
+            i = runs[-1][1] + rng.randint(0, 2)
+        expected = [(a, b"".join(x + b"\n" for x in split[a:b]).decode()) for a, b in runs]
+        assert incremental._blocks(str(path), runs) == (expected, raw.count(b"\n"))
+        if count:
+            at = rng.randint(0, count - 1)
+            path.write_bytes(b"\n".join([*split[:at], b"  pushtag #x", *split[at:]]))
+            assert incremental._blocks(str(path), runs) is None

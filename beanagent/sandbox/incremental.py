@@ -172,24 +172,40 @@ def _in_staged_order(entries: list[Any], staged: str, line_map: LineMap,
             for entry in entries]
 
 
-def _blocks(raw: bytes, runs: list[tuple[int, int]]) -> list[tuple[int, str]]:
-    """The text of each run [first, last) of `raw`'s lines (split at "\n" as the file is
-    numbered), ending with a newline, found without splitting the whole file: the check's
-    child would otherwise copy every line of a large ledger into its own memory."""
-    out = []
-    line = pos = 0
-    for first, last in runs:
-        while line < first:
-            pos = raw.index(b"\n", pos) + 1
-            line += 1
-        start = pos
-        while line < last:
-            end = raw.find(b"\n", pos)
-            pos = len(raw) if end < 0 else end + 1
-            line += 1
-        text = raw[start:pos].decode("utf-8")
-        out.append((first, text if text.endswith("\n") else text + "\n"))
-    return out
+CHUNK = 1 << 20  # the staged file is read this much at a time
+
+
+def _blocks(path: str, runs: list[tuple[int, int]]) -> tuple[list[tuple[int, str]], int] | None:
+    """The text of each run [first, last) of the file's lines (split at "\n" as the file
+    is numbered), ending with a newline, and how many newlines the file has; None when
+    the file uses pushtag or pushmeta, or ends before a run does. Read a chunk at a time,
+    keeping only the runs: the check's child would otherwise hold a copy of a large
+    ledger in its own memory."""
+    out: list[tuple[int, str]] = []
+    todo = list(runs)
+    line = newlines = 0
+    pending: list[bytes] = []  # the current run's lines so far
+    carry = b""
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(CHUNK)
+            data = carry + chunk
+            cut = data.rfind(b"\n") + 1 if chunk else len(data)  # whole lines, but the last
+            part, carry = data[:cut], data[cut:]
+            if _CONTEXT.search(part):
+                return None
+            newlines += part.count(b"\n")
+            count = part.count(b"\n") + (0 if not part or part.endswith(b"\n") else 1)
+            if todo and todo[0][0] < line + count:  # a run reaches into these lines
+                for i, text in enumerate(part.split(b"\n")[:count], start=line):
+                    if todo and todo[0][0] <= i < todo[0][1]:
+                        pending.append(text + b"\n")
+                        if i + 1 == todo[0][1]:
+                            out.append((todo[0][0], b"".join(pending).decode("utf-8")))
+                            pending, todo = [], todo[1:]
+            line += count
+            if not chunk:
+                return None if todo else (out, newlines)
 
 
 def _parse_block(block: str, filename: str, firstline: int,
@@ -233,14 +249,12 @@ def check(state: Booked, files: Mapping[str, Mapping[str, Any]]) -> list[Any] | 
             entries.extend(state.by_file.get(name, ()))
             continue
         line_map = LineMap.from_json(info.get("line_map") or {"length": 0, "runs": []})
-        raw = Path(staged).read_bytes()
-        if _CONTEXT.search(raw):
-            return None
-        if raw.count(b"\n") + 1 < len(line_map):
+        found = _blocks(staged, [(first, stop) for first, stop, _ in line_map.runs])
+        if found is None or found[1] + 1 < len(line_map):
             return None
         # Each run of inserted lines is parsed on its own, numbered as in the staged file;
         # the original entries are the server's own (same bytes, same parse).
-        for first, block in _blocks(raw, [(first, stop) for first, stop, _ in line_map.runs]):
+        for first, block in found[0]:
             parsed, parse_errors = _parse_block(block, staged, first + 1, state.options)
             errors.extend(parse_errors)
             new.extend(parsed)
