@@ -370,3 +370,24 @@ def test_the_default_folders_are_the_users(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("BEANAGENT_CACHE_DIR", "relative/ignored")
     assert cache_dir() == tmp_path / "xdg" / "beanagent"
+
+
+def test_another_versions_cached_load_is_loaded_in_full_and_replaced(
+        books: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cache file that authenticates but holds a payload of another format (what an
+    upgrade leaves behind) is not used: the server loads in full and keeps that load in
+    its place, so the next run is a hit again (it used to stay a miss for good)."""
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    _run(books, env)
+    main = (books / "main.beancount").resolve()
+    cache = LoadCache()
+    hit = cache.fetch(main)
+    assert hit is not None
+    with open(hit.path, "rb") as f:
+        f.seek(hit.offset)
+        payload = pickle.loads(f.read(hit.length))
+    cache.store(main, pickle.dumps((payload[0] - 1, *payload[1:])), payload[5])
+    _run(books, env)
+    _run(books, env)
+    assert _audit(env) == ["miss", "miss", "hit"]

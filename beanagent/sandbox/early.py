@@ -108,9 +108,11 @@ def _cache_wanted(args: list[str], main: Path) -> bool:
 def tell(spawned: Spawned, ledger: Path, cache: LoadCache | None) -> bool:
     """The server's first line: the cached load the host authenticated (where its payload
     lies and its sha256), or load in full, pickling the load for the cache when it lacks
-    it (`cache` None: off). Returns whether the load is to be kept."""
+    it (`cache` None: off). The server loads in full and keeps that load also when it
+    refuses the payload (another version's, or a file changed since the host looked).
+    Returns whether a load may be kept."""
     hit = cache.fetch(ledger) if cache is not None else None
-    keeping = hit is None and cache is not None and cache.digest is not None
+    keeping = cache is not None and cache.digest is not None
     first = {"load": None if hit is None else {"path": hit.path, "offset": hit.offset,
                                                 "length": hit.length, "sha256": hit.sha256},
              "keep": keeping}

@@ -42,11 +42,11 @@ def cached(hit: Any) -> tuple[Booked, list[Any], list[Any], list[Any], dict[str,
     if hashlib.sha256(data).hexdigest() != hit.get("sha256"):
         return None
     with paused_gc():
-        fmt, sha256, booked, entries, errors, options, unbalanced, snapshot = \
-            pickle.loads(data)
+        payload = pickle.loads(data)
     del data
-    if fmt != PAYLOAD_FORMAT:
-        return None
+    if not isinstance(payload, tuple) or len(payload) != 8 or payload[0] != PAYLOAD_FORMAT:
+        return None  # an older beanagent's: loaded in full, and kept in its place
+    _, sha256, booked, entries, errors, options, unbalanced, snapshot = payload
     # Each transaction's balance check, by the ids of these objects: none failed but those
     # the payload names (pickled with the entries, so the very same objects).
     from beancount.core import data as bc
