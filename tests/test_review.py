@@ -40,3 +40,14 @@ def test_same_as_difflib(inserts: dict[int, list[str]], context: int) -> None:
 def test_split_lines_counts_like_beancount() -> None:
     assert split_lines("a\u2028b\nc\r\nd") == ["a\u2028b\n", "c\r\n", "d"]
     assert split_lines("") == [] and split_lines("x\n") == ["x\n"]
+
+
+@pytest.mark.parametrize("text", ["", "x", "x\n", "a\u2028b\nc\r\nd", "\n\n", "a\rb\n\u00e9\n"])
+def test_lines_by_offset_are_split_lines(text: str) -> None:
+    """text.Lines (offsets into the file's bytes, a line decoded when asked for) holds the
+    lines split_lines gives, and spans are the bytes between them."""
+    from beanagent.text import Lines
+
+    lines = Lines(text.encode())
+    assert lines[:] == split_lines(text) and len(lines) == len(split_lines(text))
+    assert lines.span(0, len(lines)) == text.encode()

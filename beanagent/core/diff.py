@@ -50,6 +50,6 @@ def format_diff(stage: Staged, context: int = 2) -> str:
     chunks: list[str] = []
     for path, new in sorted(stage.new_bytes.items()):
         staged = stage.staged[path]
-        chunks.extend(_file_diff(display_path(path), Lines(new.decode("utf-8")),
+        chunks.extend(_file_diff(display_path(path), Lines(new),
                                  stage.line_maps[staged], context))
     return "".join(chunks)

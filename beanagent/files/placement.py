@@ -26,7 +26,7 @@ from beanagent.text import Lines
 # (first line, date) of a file's entries, in line order
 Starts = list[tuple[int, datetime.date]]
 
-_CONTEXT = re.compile(r"^[ \t]*(pushtag|poptag|pushmeta|popmeta)\b", re.MULTILINE)
+_CONTEXT = re.compile(rb"^[ \t]*(pushtag|poptag|pushmeta|popmeta)\b", re.MULTILINE)
 _PUSH = {"PUSHTAG": 1, "PUSHMETA": 1, "POPTAG": -1, "POPMETA": -1}
 
 
@@ -132,14 +132,14 @@ class Dated:
         self.ordered = all(a <= b for a, b in itertools.pairwise(days))
 
 
-def _token_lines(text: str, first: int) -> set[int]:
+def _token_lines(text: bytes, first: int) -> set[int]:
     """0-based indexes of the lines that hold a token, for `text` (lines starting at index
     `first` at the start of an entry, or of the file). A string spanning lines holds all
     of them; an indented line holds its indent (a comment inside an entry)."""
     from beancount.parser import lexer
 
     covered: set[int] = set()
-    for token, lineno, matched, _ in lexer.lex_iter_string(text.encode("utf-8")):  # type: ignore[no-untyped-call]
+    for token, lineno, matched, _ in lexer.lex_iter_string(text):  # type: ignore[no-untyped-call]
         if token == "EOL":
             continue
         last = first + lineno - 1
@@ -148,14 +148,14 @@ def _token_lines(text: str, first: int) -> set[int]:
 
 
 class FileLines:
-    """A file's text, its lines (split as beancount counts them) and, when it uses pushtag
+    """A file's bytes, its lines (split as beancount counts them) and, when it uses pushtag
     or pushmeta, how many such blocks are open at each line boundary (lexed once)."""
 
-    def __init__(self, text: str):
-        self.text = text
-        self.lines = Lines(text)
+    def __init__(self, data: bytes):
+        self.data = data
+        self.lines = Lines(data)
         self._depth: list[int] | None = None
-        self._plain = _CONTEXT.search(text) is None
+        self._plain = _CONTEXT.search(data) is None
 
     def depth(self) -> list[int]:
         """For each boundary 0..len(lines) (before line i), how many pushtag/pushmeta
@@ -164,7 +164,7 @@ class FileLines:
 
         if self._depth is None:
             change = [0] * (len(self.lines) + 1)
-            for token, lineno, _, _ in lexer.lex_iter_string(self.text.encode("utf-8")):  # type: ignore[no-untyped-call]
+            for token, lineno, _, _ in lexer.lex_iter_string(self.data):  # type: ignore[no-untyped-call]
                 if token in _PUSH:
                     change[lineno] += _PUSH[token]  # in force after that line
             depth, self._depth = 0, []
