@@ -18,6 +18,9 @@ from typing import Any, NamedTuple
 _HIDDEN_META = frozenset({"filename", "lineno"})
 
 
+_NONE: frozenset[str] = frozenset()  # no tags, no links: one object for every record
+
+
 class Posting(NamedTuple):
     account: str
     amount: Decimal | None
@@ -25,8 +28,8 @@ class Posting(NamedTuple):
     meta: Mapping[str, Any] | None = None  # the posting's own metadata (`check: 1234`), if any
 
 
-@dataclasses.dataclass(frozen=True, eq=False)  # identity: two same-looking rows are two rows
-class Txn:
+@dataclasses.dataclass(frozen=True, eq=False, slots=True)  # identity: two same-looking rows
+class Txn:                                                   # are two rows
     """A booked transaction (missing amounts already interpolated)."""
 
     date: datetime.date
@@ -279,6 +282,8 @@ class PlainLedgerView(LedgerView):
         self._indexed = False
         self._days = {}
         self._txns = {}
+        self._postings: dict[int, tuple[Posting, ...]] = {}  # by the snapshot's tuple
+        self._numbers: dict[str, Decimal] = {}
 
     def query(self, bql: str) -> list[dict[str, Any]]:
         raise RuntimeError("queries run where the ledger is loaded: in the sandbox")
@@ -294,10 +299,22 @@ class PlainLedgerView(LedgerView):
 
         txn = self._converted.get(id(e))
         if txn is None:
+            # The snapshot shares equal postings (a monthly bill's) and number texts: so do
+            # the records (Posting and Decimal are immutable), a third of their memory.
+            postings = self._postings.get(id(e[9]))
+            if postings is None:
+                postings = self._postings[id(e[9])] = tuple(
+                    Posting(account, None if number is None else self._number(number),
+                            currency, plain_meta(meta) if meta else None)
+                    for account, number, currency, meta in e[9])
             txn = self._converted[id(e)] = Txn(
-                datetime.date.fromordinal(e[0]), e[1], e[2], e[3],
-                tuple(Posting(account, None if number is None else Decimal(number),
-                              currency, plain_meta(meta) if meta else None)
-                      for account, number, currency, meta in e[9]),
-                frozenset(e[4]), frozenset(e[5]), plain_meta(e[6]), e[7], e[8])
+                datetime.date.fromordinal(e[0]), e[1], e[2], e[3], postings,
+                frozenset(e[4]) if e[4] else _NONE, frozenset(e[5]) if e[5] else _NONE,
+                plain_meta(e[6]), e[7], e[8])
         return txn
+
+    def _number(self, text: str) -> Decimal:
+        number = self._numbers.get(text)
+        if number is None:
+            number = self._numbers[text] = Decimal(text)
+        return number

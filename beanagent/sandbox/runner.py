@@ -191,7 +191,7 @@ class Sandbox:
         while len(self._buffer) < size:
             self._fill(deadline, timeout)
         frame = bytes(self._buffer[:size])
-        del self._buffer[:size]
+        self._buffer = bytearray(self._buffer[size:])  # not the frame's room kept for good
         return frame
 
     def _ensure_ready(self) -> None:
