@@ -71,8 +71,8 @@ def _rows(txns: list[Any]) -> list[tuple[Any, ...]]:
 
 def _views(main: Path) -> tuple[LedgerView, LedgerView, Snapshot]:
     full = load_in_full(main.resolve())
-    snapshot = Snapshot.decode(encode(full.entries, full.errors, full.options,
-                                      file_digests(full.options)))
+    snapshot = Snapshot.decode(*encode(full.entries, full.errors, full.options,
+                                       file_digests(full.options)))
     return LedgerView(full.entries, full.options), snapshot.view(), snapshot
 
 

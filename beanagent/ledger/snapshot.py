@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import io
 import marshal
 from array import array
 from collections.abc import Iterable, Mapping
@@ -106,13 +105,14 @@ def _place(entry: Any, kind: type, name: str, day: int, latest: dict[str, tuple[
 
 
 def encode(entries: Iterable[Any], errors: Iterable[Any], options: Mapping[str, Any],
-           sha256: Mapping[str, str]) -> bytes:
-    """The fully loaded ledger as the host needs it. `sha256`: each file as it was read."""
-    return encode_body(entries, options, sha256) + encode_errors(errors)
+           sha256: Mapping[str, str]) -> tuple[bytes, bytes]:
+    """The fully loaded ledger as the host needs it: its body and its errors (the sandbox
+    server sends the body before it validates). `sha256`: each file as it was read."""
+    return encode_body(entries, options, sha256), encode_errors(errors)
 
 
 def encode_errors(errors: Iterable[Any]) -> bytes:
-    """The load's errors (the second part of a snapshot: the sandbox server encodes the
+    """The load's errors (the second part of a snapshot: the sandbox server sends the
     body while it still validates)."""
     from beanagent.ledger.load import to_ledger_errors
 
@@ -241,18 +241,22 @@ class Snapshot:
     latest: Mapping[str, tuple[int, str]]  # account -> (date ordinal, file) of its last entry
     first_open: Mapping[str, str]  # root account -> file of its first `open`
 
-    @classmethod
-    def decode(cls, data: bytes) -> Snapshot:
-        stream = io.BytesIO(data)
-        raw = marshal.load(stream)
+    @staticmethod
+    def decode_body(body: bytes) -> dict[str, Any]:
+        """The snapshot's body (encode_body's), read while the server still validates."""
+        raw = marshal.loads(body)
         if not isinstance(raw, dict) or raw.get("format") != FORMAT:
             raise ValueError("not a ledger snapshot of this version")
-        errors = marshal.load(stream)
-        if stream.read(1):
-            raise ValueError("a snapshot with more after its errors")
+        return raw
+
+    @classmethod
+    def decode(cls, body: bytes | dict[str, Any], errors: bytes) -> Snapshot:
+        """The body (bytes, or as decode_body read it) and the errors (encode_errors')."""
+        raw = cls.decode_body(body) if isinstance(body, bytes) else body
+        found = marshal.loads(errors)
         return cls(raw["files"], raw["options"],
-                   tuple(LedgerError(str(f), int(n), str(m)) for _, f, n, m in errors),
-                   tuple(str(k) for k, *_ in errors), int(raw["entries"]), raw["txns"],
+                   tuple(LedgerError(str(f), int(n), str(m)) for _, f, n, m in found),
+                   tuple(str(k) for k, *_ in found), int(raw["entries"]), raw["txns"],
                    raw["opens"], raw["closes"], raw["balances"], tuple(raw["documents"]),
                    {name: (array("q", lines), array("q", days))
                     for name, (lines, days) in raw["dated"].items()},

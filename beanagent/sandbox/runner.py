@@ -207,11 +207,17 @@ class Sandbox:
             raise SandboxError("sandbox sent no ledger snapshot")
         data = self._read_frame(size, START_TIMEOUT)
         try:
-            with paused_gc():
-                self._snapshot = Snapshot.decode(data)
+            with paused_gc():  # decoded while the server validates the load
+                body = Snapshot.decode_body(data)
+                del data
+                said = self._read_reply(START_TIMEOUT)
+                length = said.get("errors")
+                if not isinstance(length, int) or not 0 < length <= SNAPSHOT_CAP:
+                    raise SandboxError(f"sandbox could not load the ledger: {said.get('error')}")
+                self._snapshot = Snapshot.decode(body, self._read_frame(length, START_TIMEOUT))
         except (ValueError, EOFError, TypeError, KeyError) as exc:
             raise SandboxError(f"the sandbox's ledger snapshot is unreadable: {exc}") from None
-        del data
+        del body
         # Half a million immutable tuples the collector would walk on every full pass for
         # the rest of the run (as the server freezes its load for its children).
         gc.freeze()

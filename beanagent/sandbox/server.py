@@ -8,7 +8,8 @@ to the host as raw text for the host to parse strictly. Nothing survives between
 
 Its load is the run's only one (serverload.py): the first line on stdin says whether to
 read the cached load the host authenticated or to load in full; the ready line is followed
-by the snapshot, the load as plain data for the host (ledger/snapshot.py).
+by the snapshot's body, the load as plain data for the host (ledger/snapshot.py), and once
+the load is validated (here, while the host decodes the body) by its errors.
 """
 
 from __future__ import annotations
@@ -369,6 +370,13 @@ def serve_one(work: Callable[[], dict[str, Any]], timeout: float, extra_mem: int
     return reply
 
 
+def _failed(exc: BaseException) -> str:
+    """Why the load failed, for the host; beancount lets a plugin's exit through: say
+    whose it was."""
+    why = " (a plugin of the ledger ended the load)" if isinstance(exc, SystemExit) else ""
+    return f"{type(exc).__name__}: {exc}{why}"
+
+
 def main() -> None:
     req = os.fdopen(os.dup(0), "rb")
     resp = os.fdopen(os.dup(1), "wb")
@@ -383,8 +391,8 @@ def main() -> None:
             resp.write(frame)
         resp.flush()
 
-    from beanagent.ledger.load import load_booked, validated
-    from beanagent.ledger.snapshot import encode_errors
+    from beanagent.ledger.load import load_booked, paused_gc, validated
+    from beanagent.ledger.snapshot import encode_body, encode_errors
     from beanagent.ledger.view import LedgerView
 
     set_death_signal()
@@ -408,28 +416,37 @@ def main() -> None:
         if loaded is None:
             full = load_booked(Path(sys.argv[1]))
             sha256 = file_digests(full.options)
-            body = serverload.encode_aside(full.entries, full.options, sha256)
+            with paused_gc():  # a few hundred thousand new tuples: no passes over the load
+                body = encode_body(full.entries, full.options, sha256)
+        else:
+            state, booked, entries, errors, options, (body, error_frame) = loaded
+    except (Exception, SystemExit) as exc:  # the host reports it; a half-loaded server
+        send({"ready": False, "error": _failed(exc)})  # must not serve
+        return
+    # The snapshot's body follows the ready line as exactly `snapshot` bytes: the host
+    # decodes it while this process validates the load (in this process: a child doing
+    # either would copy most of the load's pages), then the errors follow as a frame of
+    # their own, and this process readies itself for the scripts (their view, the check's
+    # state) while the host works on the snapshot.
+    send({"ready": True, "seconds": round(time.monotonic() - start, 3),
+          "layers": layers.status(), "missing": layers.missing(), "snapshot": len(body),
+          "cached": cached}, body)
+    try:
+        if loaded is None:
             full = validated(full)
             booked, entries, errors, options = full.booked, full.entries, full.errors, \
                 full.options
-            snapshot = body() + encode_errors(errors)
+            error_frame = encode_errors(errors)
+            state = Booked(booked, options, entries, full.balanced, sha256)
+            del full
         else:
-            state, booked, entries, errors, options, snapshot = loaded
             serverload.import_check_modules(options)
-    except (Exception, SystemExit) as exc:  # the host reports it; a half-loaded server
-        # must not serve. beancount lets a plugin's exit through: say whose it was.
-        why = " (a plugin of the ledger ended the load)" if isinstance(exc, SystemExit) \
-            else ""
-        send({"ready": False, "error": f"{type(exc).__name__}: {exc}{why}"})
+    except (Exception, SystemExit) as exc:
+        send({"errors": None, "error": _failed(exc)})
         return
-    # The snapshot follows the ready line as exactly `snapshot` bytes: the host works on it
-    # while this process readies itself for the scripts (their view, the check's state).
-    send({"ready": True, "seconds": round(time.monotonic() - start, 3),
-          "layers": layers.status(), "missing": layers.missing(), "snapshot": len(snapshot),
-          "cached": cached}, snapshot)
-    if loaded is None:
-        state = Booked(booked, options, entries, full.balanced, sha256)
-        del full
+    send({"errors": len(error_frame)}, error_frame)
+    snapshot = (body, error_frame)
+    del body
     view = LedgerView(entries, options)
     view.index_accounts()
     import beanagent.sandbox.script_api  # noqa: F401  (children find it loaded: no reads after Landlock)

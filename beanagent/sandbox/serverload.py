@@ -1,29 +1,26 @@
 """The sandbox server's one load of the ledger (issue 16): from the load cache, where the
-host found and authenticated it, or in full; the snapshot's body encoded beside the
-validation; and the copy a forked child pickles for the cache on a miss. Trusted code in
+host found and authenticated it, or in full; and the copy a forked child pickles for the
+cache on a miss. Trusted code in
 the server's own process (and its non-script children), before any script runs."""
 
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
 import json
 import os
 import pickle
 import sys
-import tempfile
-from collections.abc import Callable
 from typing import Any
 
 from beanagent.sandbox.incremental import Booked
 
-PAYLOAD_FORMAT = 4  # what the load cache's payload holds (ledger/cache.py)
+PAYLOAD_FORMAT = 5  # what the load cache's payload holds (ledger/cache.py)
 KEPT = "load.pickle"  # in the server's folder (the host's own temp folder)
 
 
 def cached(hit: Any) -> tuple[Booked, list[Any], list[Any], list[Any], dict[str, Any],
-                               bytes] | None:
+                               tuple[bytes, bytes]] | None:
     """The load the host found in its cache and authenticated, read where it says and
     unpickled only when its bytes have the sha256 the host gave and it was made from the
     files as they are now (with the host's plain data of it, encoded as it was); None:
@@ -47,6 +44,9 @@ def cached(hit: Any) -> tuple[Booked, list[Any], list[Any], list[Any], dict[str,
     if not isinstance(payload, tuple) or len(payload) != 8 or payload[0] != PAYLOAD_FORMAT:
         return None  # an older beanagent's: loaded in full, and kept in its place
     _, sha256, booked, entries, errors, options, unbalanced, snapshot = payload
+    if not (isinstance(snapshot, tuple) and len(snapshot) == 2
+            and all(isinstance(part, bytes) for part in snapshot)):
+        return None
     # Each transaction's balance check, by the ids of these objects: none failed but those
     # the payload names (pickled with the entries, so the very same objects).
     from beancount.core import data as bc
@@ -80,36 +80,6 @@ def import_check_modules(options: dict[str, Any]) -> None:
                 importlib.import_module(name)
     finally:
         sys.path[:] = saved
-
-
-def encode_aside(entries: list[Any], options: dict[str, Any],
-                  sha256: dict[str, str]) -> Callable[[], bytes]:
-    """The snapshot's body (ledger/snapshot.py), encoded by a forked child on the other
-    core while this process validates the load; the function returned waits for it (and
-    encodes here if the child failed)."""
-    from beanagent.ledger.snapshot import encode_body
-
-    out = tempfile.TemporaryFile()  # noqa: SIM115 (closed by collect)
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            gc.disable()  # a few seconds of life: no collector passes over the load
-            out.write(encode_body(entries, options, sha256))
-            out.flush()
-            code = 0
-        finally:
-            os._exit(code)
-
-    def collect() -> bytes:
-        _, status = os.waitpid(pid, 0)
-        with out:
-            if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
-                out.seek(0)
-                return out.read()
-        return encode_body(entries, options, sha256)
-
-    return collect
 
 
 def unbalanced(state: Booked) -> list[tuple[Any, list[Any]]]:
