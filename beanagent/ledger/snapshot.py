@@ -26,7 +26,8 @@ from typing import Any
 
 from beanagent.model import LedgerError
 
-FORMAT = 3
+FORMAT = 4
+TXN_CHUNK = 1000
 HIDDEN_META = frozenset({"filename", "lineno"})
 # The options the host reads (roots, files, plugins, documents); the display context
 # travels as what the host takes from it: the decimals each currency is written with.
@@ -127,7 +128,9 @@ def encode_body(entries: Iterable[Any], options: Mapping[str, Any],
     from beancount.core import data
 
     files = set(sha256)
-    txns, opens, closes, balances, documents = [], [], [], [], []
+    txns: list[Any] = []
+    chunks: list[bytes] = []  # the transactions, marshalled TXN_CHUNK at a time
+    opens, closes, balances, documents = [], [], [], []
     dated: dict[str, list[tuple[int, int]]] = {}
     latest: dict[str, tuple[int, str]] = {}
     first_open: dict[str, str] = {}
@@ -135,6 +138,9 @@ def encode_body(entries: Iterable[Any], options: Mapping[str, Any],
     # One object per distinct account, currency, number text, payee, narration and
     # posting: marshal writes a repeated object once, so the host gets them shared (a few
     # hundred accounts instead of one string per posting; a monthly bill's postings once).
+    # The transactions go out a chunk at a time, so that this process (the sandbox server,
+    # which goes on holding the load) never holds more than a chunk's plain tuples: memory
+    # freed from many small objects is seldom given back.
     strings: dict[Any, Any] = {}
 
     def one(text: Any) -> Any:
@@ -169,6 +175,10 @@ def encode_body(entries: Iterable[Any], options: Mapping[str, Any],
                          tuple(entry.tags or ()), tuple(entry.links or ()), _meta(meta),
                          str(name or ""), line,
                          one(tuple(postings)) if plain else tuple(postings)))
+            if len(txns) == TXN_CHUNK:
+                chunks.append(marshal.dumps(txns))
+                txns.clear()
+                strings.clear()
         elif kind is open_type:
             opens.append((entry.account, day, tuple(entry.currencies or ()), _meta(meta),
                           str(name or ""), line))
@@ -181,7 +191,7 @@ def encode_body(entries: Iterable[Any], options: Mapping[str, Any],
             documents.append(str(entry.filename))
     return marshal.dumps({
         "format": FORMAT, "files": dict(sha256), "options": _plain_options(options),
-        "entries": count, "txns": txns, "opens": opens,
+        "entries": count, "txns": [*chunks, marshal.dumps(txns)], "opens": opens,
         "closes": closes, "balances": balances, "documents": documents,
         "dated": {name: _columns(sorted(items)) for name, items in dated.items()},
         "latest": latest, "first_open": first_open,
@@ -254,9 +264,10 @@ class Snapshot:
         """The body (bytes, or as decode_body read it) and the errors (encode_errors')."""
         raw = cls.decode_body(body) if isinstance(body, bytes) else body
         found = marshal.loads(errors)
+        txns = [txn for chunk in raw["txns"] for txn in marshal.loads(chunk)]
         return cls(raw["files"], raw["options"],
                    tuple(LedgerError(str(f), int(n), str(m)) for _, f, n, m in found),
-                   tuple(str(k) for k, *_ in found), int(raw["entries"]), raw["txns"],
+                   tuple(str(k) for k, *_ in found), int(raw["entries"]), txns,
                    raw["opens"], raw["closes"], raw["balances"], tuple(raw["documents"]),
                    {name: (array("q", lines), array("q", days))
                     for name, (lines, days) in raw["dated"].items()},
