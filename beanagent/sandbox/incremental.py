@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +123,9 @@ class Booked:
                 gc.enable()
         self.pure = all(name in KNOWN_PURE for name, _ in options.get("plugin") or ())
         self.last_path = ""  # how the last check went: "local" or "incremental" (tests)
+        # The local check's history of the accounts it names, rebuilt from plain data
+        # (local.plain_history), or None: use the load's own transactions.
+        self.history: Callable[[set[str], set[str]], list[Any] | None] | None = None
         self.sha256 = dict(sha256) if sha256 is not None else file_digests(options)
 
 

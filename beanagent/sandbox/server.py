@@ -393,7 +393,6 @@ def main() -> None:
 
     from beanagent.ledger.load import load_booked, paused_gc, validated
     from beanagent.ledger.snapshot import encode_body, encode_errors
-    from beanagent.ledger.view import LedgerView
 
     set_death_signal()
     start = time.monotonic()
@@ -447,8 +446,7 @@ def main() -> None:
     send({"errors": len(error_frame)}, error_frame)
     snapshot = (body, error_frame)
     del body
-    view = LedgerView(entries, options)
-    view.index_accounts()
+    view = serverload.serving_view(state, entries, options, snapshot)
     import beanagent.sandbox.script_api  # noqa: F401  (children find it loaded: no reads after Landlock)
     # Children inherit this heap copy-on-write; freezing it keeps their garbage collector
     # from walking (and so copying) every page of the loaded ledger.

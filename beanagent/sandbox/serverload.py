@@ -61,6 +61,25 @@ def cached(hit: Any) -> tuple[Booked, list[Any], list[Any], list[Any], dict[str,
     return state, booked, entries, errors, options, snapshot
 
 
+def serving_view(state: Booked, entries: list[Any], options: dict[str, Any],
+                 snapshot: tuple[bytes, bytes]) -> Any:
+    """The view scripts get (ledger/view.ServerLedgerView: records from the snapshot's
+    plain tuples, BQL on the entries), every account's transactions indexed, and the local
+    check told to rebuild its history from the same tuples (local.plain_history)."""
+    import functools
+
+    from beanagent.ledger.load import paused_gc
+    from beanagent.ledger.snapshot import Snapshot
+    from beanagent.ledger.view import ServerLedgerView
+    from beanagent.sandbox.local import plain_history
+
+    with paused_gc():
+        view = ServerLedgerView(Snapshot.decode(*snapshot), entries, options)
+        view.index_accounts()
+    state.history = functools.partial(plain_history, view)
+    return view
+
+
 def import_check_modules(options: dict[str, Any]) -> None:
     """What a full load imports and the gate's check runs (the loader, booking, the ops,
     the ledger's plugins), imported here when the load came from the cache: else every
