@@ -38,7 +38,7 @@ from beanagent.core.proof import Assertion, Proof, blame_balances, prove
 from beanagent.errors import AgentError, BadInputError, ExitCode
 from beanagent.files.archive import Archiver
 from beanagent.files.commit import commit_files, require_writable
-from beanagent.files.stage import Stages
+from beanagent.files.stage import Stages, prepare
 from beanagent.gatecheck import (
     Checking,
     check_verdict,
@@ -46,7 +46,7 @@ from beanagent.gatecheck import (
     start_check,
 )
 from beanagent.ledger.cache import LoadCache
-from beanagent.ledger.load import check_before_load, from_snapshot
+from beanagent.ledger.load import check_before_load, from_snapshot, read_ahead
 from beanagent.ledger.view import AccountInfo, LedgerView
 from beanagent.model import (
     ENDINGS,
@@ -54,6 +54,7 @@ from beanagent.model import (
     Decision,
     Finding,
     Ledger,
+    LedgerFile,
     Proposal,
     RunResult,
     Staged,
@@ -236,8 +237,9 @@ def load(ledger_path: Path, statement_paths: Sequence[Path], settings: Settings,
     the statements read against it."""
     ui.status(f"reading {display_path(ledger_path)}")
     check_before_load(ledger_path, str(ledger_path))
-    ledger = _with_target(from_snapshot(ledger_path, sandbox.snapshot(), str(ledger_path)),
-                          settings)
+    ahead = _while_loading(ledger_path)
+    ledger = _with_target(from_snapshot(ledger_path, sandbox.snapshot(), str(ledger_path),
+                                        ahead), settings)
     view = ledger.plain.view()
     for warning in denylist_warnings(settings.denylist, view.accounts):
         ui.warn(warning)
@@ -247,6 +249,26 @@ def load(ledger_path: Path, statement_paths: Sequence[Path], settings: Settings,
         statements = list(read)
         require_size(statements)
     return Loaded(ledger, view, tuple(statements))
+
+
+def _while_loading(ledger_path: Path) -> dict[Path, LedgerFile]:
+    """What this process does while the sandbox server loads the ledger (it has a core of
+    its own): read the ledger's files and ready them for staging (their lines, their
+    style), and import what reading the statements and staging will need."""
+    import beancount.parser.lexer
+    import beancount.parser.printer  # noqa: F401
+
+    import beanagent.statements.camt
+    import beanagent.statements.csv
+    import beanagent.statements.judge
+    import beanagent.statements.mt940
+    import beanagent.statements.qif
+    import beanagent.statements.resolve  # noqa: F401
+
+    ahead = read_ahead(ledger_path.resolve())
+    for file in ahead.values():
+        prepare(file)
+    return ahead
 
 
 def examine(loaded: Loaded, settings: Settings, ui: UI) -> RunResult:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from beanagent.files.placement import FileLines, Placement, insert_index
-from beanagent.model import Ledger, LineMap, Proposal, Staged
+from beanagent.model import Ledger, LedgerFile, LineMap, Proposal, Staged
 
 # A posting (or a balance directive) with an amount: where its currency starts tells the
 # column the file aligns amounts to. Hand-written: bean-format has no API that reports the
@@ -149,6 +149,23 @@ def _render_file(file: FileLines, inserts: dict[int, list[Proposal]],
     return b"".join(pieces), LineMap(staged, runs)
 
 
+# Each file's lines and style, by path and sha256: made once per run, ahead of time for
+# the files read while the sandbox server loads the ledger (workflow.load).
+_PREPARED: dict[tuple[Path, str], tuple[FileLines, Style]] = {}
+
+
+def prepare(file: LedgerFile) -> tuple[FileLines, Style]:
+    """The file's lines (offsets into its bytes) and its style, made once."""
+    key = (file.path, file.sha256)
+    found = _PREPARED.get(key)
+    if found is None:
+        if len(_PREPARED) >= 32:  # a long-lived caller (tests): keep it bounded
+            _PREPARED.clear()
+        lines = FileLines(file.data)
+        found = _PREPARED[key] = (lines, detect_style(file.data))
+    return found
+
+
 def stage_items(ledger: Ledger, items: list[Proposal],
                 targets: dict[str, Path] | None = None) -> Staged:
     """Copy the ledger tree to a temp dir and write `items` into the copy."""
@@ -163,7 +180,7 @@ def stage_items(ledger: Ledger, items: list[Proposal],
     for item in items:
         path = chosen[item.id]
         if path not in lines_of:
-            lines_of[path] = FileLines(ledger.files[path].data)
+            lines_of[path] = prepare(ledger.files[path])[0]
         index = insert_index(lines_of[path], placement.file_dated(path), item.spec.date)
         by_file.setdefault(path, {}).setdefault(index, []).append(item)
     rank = {"open": 0, "transaction": 1, "balance": 2, "document": 3}
@@ -174,7 +191,7 @@ def stage_items(ledger: Ledger, items: list[Proposal],
     line_maps: dict[Path, LineMap] = {}
     texts: dict[str, str] = {}
     for path, inserts in by_file.items():
-        style = detect_style(lines_of[path].data)
+        style = prepare(ledger.files[path])[1]
         for group in inserts.values():
             for item in group:
                 texts[item.id] = restyle(item.text, style)

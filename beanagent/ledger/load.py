@@ -96,15 +96,38 @@ def _require_readable(path: Path, display: str) -> None:
             ) from None
 
 
-def _read_files(names: list[str], main: Path) -> dict[Path, LedgerFile]:
+def _read_files(names: list[str], main: Path, loaded: Mapping[str, str] | None = None,
+                ahead: Mapping[Path, LedgerFile] | None = None) -> dict[Path, LedgerFile]:
+    """Every file's bytes; one read ahead (`read_ahead`) is taken when it holds the bytes a
+    load read (`loaded`: path -> sha256)."""
     files: dict[Path, LedgerFile] = {}
     for name in names or [str(main)]:
         fpath = Path(name)
+        early = (ahead or {}).get(fpath)
+        if early is not None and loaded is not None and loaded.get(name) == early.sha256:
+            files[fpath] = early
+            continue
         try:
             raw = fpath.read_bytes()
         except OSError as exc:
             raise BadInputError(f"cannot read included file: {exc.strerror}", file=name) from None
         files[fpath] = LedgerFile(fpath, raw, sha256_bytes(raw))
+    return files
+
+
+def read_ahead(main: Path) -> dict[Path, LedgerFile]:
+    """The ledger's files as they are now (the main file and what it includes), read while
+    the sandbox server loads them; `from_snapshot` takes each one whose bytes are the ones
+    the server loaded. Anything odd is left to the load to report."""
+    try:
+        names = require_plain_includes(main)
+    except BadInputError:
+        return {}
+    files = {}
+    for path in names:
+        with contextlib.suppress(OSError):
+            raw = path.read_bytes()
+            files[path] = LedgerFile(path, raw, sha256_bytes(raw))
     return files
 
 
@@ -277,14 +300,17 @@ def check_before_load(path: Path, display: str | None = None) -> None:
     require_plain_includes(path.resolve(), display)
 
 
-def from_snapshot(path: Path, snapshot: Snapshot, display: str | None = None) -> Ledger:
+def from_snapshot(path: Path, snapshot: Snapshot, display: str | None = None,
+                  ahead: Mapping[Path, LedgerFile] | None = None) -> Ledger:
     """The ledger the sandbox server loaded, as the host holds it: the errors and options
-    of that load, and every file's bytes as the host reads them now, refused when they
-    are not the bytes the server loaded (a file changed meanwhile)."""
+    of that load, and every file's bytes as the host read them (`ahead`, while the server
+    loaded) or reads them now, refused when they are not the bytes the server loaded (a
+    file changed meanwhile)."""
     display = display or str(path)
     path = path.resolve()
     _require_readable(path, display)
-    files = _read_files(list(snapshot.options.get("include") or []), path)
+    files = _read_files(list(snapshot.options.get("include") or []), path, snapshot.sha256,
+                        ahead)
     _require_loaded(files, snapshot.sha256)
     errors = list(snapshot.errors)
     _require_entries(snapshot.entries, errors, display)
