@@ -415,10 +415,13 @@ def main() -> None:
         if loaded is None:
             full = load_booked(Path(sys.argv[1]))
             sha256 = file_digests(full.options)
+            kept: list[Any] | None = []
             with paused_gc():  # a few hundred thousand new tuples: no passes over the load
-                body = encode_body(full.entries, full.options, sha256)
+                body = encode_body(full.entries, full.options, sha256, kept)
+            entries, options = full.entries, full.options
         else:
             state, booked, entries, errors, options, (body, error_frame) = loaded
+            kept = None
     except (Exception, SystemExit) as exc:  # the host reports it; a half-loaded server
         send({"ready": False, "error": _failed(exc)})  # must not serve
         return
@@ -430,6 +433,8 @@ def main() -> None:
     send({"ready": True, "seconds": round(time.monotonic() - start, 3),
           "layers": layers.status(), "missing": layers.missing(), "snapshot": len(body),
           "cached": cached}, body)
+    view = serverload.serving_view(entries, options, body, kept)
+    del kept
     try:
         if loaded is None:
             full = validated(full)
@@ -446,7 +451,7 @@ def main() -> None:
     send({"errors": len(error_frame)}, error_frame)
     snapshot = (body, error_frame)
     del body
-    view = serverload.serving_view(state, entries, options, snapshot)
+    serverload.use_history(state, view)
     import beanagent.sandbox.script_api  # noqa: F401  (children find it loaded: no reads after Landlock)
     # Children inherit this heap copy-on-write; freezing it keeps their garbage collector
     # from walking (and so copying) every page of the loaded ledger.

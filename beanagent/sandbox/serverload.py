@@ -61,23 +61,33 @@ def cached(hit: Any) -> tuple[Booked, list[Any], list[Any], list[Any], dict[str,
     return state, booked, entries, errors, options, snapshot
 
 
-def serving_view(state: Booked, entries: list[Any], options: dict[str, Any],
-                 snapshot: tuple[bytes, bytes]) -> Any:
+def serving_view(entries: list[Any], options: dict[str, Any], body: bytes,
+                 txns: list[Any] | None = None) -> Any:
     """The view scripts get (ledger/view.ServerLedgerView: records from the snapshot's
-    plain tuples, BQL on the entries), every account's transactions indexed, and the local
-    check told to rebuild its history from the same tuples (local.plain_history)."""
-    import functools
+    plain tuples, BQL on the entries), every account's transactions indexed. `txns`: the
+    body's transactions as encode_body kept them (else decoded). `use_history` then
+    points the local check at the same tuples."""
+    import marshal
 
     from beanagent.ledger.load import paused_gc
     from beanagent.ledger.snapshot import Snapshot
     from beanagent.ledger.view import ServerLedgerView
-    from beanagent.sandbox.local import plain_history
 
     with paused_gc():
-        view = ServerLedgerView(Snapshot.decode(*snapshot), entries, options)
+        view = ServerLedgerView(Snapshot.decode(body, marshal.dumps([]), txns), entries,
+                                options)
         view.index_accounts()
-    state.history = functools.partial(plain_history, view)
     return view
+
+
+def use_history(state: Booked, view: Any) -> None:
+    """The local check rebuilds the history it needs from the view's plain tuples
+    (local.plain_history)."""
+    import functools
+
+    from beanagent.sandbox.local import plain_history
+
+    state.history = functools.partial(plain_history, view)
 
 
 def import_check_modules(options: dict[str, Any]) -> None:
