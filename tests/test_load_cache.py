@@ -391,3 +391,21 @@ def test_another_versions_cached_load_is_loaded_in_full_and_replaced(
     _run(books, env)
     _run(books, env)
     assert _audit(env) == ["miss", "miss", "hit"]
+
+
+def test_includes_are_found_as_the_line_anchored_pattern_finds_them() -> None:
+    """The include walk (the cache's key, the check before a load) finds `include` with
+    bytes.find, then the line-anchored pattern at each find (load._includes): on random
+    files of include-like lines it finds exactly what the pattern's own search finds."""
+    import random
+
+    from beanagent.ledger import load
+
+    rng = random.Random(16)
+    shapes = [b'include "a.beancount"', b'xinclude "b"', b'  include "c"', b'include\t"d\\"e"',
+              b'include "f', b"", b'; include "g"', b'includes "h"', b'include "i" ; note']
+    for _ in range(3000):
+        data = rng.choice([b"\n", b"\r\n"]).join(rng.choice(shapes)
+                                                  for _ in range(rng.randint(0, 6)))
+        assert [m.span() for m in load._includes(data)] == \
+            [m.span() for m in load._INCLUDE.finditer(data)], data

@@ -163,6 +163,18 @@ def _refuse_unparsable_one(located: LedgerError, main: Path, display: str) -> No
 _INCLUDE = re.compile(rb'^include[ \t]+"((?:[^"\\\n]|\\.)*)"', re.MULTILINE)
 
 
+def _includes(data: bytes) -> Iterator[re.Match[bytes]]:
+    """_INCLUDE's matches: each `include` found with bytes.find (a regex anchored at line
+    starts tries every position of a large ledger: 0.03 s on 4 MiB, this 1 ms)."""
+    at = data.find(b"include")
+    while at >= 0:
+        if at == 0 or data[at - 1] == 0x0A:
+            found = _INCLUDE.match(data, at)
+            if found is not None:
+                yield found
+        at = data.find(b"include", at + 7)
+
+
 def _shown(file: Path, main: Path, display: str) -> str:
     if file == main:
         return display
@@ -191,7 +203,7 @@ def require_plain_includes(main: Path, display: str | None = None) -> list[Path]
             data = file.read_bytes()
         except OSError:
             continue  # beancount reports what it can't read
-        for found in _INCLUDE.finditer(data):
+        for found in _includes(data):
             name = found.group(1).decode("utf-8", "replace")
             pattern = name if os.path.isabs(name) else os.path.join(file.parent, name)
             for match in sorted(glob.glob(pattern, recursive=True)):

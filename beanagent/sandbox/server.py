@@ -433,6 +433,8 @@ def main() -> None:
     send({"ready": True, "seconds": round(time.monotonic() - start, 3),
           "layers": layers.status(), "missing": layers.missing(), "snapshot": len(body),
           "cached": cached}, body)
+    if loaded is not None:  # the cached load's errors are known: out at once
+        send({"errors": len(error_frame)}, error_frame)
     view = serverload.serving_view(entries, options, body, kept)
     del kept
     try:
@@ -448,7 +450,8 @@ def main() -> None:
     except (Exception, SystemExit) as exc:
         send({"errors": None, "error": _failed(exc)})
         return
-    send({"errors": len(error_frame)}, error_frame)
+    if loaded is None:
+        send({"errors": len(error_frame)}, error_frame)
     snapshot = (body, error_frame)
     del body
     serverload.use_history(state, view)
