@@ -16,7 +16,7 @@ from typing import Any
 
 from beanagent.sandbox.incremental import Booked
 
-PAYLOAD_FORMAT = 6  # what the load cache's payload holds (ledger/cache.py)
+PAYLOAD_FORMAT = 7  # what the load cache's payload holds (ledger/cache.py)
 KEPT = "load.pickle"  # in the server's folder (the host's own temp folder)
 
 
