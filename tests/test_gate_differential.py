@@ -97,33 +97,33 @@ def test_the_local_comparison_can_fail(monkeypatch: Any) -> None:
     assert result.local > 0 and result.agreed < result.tried
 
 
-def test_the_local_check_history_comes_from_plain_data_and_is_checked(monkeypatch: Any) -> None:
+def test_the_local_check_history_comes_from_columns_and_is_checked(monkeypatch: Any) -> None:
     """The local check rebuilds the history of the accounts it looks at from the server's
-    plain data (local.plain_history; its child reads compact tuples, not the load's
-    objects): it does on most local checks, and a history that loses a posting now and
-    then disagrees with the full load somewhere."""
-    from beanagent.sandbox import local
+    flat columns, merged between events (sandbox/history.py; its child then copies little
+    of the server's memory): it does on most local checks, and a history that loses a
+    posting now and then disagrees with the full load somewhere."""
+    from beanagent.sandbox import history
     from benchmarks import gate_shapes
 
-    real = local.plain_history
+    real = history.merged_history
     used = []
 
-    def counted(view: Any, accounts: set[str], at_cost: set[str]) -> list[Any] | None:
-        found = real(view, accounts, at_cost)
+    def counted(*args: Any) -> list[Any] | None:
+        found = real(*args)
         used.append(found is not None)
         return found
 
     monkeypatch.setattr(gate_shapes, "PLAIN", True)
-    monkeypatch.setattr(local, "plain_history", counted)
+    monkeypatch.setattr(history, "merged_history", counted)
     result = run(SEED, ledgers=12, rounds=16, in_process=True)
     assert result.agreed == result.tried and sum(used) >= len(used) * 3 // 4 > 0
 
-    def lossy(view: Any, accounts: set[str], at_cost: set[str]) -> list[Any] | None:
-        found = real(view, accounts, at_cost)
+    def lossy(*args: Any) -> list[Any] | None:
+        found = real(*args)
         return None if found is None else \
-            [t._replace(postings=t.postings[:-1]) if i % 5 == 2 else t
-             for i, t in enumerate(found)]
+            [t._replace(postings=t.postings[:-1]) if i % 3 == 1 and len(t.postings) > 1
+             else t for i, t in enumerate(found)]
 
-    monkeypatch.setattr(local, "plain_history", lossy)
+    monkeypatch.setattr(history, "merged_history", lossy)
     result = run(SEED, ledgers=12, rounds=16, in_process=True)
     assert result.local > 0 and result.agreed < result.tried

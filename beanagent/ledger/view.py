@@ -176,6 +176,10 @@ class LedgerView:
                        for name in self._posting_accounts(e))]
         return found
 
+    def transactions_raw_all(self) -> list[Any]:
+        """The view's own rows (entries, or plain tuples) of every transaction, in order."""
+        return self._raw
+
     def transactions_raw(self, account: str) -> list[Any]:
         """The view's own rows (entries, or plain tuples) of `transactions(account)`."""
         return self._account_raw(account)

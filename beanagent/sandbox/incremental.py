@@ -123,9 +123,11 @@ class Booked:
                 gc.enable()
         self.pure = all(name in KNOWN_PURE for name, _ in options.get("plugin") or ())
         self.last_path = ""  # how the last check went: "local" or "incremental" (tests)
-        # The local check's history of the accounts it names, rebuilt from plain data
-        # (local.plain_history), or None: use the load's own transactions.
-        self.history: Callable[[set[str], set[str]], list[Any] | None] | None = None
+        # The local check's history of the accounts it names (with lots at cost, the
+        # entries sorting among it), rebuilt from flat columns (history.py), or None:
+        # use the load's own transactions.
+        self.history: Callable[[set[str], set[str], list[Any]], list[Any] | None] | None = \
+            None
         self.sha256 = dict(sha256) if sha256 is not None else file_digests(options)
 
 

@@ -69,7 +69,8 @@ def local_errors(state: Booked, new: list[Any]) -> list[Any] | None:
         subset: dict[int, Any] = {id(e): e for e in state.opens_closes}
         for account in affected:
             subset.update((id(e), e) for e in state.balances.get(account, ()))
-        history = state.history(affected, state.at_cost) if state.history else None
+        history = state.history(affected, state.at_cost, [*subset.values(), *booked]) \
+            if state.history else None
         if history is None:
             for name, found in state.txns_by_account.items():
                 if any(name == a or name.startswith(a + ":") for a in affected):
@@ -87,42 +88,3 @@ def local_errors(state: Booked, new: list[Any]) -> list[Any] | None:
     errors.extend(validation.validate_check_transaction_balances(txns, options))
     return errors
 
-
-def plain_history(view: Any, accounts: set[str], at_cost: set[str]) -> list[Any] | None:
-    """What `ops.balance` needs of the transactions touching `accounts` or their
-    sub-accounts, rebuilt from the sandbox server's plain data (ledger/view.py's
-    ServerLedgerView): each one's date, line and its postings on those accounts, with their
-    units (the exact decimal text, so the same exponent). The balance check sums units by
-    account and lot, so it finds the same; the check's child then reads compact tuples
-    instead of touching (and so copying) the load's objects spread over its whole heap.
-    None (use the load's own) when a lot at cost or a posting without units is involved."""
-    import datetime
-    from decimal import Decimal
-
-    from beancount.core import amount, data
-
-    def under(name: str) -> bool:
-        return any(name == a or name.startswith(a + ":") for a in accounts)
-
-    if any(under(name) for name in at_cost):
-        return None
-    found: dict[int, Any] = {}
-    for account in accounts:
-        found.update((id(t), t) for t in view.transactions_raw(account))
-    rows = list(found.values())
-    if len(accounts) > 1:  # in the load's order, as a full load sorts its ties
-        rows.sort(key=view.position)
-    out = []
-    for t in rows:
-        postings = []
-        for name, number, currency, _ in t[9]:
-            if not under(name):
-                continue
-            if number is None or currency is None:
-                return None
-            postings.append(data.Posting(name, amount.Amount(Decimal(number), currency),
-                                         None, None, None, None))
-        out.append(data.Transaction({"filename": t[7], "lineno": t[8]},
-                                    datetime.date.fromordinal(t[0]), t[1], None, "",
-                                    data.EMPTY_SET, data.EMPTY_SET, postings))
-    return out

@@ -82,13 +82,16 @@ def serving_view(entries: list[Any], options: dict[str, Any], body: bytes,
 
 
 def use_history(state: Booked, view: Any) -> None:
-    """The local check rebuilds the history it needs from the view's plain tuples
-    (local.plain_history)."""
+    """The local check rebuilds the history it needs from flat columns made of the view's
+    plain tuples (sandbox/history.py), made now, before any child exists."""
     import functools
 
-    from beanagent.sandbox.local import plain_history
+    from beanagent.ledger.load import paused_gc
+    from beanagent.sandbox import history
 
-    state.history = functools.partial(plain_history, view)
+    with paused_gc():
+        columns = history.History(view.transactions_raw_all())
+    state.history = functools.partial(history.merged_history, columns)
 
 
 def import_check_modules(options: dict[str, Any]) -> None:

@@ -1,0 +1,147 @@
+"""The history the gate's local check needs (local.py), kept so that its forked child can
+read it without copying the sandbox server's memory.
+
+A forked child shares the server's pages until it writes one, and CPython writes a
+reference count into every object it reads: a check that walked one account's 3,700
+transactions (as beancount's objects, or as the snapshot's plain tuples) copied 20-25 MiB
+of pages, spread as those objects are over the whole heap. So the server keeps, per
+account, its postings as flat columns (arrays and one bytes object: reading an item makes
+a new number and touches nothing else), made once before any child exists; the child
+rebuilds from them only what `ops.balance` needs, and little of it:
+
+- each posting's units, from the exact decimal text the load wrote (so the same value and
+  exponent: the running balances and the "accumulated" amounts of its messages are the
+  same), in the order the load has them;
+- the transactions between two consecutive events (a `balance` directive of the accounts
+  checked, or a new entry) as one transaction holding all their postings, in order, dated
+  and numbered as the first of them: `ops.balance` adds a transaction's postings one by
+  one and only reads the balances at `balance` directives, so it sums the same amounts in
+  the same order and finds the same; and it sorts where the first one sorted (after the
+  event before it, and no later than the event after it, which a transaction sorting on
+  the very same key as a new one precedes, as the local check orders them).
+
+Accounts holding lots at cost, or a posting without units, are left to the load's own
+entries (None).
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+from array import array
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+
+class Columns:
+    """One account's postings, in the load's order."""
+
+    def __init__(self) -> None:
+        self.order = array("q")  # the transaction's place in the load
+        self.day = array("l")  # its date (ordinal)
+        self.line = array("l")  # its line
+        self.currency = array("l")  # index into the currencies tuple
+        self.ends = array("q")  # where each number's text ends in `numbers`
+        self.numbers = b""
+
+    def rows(self) -> Iterator[tuple[int, int, int, int, int, int]]:
+        """(order, day, line, currency, start, end) of each posting."""
+        start = 0
+        for i in range(len(self.order)):
+            end = self.ends[i]
+            yield self.order[i], self.day[i], self.line[i], self.currency[i], start, end
+            start = end
+
+
+class History:
+    """Every account's postings as columns (see the module's docstring)."""
+
+    def __init__(self, txns: Sequence[Any]):
+        """`txns`: the snapshot's plain transactions, in the load's order."""
+        columns: dict[str, Columns] = {}
+        texts: dict[str, list[bytes]] = {}
+        currencies: dict[str, int] = {}
+        self.unusable: set[str] = set()  # a posting without units
+        for order, txn in enumerate(txns):
+            day, line = txn[0], txn[8]
+            for account, number, currency, _ in txn[9]:
+                if number is None or currency is None:
+                    self.unusable.add(account)
+                    continue
+                found = columns.get(account)
+                if found is None:
+                    found = columns[account] = Columns()
+                    texts[account] = []
+                found.order.append(order)
+                found.day.append(day)
+                found.line.append(line)
+                found.currency.append(currencies.setdefault(currency, len(currencies)))
+                text = number.encode()
+                texts[account].append(text)
+                found.ends.append((found.ends[-1] if found.ends else 0) + len(text))
+        for account, parts in texts.items():
+            columns[account].numbers = b"".join(parts)
+        self.columns = columns
+        self.currencies = tuple(currencies)
+
+
+def merged_history(history: History, accounts: set[str], at_cost: set[str],
+                   events: Sequence[Any]) -> list[Any] | None:
+    """The transactions `ops.balance` needs to check the `balance` directives of
+    `accounts` (and their sub-accounts), merged between `events` (those directives and
+    the new entries; see the module's docstring); None: use the load's own."""
+    import datetime
+    from decimal import Decimal
+
+    from beancount.core import amount, data
+
+    def under(name: str) -> bool:
+        return any(name == a or name.startswith(a + ":") for a in accounts)
+
+    if any(under(name) for name in at_cost) or any(under(n) for n in history.unusable):
+        return None
+    names = [name for name in history.columns if under(name)]
+    keys = [data.entry_sortkey(e) for e in sorted(events, key=data.entry_sortkey)]
+    streams = [_rows(name, history.columns[name]) for name in names]
+    out: list[Any] = []
+    gap = -1
+    postings: list[Any] = []
+    first: tuple[int, int] = (0, 0)
+    currencies = history.currencies
+    for _, day, line, name, currency, number in heapq.merge(*streams):
+        at = bisect.bisect_left(keys, (datetime.date.fromordinal(day), 0, line))
+        if at != gap and postings:
+            out.append(_transaction(first, postings))
+            postings = []
+        if not postings:
+            gap, first = at, (day, line)
+        postings.append(data.Posting(name, amount.Amount(Decimal(number),
+                                                         currencies[currency]),
+                                     None, None, None, None))
+    if postings:
+        out.append(_transaction(first, postings))
+    return out
+
+
+def _rows(name: str, columns: Columns) -> Iterator[tuple[int, int, int, str, int, str]]:
+    numbers = columns.numbers
+    for order, day, line, currency, start, end in columns.rows():
+        yield order, day, line, name, currency, numbers[start:end].decode()
+
+
+def _transaction(first: tuple[int, int], postings: list[Any]) -> Any:
+    import datetime
+
+    from beancount.core import data
+
+    day, line = first
+    return data.Transaction({"filename": "<history>", "lineno": line},
+                            datetime.date.fromordinal(day), "*", None, "", data.EMPTY_SET,
+                            data.EMPTY_SET, postings)
+
+
+def history_for(history: History) -> Mapping[str, Any]:
+    """For tests: each account's postings as (order, day, line, currency, number)."""
+    return {name: [(o, d, ln, history.currencies[c], cols.numbers[s:e].decode())
+                   for o, d, ln, c, s, e in cols.rows()]
+            for name, cols in history.columns.items()}
