@@ -176,6 +176,15 @@ class LedgerView:
                        for name in self._posting_accounts(e))]
         return found
 
+    def warm(self, accounts: Iterable[str]) -> None:
+        """Make these accounts' records now (the sandbox server, before it forks a script
+        child: the children then share them instead of each making its own from rows all
+        over the heap, which copied ~20 MiB of pages per child)."""
+        for account in accounts:
+            if account in self.accounts:
+                self._account_txns(account)
+                self._account_days(account)
+
     def transactions_raw_all(self) -> list[Any]:
         """The view's own rows (entries, or plain tuples) of every transaction, in order."""
         return self._raw
