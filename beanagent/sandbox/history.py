@@ -13,12 +13,15 @@ rebuilds from them only what `ops.balance` needs, and little of it:
   exponent: the running balances and the "accumulated" amounts of its messages are the
   same), in the order the load has them;
 - the transactions between two consecutive events (a `balance` directive of the accounts
-  checked, or a new entry) as one transaction holding all their postings, in order, dated
-  and numbered as the first of them: `ops.balance` adds a transaction's postings one by
-  one and only reads the balances at `balance` directives, so it sums the same amounts in
-  the same order and finds the same; and it sorts where the first one sorted (after the
-  event before it, and no later than the event after it, which a transaction sorting on
-  the very same key as a new one precedes, as the local check orders them).
+  checked, or a new entry) as one transaction, dated and numbered as the first of them, so
+  that it sorts where that one sorted (after the event before it, and no later than the
+  event after it, which a transaction sorting on the very same key as a new one precedes,
+  as the local check orders them). `ops.balance` only reads the lots at `balance`
+  directives, so that transaction need only take each lot the gap touched from what it
+  held to what it holds after the gap: replayed here as beancount's Inventory adds (a lot
+  that reaches zero is removed, a zero never starts one), in the load's order, with the
+  context's precision (a rounding anywhere: None), and written as one or two postings
+  that leave the lot with the same value and the same exponent.
 
 Accounts holding lots at cost, or a posting without units, are left to the load's own
 entries (None).
@@ -91,9 +94,9 @@ def merged_history(history: History, accounts: set[str], at_cost: set[str],
     `accounts` (and their sub-accounts), merged between `events` (those directives and
     the new entries; see the module's docstring); None: use the load's own."""
     import datetime
-    from decimal import Decimal
+    import decimal
 
-    from beancount.core import amount, data
+    from beancount.core import data
 
     def under(name: str) -> bool:
         return any(name == a or name.startswith(a + ":") for a in accounts)
@@ -101,26 +104,101 @@ def merged_history(history: History, accounts: set[str], at_cost: set[str],
     if any(under(name) for name in at_cost) or any(under(n) for n in history.unusable):
         return None
     names = [name for name in history.columns if under(name)]
-    keys = [data.entry_sortkey(e) for e in sorted(events, key=data.entry_sortkey)]
+    ordered = sorted(events, key=data.entry_sortkey)
+    keys = [data.entry_sortkey(e) for e in ordered]
+    index = {name: i for i, name in enumerate(history.currencies)}
+    applied = 0  # the events whose postings are in `values`
     streams = [_rows(name, history.columns[name]) for name in names]
     out: list[Any] = []
     gap = -1
-    postings: list[Any] = []
     first: tuple[int, int] = (0, 0)
-    currencies = history.currencies
-    for _, day, line, name, currency, number in heapq.merge(*streams):
-        at = bisect.bisect_left(keys, (datetime.date.fromordinal(day), 0, line))
-        if at != gap and postings:
-            out.append(_transaction(first, postings))
-            postings = []
-        if not postings:
-            gap, first = at, (day, line)
-        postings.append(data.Posting(name, amount.Amount(Decimal(number),
-                                                         currencies[currency]),
-                                     None, None, None, None))
+    values: dict[tuple[str, int], decimal.Decimal] = {}  # each lot as ops.balance holds it
+    touched: dict[tuple[str, int], decimal.Decimal | None] = {}  # ... and at the gap's start
+    context = decimal.getcontext().copy()
+    context.traps[decimal.Inexact] = context.traps[decimal.Rounded] = True
+    try:
+        with decimal.localcontext(context):
+            for _, day, line, name, currency, number in heapq.merge(*streams):
+                at = bisect.bisect_left(keys, (datetime.date.fromordinal(day), 0, line))
+                if at != gap and touched:
+                    _flush(out, first, touched, values, history.currencies)
+                while applied < at:  # a new entry's postings change the lots it sorts before
+                    if not _apply(values, ordered[applied], under, index):
+                        return None
+                    applied += 1
+                if not touched:
+                    gap, first = at, (day, line)
+                key = (name, currency)
+                if key not in touched:
+                    touched[key] = values.get(key)
+                _add(values, key, decimal.Decimal(number))
+            if touched:
+                _flush(out, first, touched, values, history.currencies)
+    except decimal.DecimalException:  # a sum beyond the context's precision: as loaded
+        return None
+    return out
+
+
+def _apply(values: dict[Any, Any], entry: Any, under: Any, index: dict[str, int]) -> bool:
+    """A new transaction's postings on the accounts checked, added to their lots (a
+    `balance` directive adds nothing), so that the gaps after it start from what
+    ops.balance will hold there; False when one can't be followed here."""
+    for posting in getattr(entry, "postings", None) or ():
+        if not under(posting.account):
+            continue
+        number = getattr(posting.units, "number", None)
+        currency = getattr(posting.units, "currency", None)
+        if posting.cost is not None or number is None or currency is None:
+            return False
+        if currency in index:  # else no posting of the history shares its lot
+            _add(values, (posting.account, index[currency]), number)
+    return True
+
+
+def _add(values: dict[Any, Any], key: Any, number: Any) -> None:
+    """A posting's units added to its lot, as beancount's Inventory.add_amount adds them:
+    a lot that reaches zero is removed, and a zero never starts one."""
+    held = values.get(key)
+    if held is None:
+        if number != 0:
+            values[key] = number
+        return
+    total = held + number
+    if total == 0:
+        del values[key]
+    else:
+        values[key] = total
+
+
+def _flush(out: list[Any], first: tuple[int, int], touched: dict[Any, Any],
+           values: dict[Any, Any], currencies: tuple[str, ...]) -> None:
+    """One transaction taking each lot the gap touched from what it held at the gap's
+    start to what it holds at its end, value and exponent alike (Inventory adds as
+    `_add`): nothing when unchanged; the difference when it keeps the end's exponent;
+    else all of the start taken out (the lot is removed) and the end put in."""
+    from beancount.core import amount, data
+
+    postings: list[Any] = []
+    for (name, currency), start in touched.items():
+        end = values.get((name, currency))
+        if start is not None and end is not None and start.as_tuple() == end.as_tuple():
+            continue
+        if start is None and end is None:
+            continue
+        moves: list[Any]
+        if start is None:
+            moves = [end]
+        elif end is None:
+            moves = [-start]
+        elif end.as_tuple().exponent <= start.as_tuple().exponent and end != start:
+            moves = [end - start]
+        else:
+            moves = [-start, end]
+        postings.extend(data.Posting(name, amount.Amount(move, currencies[currency]), None,
+                                     None, None, None) for move in moves)
+    touched.clear()
     if postings:
         out.append(_transaction(first, postings))
-    return out
 
 
 def _rows(name: str, columns: Columns) -> Iterator[tuple[int, int, int, str, int, str]]:
