@@ -13,7 +13,8 @@ asserts; with a `documents` option, no account the ledger never used), those are
   the new entries with every open and close of the ledger), two new `balance` directives
   at odds with each other;
 - the `balance` assertions whose running balance the new postings change: those on a
-  posting's account or one of its parents, and the new ones. beancount's `ops.balance`
+  posting's account or one of its parents dated after the first new transaction's day,
+  and the new ones. beancount's `ops.balance`
   runs on every open and close, those assertions, and the transactions touching those
   accounts and their children (an assertion's balance sums exactly those, in date order).
 
@@ -26,6 +27,7 @@ load); the differential benchmark compares all three with a full load.
 
 from __future__ import annotations
 
+import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -67,8 +69,13 @@ def local_errors(state: Booked, new: list[Any]) -> list[Any] | None:
     affected |= {b.account for b in new_balances}
     if affected:
         subset: dict[int, Any] = {id(e): e for e in state.opens_closes}
+        # An assertion dated on or before the first new transaction's day sums what it
+        # summed (a day's assertion comes before its transactions): its error, if any, is
+        # the original's. Only the later ones can change.
+        since = min((t.date for t in txns), default=datetime.date.max)
         for account in affected:
-            subset.update((id(e), e) for e in state.balances.get(account, ()))
+            subset.update((id(e), e) for e in state.balances.get(account, ())
+                          if e.date > since)
         history = state.history(affected, state.at_cost, [*subset.values(), *booked]) \
             if state.history else None
         if history is None:
