@@ -421,10 +421,10 @@ def main() -> None:
         loaded = serverload.cached(first.get("load"))
         cached = loaded is not None
         if loaded is None:
-            full = load_booked(Path(sys.argv[1]))
-            sha256 = file_digests(full.options)
             kept: list[Any] | None = []
-            with paused_gc():  # a few hundred thousand new tuples: no passes over the load
+            with paused_gc(freeze=True):  # held until the end: never walked by the gc
+                full = load_booked(Path(sys.argv[1]))
+                sha256 = file_digests(full.options)
                 body = encode_body(full.entries, full.options, sha256, kept)
             entries, options = full.entries, full.options
         else:
@@ -447,11 +447,12 @@ def main() -> None:
     del kept
     try:
         if loaded is None:
-            full = validated(full)
-            booked, entries, errors, options = full.booked, full.entries, full.errors, \
-                full.options
-            error_frame = encode_errors(errors)
-            state = Booked(booked, options, entries, full.balanced, sha256)
+            with paused_gc(freeze=True):
+                full = validated(full)
+                booked, entries, errors, options = full.booked, full.entries, full.errors, \
+                    full.options
+                error_frame = encode_errors(errors)
+                state = Booked(booked, options, entries, full.balanced, sha256)
             del full
         else:
             serverload.import_check_modules(options)

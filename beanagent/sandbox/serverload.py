@@ -39,7 +39,7 @@ def cached(hit: Any) -> tuple[Booked, list[Any], list[Any], list[Any], dict[str,
         return None
     if hashlib.sha256(data).hexdigest() != hit.get("sha256"):
         return None
-    with paused_gc():
+    with paused_gc(freeze=True):  # the load, held until the end: never walked by the gc
         payload = pickle.loads(data)
     del data
     if not isinstance(payload, tuple) or len(payload) != 8 or payload[0] != PAYLOAD_FORMAT:
@@ -74,7 +74,7 @@ def serving_view(entries: list[Any], options: dict[str, Any], body: bytes,
     from beanagent.ledger.snapshot import Snapshot
     from beanagent.ledger.view import ServerLedgerView
 
-    with paused_gc():
+    with paused_gc(freeze=True):
         view = ServerLedgerView(Snapshot.decode(body, marshal.dumps([]), txns), entries,
                                 options)
         view.index_accounts()
@@ -89,7 +89,7 @@ def use_history(state: Booked, view: Any) -> None:
     from beanagent.ledger.load import paused_gc
     from beanagent.sandbox import history
 
-    with paused_gc():
+    with paused_gc(freeze=True):
         columns = history.History(view.transactions_raw_all())
     state.history = functools.partial(history.merged_history, columns)
 
