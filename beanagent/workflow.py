@@ -15,6 +15,7 @@ where each file's entries sit. The host never parses or loads the ledger itself.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import os
@@ -267,7 +268,8 @@ def _while_loading(ledger_path: Path) -> dict[Path, LedgerFile]:
 
     ahead = read_ahead(ledger_path.resolve())
     for file in ahead.values():
-        prepare(file)
+        with contextlib.suppress(UnicodeDecodeError):  # the load says what is wrong with it
+            prepare(file)
     return ahead
 
 
