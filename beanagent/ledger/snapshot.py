@@ -53,8 +53,12 @@ def _value(value: Any) -> Any:
     return ("S", str(value))
 
 
+# What most entries' and postings' meta hold: where they are, and beancount's tolerances.
+_USUAL_META = HIDDEN_META | {"__tolerances__"}
+
+
 def _meta(meta: Mapping[str, Any] | None) -> tuple[Any, ...]:
-    if not meta:
+    if not meta or meta.keys() <= _USUAL_META:
         return ()
     # Most entries and postings carry only where they are (and beancount's own "__"
     # keys): a set difference in C is a tenth of the loop below.
@@ -143,10 +147,7 @@ def encode_body(entries: Iterable[Any], options: Mapping[str, Any],
     # which goes on holding the load) never holds more than a chunk's plain tuples: memory
     # freed from many small objects is seldom given back.
     strings: dict[Any, Any] = {}
-
-    def one(text: Any) -> Any:
-        return strings.setdefault(text, text)
-
+    share = strings.setdefault  # share(x, x): the first object equal to x
     txn_type, open_type, close_type = data.Transaction, data.Open, data.Close
     # Kinds with no account (a price, an event, ...): only where they sit matters.
     plain_kinds = (data.Price, data.Event, data.Query, data.Commodity, data.Custom)
@@ -169,13 +170,20 @@ def encode_body(entries: Iterable[Any], options: Mapping[str, Any],
             plain = True  # shared only without meta: equal keys may differ in type (1, True)
             for p in entry.postings:
                 number, currency = _number(p.units)
-                posting = (one(p.account), one(number), one(currency), _meta(p.meta) or None)
-                plain = plain and posting[3] is None
-                postings.append(one(posting) if posting[3] is None else posting)
-            txns.append((day, entry.flag, one(entry.payee), one(entry.narration or ""),
+                number = share(number, number)
+                extra = _meta(p.meta) or None
+                posting = (share(p.account, p.account), number, share(currency, currency),
+                           extra)
+                if extra is None:
+                    postings.append(share(posting, posting))
+                else:
+                    plain = False
+                    postings.append(posting)
+            kept = tuple(postings)
+            payee, narration = entry.payee, entry.narration or ""
+            txns.append((day, entry.flag, share(payee, payee), share(narration, narration),
                          tuple(entry.tags or ()), tuple(entry.links or ()), _meta(meta),
-                         str(name or ""), line,
-                         one(tuple(postings)) if plain else tuple(postings)))
+                         str(name or ""), line, share(kept, kept) if plain else kept))
             if len(txns) == TXN_CHUNK:
                 chunks.append(marshal.dumps(txns))
                 if keep is not None:
