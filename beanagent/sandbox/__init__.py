@@ -25,4 +25,5 @@ def start_sandbox(ledger: Path, settings: Settings, warn: Callable[[str], None],
     for note in recover(ledger):
         warn(note)
     return Sandbox(ledger.resolve(), step_timeout=settings.step_timeout,
-                   allow_weak=settings.allow_weak_sandbox, cache=cache).start()
+                   allow_weak=settings.allow_weak_sandbox, cache=cache,
+                   accounts=[settings.account] if settings.account else ()).start()

@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, NamedTuple
 
@@ -85,7 +86,20 @@ def prespawn(args: list[str]) -> None:
         from beanagent.ledger.cache import LoadCache
 
         cache = LoadCache()
-    _EARLY[main] = spawned._replace(told=(cache, tell(spawned, main, cache)))
+    _EARLY[main] = spawned._replace(told=(cache, tell(spawned, main, cache,
+                                                      _accounts(args))))
+
+
+def _accounts(args: list[str]) -> list[str]:
+    """The accounts named with --account/-a: the server makes their records early (a hint
+    only; the run's settings decide what is reconciled)."""
+    found = []
+    for i, arg in enumerate(args):
+        if arg in ("--account", "-a") and i + 1 < len(args):
+            found.append(args[i + 1])
+        elif arg.startswith("--account="):
+            found.append(arg.partition("=")[2])
+    return found
 
 
 def _cache_wanted(args: list[str], main: Path) -> bool:
@@ -105,17 +119,19 @@ def _cache_wanted(args: list[str], main: Path) -> bool:
     return data.get("cache") is not False
 
 
-def tell(spawned: Spawned, ledger: Path, cache: LoadCache | None) -> bool:
+def tell(spawned: Spawned, ledger: Path, cache: LoadCache | None,
+         accounts: Sequence[str] = ()) -> bool:
     """The server's first line: the cached load the host authenticated (where its payload
     lies and its sha256), or load in full, pickling the load for the cache when it lacks
     it (`cache` None: off). The server loads in full and keeps that load also when it
     refuses the payload (another version's, or a file changed since the host looked).
-    Returns whether a load may be kept."""
+    `accounts`: the statements' accounts, when already known (their records are made
+    while the host reads the snapshot). Returns whether a load may be kept."""
     hit = cache.fetch(ledger) if cache is not None else None
     keeping = cache is not None and cache.digest is not None
     first = {"load": None if hit is None else {"path": hit.path, "offset": hit.offset,
                                                 "length": hit.length, "sha256": hit.sha256},
-             "keep": keeping}
+             "keep": keeping, "warm": list(accounts)}
     assert spawned.proc.stdin is not None
     try:
         spawned.proc.stdin.write(json.dumps(first).encode() + b"\n")

@@ -41,8 +41,9 @@ SNAPSHOT_CAP = 4 * 2**30  # the plain data of a ledger (a 75k-transaction one: ~
 class Sandbox:
     def __init__(self, ledger: Path, *, step_timeout: float = DEFAULT_STEP_TIMEOUT,
                  check_timeout: float = DEFAULT_CHECK_TIMEOUT, allow_weak: bool = False,
-                 cache: LoadCache | None = None):
+                 cache: LoadCache | None = None, accounts: Sequence[str] = ()):
         self.ledger = ledger
+        self.accounts = tuple(accounts)  # the statements' accounts, if known: a hint
         # Strict by default: without Landlock and seccomp, scripts do not run at all
         # unless the user explicitly accepts a weaker sandbox.
         self.allow_weak = allow_weak
@@ -76,7 +77,7 @@ class Sandbox:
             return self
         spawned = spawned or spawn(self.ledger)
         self._proc, self._stderr, self._workdir, _ = spawned
-        self._keeping = tell(spawned, self.ledger, self.cache)
+        self._keeping = tell(spawned, self.ledger, self.cache, self.accounts)
         return self
 
     def __enter__(self) -> Sandbox:

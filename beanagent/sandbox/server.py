@@ -464,6 +464,8 @@ def main() -> None:
     snapshot = (body, error_frame)
     del body
     serverload.use_history(state, view)
+    # The accounts the host named: their records made while it reads the snapshot.
+    view.warm(a for a in first.get("warm") or () if isinstance(a, str))
     import beanagent.sandbox.script_api  # noqa: F401  (children find it loaded: no reads after Landlock)
     # Children inherit this heap copy-on-write; freezing it keeps their garbage collector
     # from walking (and so copying) every page of the loaded ledger.
