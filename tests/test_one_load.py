@@ -317,3 +317,14 @@ def test_the_early_server_is_told_the_cache_as_the_settings_decide(tmp_path: Pat
         decided.append(told[0] is not None)
         early.stop_unadopted()
     assert decided == [True, False, False, True]
+
+
+def test_the_accounts_named_on_the_command_line_are_a_hint_to_the_server() -> None:
+    """sandbox/early.py reads --account/-a (and --account=X) from the command line, so the
+    server makes those accounts' records while the host reads the snapshot."""
+    from beanagent.sandbox.early import _accounts
+
+    assert _accounts(["reconcile", "l.beancount", "s.csv", "--account", "Assets:A", "-a",
+                      "Assets:B", "--account=Assets:C", "-a"]) == \
+        ["Assets:A", "Assets:B", "Assets:C"]
+    assert _accounts(["reconcile", "l.beancount"]) == []
