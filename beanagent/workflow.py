@@ -239,17 +239,33 @@ def load(ledger_path: Path, statement_paths: Sequence[Path], settings: Settings,
     ui.status(f"reading {display_path(ledger_path)}")
     check_before_load(ledger_path, str(ledger_path))
     ahead = _while_loading(ledger_path)
-    ledger = _with_target(from_snapshot(ledger_path, sandbox.snapshot(), str(ledger_path),
-                                        ahead), settings)
-    view = ledger.plain.view()
-    for warning in denylist_warnings(settings.denylist, view.accounts):
-        ui.warn(warning)
-    if read is None:
-        statements = read_statements(statement_paths, view, settings, ui.warn)
-    else:  # the inbox read and identified them (against the same files, parsed alike)
-        statements = list(read)
-        require_size(statements)
+
+    def loaded() -> Ledger:
+        return _with_target(from_snapshot(ledger_path, sandbox.snapshot(), str(ledger_path),
+                                          ahead), settings)
+
+    # The statements are read on the load's body while the server validates it; a ledger
+    # the load refuses is still said first, and what reading them warned of after it.
+    view = sandbox.snapshot_body().view()
+    notes: list[str] = []
+    try:
+        if read is None:
+            statements = read_statements(statement_paths, view, settings, notes.append)
+        else:  # the inbox read and identified them (against the same files, parsed alike)
+            statements = list(read)
+            require_size(statements)
+    except BaseException:
+        loaded()
+        _warn_all(ui, settings, view, notes)
+        raise
+    ledger = loaded()
+    _warn_all(ui, settings, view, notes)
     return Loaded(ledger, view, tuple(statements))
+
+
+def _warn_all(ui: UI, settings: Settings, view: LedgerView, notes: list[str]) -> None:
+    for warning in [*denylist_warnings(settings.denylist, view.accounts), *notes]:
+        ui.warn(warning)
 
 
 def _while_loading(ledger_path: Path) -> dict[Path, LedgerFile]:

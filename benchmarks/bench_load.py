@@ -136,8 +136,11 @@ def bench(size: str, rounds: int, before: Path | None = None) -> dict[str, float
             "--dry-run"]
     cmds = {"bean-check": [BIN / "bean-check", ledger], "cold": [*base, "--no-cache"],
             "warm": base}
-    if before is not None:  # an older beanagent: no load cache to turn off
-        cmds["before"] = [before / "beanagent", *base[1:]]
+    if before is not None:  # an older beanagent: cold too, when it has a load cache
+        helped = subprocess.run([before / "beanagent", "reconcile", "--help"], env=env,
+                                capture_output=True, text=True).stdout
+        cmds["before"] = [before / "beanagent", *base[1:],
+                          *(["--no-cache"] if "--no-cache" in helped else [])]
     try:
         run(base, env)  # primes the cache (and the page cache) for the warm runs
         times: dict[str, list[tuple[float, float]]] = {name: [] for name in cmds}

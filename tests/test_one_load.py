@@ -328,3 +328,17 @@ def test_the_accounts_named_on_the_command_line_are_a_hint_to_the_server() -> No
                       "Assets:B", "--account=Assets:C", "-a"]) == \
         ["Assets:A", "Assets:B", "Assets:C"]
     assert _accounts(["reconcile", "l.beancount"]) == []
+
+
+def test_statements_read_during_validation_yield_to_a_refused_ledger(tmp_path: Path) -> None:
+    """The host reads the statements on the load's body while the server validates
+    (workflow.load); a ledger the load refuses is still what the user is told, not the
+    statement's own problem, and nothing else is printed before it."""
+    (tmp_path / "l.beancount").write_text('2024-01-01 open Assets:Bank\n'
+                                          '2024-01-02 * "unclosed\n  Assets:Bank  1 USD\n')
+    (tmp_path / "s.pdf").write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n")
+    proc = run_cli_in_process("reconcile", "l.beancount", "s.pdf", "--account", "Assets:Bank",
+                              "--dry-run", "--no-cache", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    said = [line for line in proc.stderr.splitlines() if not line.startswith("…")]
+    assert len(said) == 1 and "l.beancount" in said[0] and "does not parse" in said[0], said

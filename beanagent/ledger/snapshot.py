@@ -272,18 +272,23 @@ class Snapshot:
             raise ValueError("not a ledger snapshot of this version")
         return raw
 
+    @staticmethod
+    def decode_errors(errors: bytes) -> tuple[tuple[LedgerError, ...], tuple[str, ...]]:
+        """The errors (encode_errors'), and each one's beancount type."""
+        found = marshal.loads(errors)
+        return (tuple(LedgerError(str(f), int(n), str(m)) for _, f, n, m in found),
+                tuple(str(k) for k, *_ in found))
+
     @classmethod
     def decode(cls, body: bytes | dict[str, Any], errors: bytes,
                txns: list[Any] | None = None) -> Snapshot:
         """The body (bytes, or as decode_body read it) and the errors (encode_errors');
         `txns`: the transactions as encode_body kept them (else decoded from the body)."""
         raw = cls.decode_body(body) if isinstance(body, bytes) else body
-        found = marshal.loads(errors)
+        found, kinds = cls.decode_errors(errors)
         if txns is None:
             txns = [txn for chunk in raw["txns"] for txn in marshal.loads(chunk)]
-        return cls(raw["files"], raw["options"],
-                   tuple(LedgerError(str(f), int(n), str(m)) for _, f, n, m in found),
-                   tuple(str(k) for k, *_ in found), int(raw["entries"]), txns,
+        return cls(raw["files"], raw["options"], found, kinds, int(raw["entries"]), txns,
                    raw["opens"], raw["closes"], raw["balances"], tuple(raw["documents"]),
                    {name: (array("q", lines), array("q", days))
                     for name, (lines, days) in raw["dated"].items()},

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import gc
+import dataclasses
 import hashlib
 import json
+import marshal
 import os
 import select
 import signal
@@ -58,6 +59,7 @@ class Sandbox:
         self._ready = False
         self._buffer = bytearray()  # what the server sent and was not read yet
         self._snapshot: Snapshot | None = None
+        self._body: Snapshot | None = None  # the snapshot before its errors came
         self._keeping = False  # the server pickles its load for the cache
         self._checking = False  # a check was sent and its reply not read yet
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
@@ -195,10 +197,11 @@ class Sandbox:
         self._buffer = bytearray(self._buffer[size:])  # not the frame's room kept for good
         return frame
 
-    def _ensure_ready(self) -> None:
+    def _ensure_body(self) -> None:
+        """The ready line and the snapshot's body, decoded (while the server validates)."""
         if self._proc is None:
             self.start()
-        if self._ready:
+        if self._body is not None or self._ready:
             return
         reply = self._read_reply(START_TIMEOUT)
         if not reply.get("ready"):
@@ -208,21 +211,11 @@ class Sandbox:
             raise SandboxError("sandbox sent no ledger snapshot")
         data = self._read_frame(size, START_TIMEOUT)
         try:
-            with paused_gc():  # decoded while the server validates the load
-                body = Snapshot.decode_body(data)
-                del data
-                said = self._read_reply(START_TIMEOUT)
-                length = said.get("errors")
-                if not isinstance(length, int) or not 0 < length <= SNAPSHOT_CAP:
-                    raise SandboxError(f"sandbox could not load the ledger: {said.get('error')}")
-                self._snapshot = Snapshot.decode(body, self._read_frame(length, START_TIMEOUT))
+            with paused_gc(freeze=True):  # half a million tuples, held for the whole run
+                self._body = Snapshot.decode(data, marshal.dumps([]))
         except (ValueError, EOFError, TypeError, KeyError) as exc:
             raise SandboxError(f"the sandbox's ledger snapshot is unreadable: {exc}") from None
-        del body
-        # Half a million immutable tuples the collector would walk on every full pass for
-        # the rest of the run (as the server freezes its load for its children).
-        gc.freeze()
-        self._ready = True
+        del data
         layers = reply.get("layers")
         self.layers = layers if isinstance(layers, dict) else {}
         missing = reply.get("missing")
@@ -232,6 +225,31 @@ class Sandbox:
         seconds = reply.get("seconds")
         # a JSON number: an int or, read with parse_float=Decimal, a Decimal (never a float)
         self.load_seconds = seconds if isinstance(seconds, (int, Decimal)) else None
+
+    def _ensure_ready(self) -> None:
+        """The body, then the load's errors (once validated): the snapshot whole."""
+        if self._ready:
+            return
+        self._ensure_body()
+        assert self._body is not None
+        said = self._read_reply(START_TIMEOUT)
+        length = said.get("errors")
+        if not isinstance(length, int) or not 0 < length <= SNAPSHOT_CAP:
+            raise SandboxError(f"sandbox could not load the ledger: {said.get('error')}")
+        try:
+            errors = Snapshot.decode_errors(self._read_frame(length, START_TIMEOUT))
+        except (ValueError, EOFError, TypeError, KeyError) as exc:
+            raise SandboxError(f"the sandbox's ledger snapshot is unreadable: {exc}") from None
+        self._snapshot = dataclasses.replace(self._body, errors=errors[0],
+                                             error_kinds=errors[1])
+        self._ready = True
+
+    def snapshot_body(self) -> Snapshot:
+        """The server's load as plain data, without its errors (`errors` empty): what the
+        host can work on while the server validates. `snapshot` has them."""
+        self._ensure_body()
+        assert self._body is not None
+        return self._body
 
     def snapshot(self) -> Snapshot:
         """The ledger as the server's full load found it, as plain data; waits for the

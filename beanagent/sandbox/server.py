@@ -445,6 +445,11 @@ def main() -> None:
         send({"errors": len(error_frame)}, error_frame)
     view = serverload.serving_view(entries, options, body, kept)
     del kept
+    # What scripts and the check read, readied while the host decodes the body: then a
+    # script forks as soon as the errors are out. The accounts the host named get their
+    # records now (sandbox/early.py).
+    history = serverload.history_of(view)
+    view.warm(a for a in first.get("warm") or () if isinstance(a, str))
     try:
         if loaded is None:
             with paused_gc(freeze=True):
@@ -463,9 +468,7 @@ def main() -> None:
         send({"errors": len(error_frame)}, error_frame)
     snapshot = (body, error_frame)
     del body
-    serverload.use_history(state, view)
-    # The accounts the host named: their records made while it reads the snapshot.
-    view.warm(a for a in first.get("warm") or () if isinstance(a, str))
+    serverload.use_history(state, history)
     import beanagent.sandbox.script_api  # noqa: F401  (children find it loaded: no reads after Landlock)
     # Children inherit this heap copy-on-write; freezing it keeps their garbage collector
     # from walking (and so copying) every page of the loaded ledger.

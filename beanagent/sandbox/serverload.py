@@ -81,16 +81,22 @@ def serving_view(entries: list[Any], options: dict[str, Any], body: bytes,
     return view
 
 
-def use_history(state: Booked, view: Any) -> None:
-    """The local check rebuilds the history it needs from flat columns made of the view's
-    plain tuples (sandbox/history.py), made now, before any child exists."""
-    import functools
-
+def history_of(view: Any) -> Any:
+    """Flat per-account columns of the view's plain tuples (sandbox/history.py), made
+    before any child exists."""
     from beanagent.ledger.load import paused_gc
     from beanagent.sandbox import history
 
     with paused_gc(freeze=True):
-        columns = history.History(view.transactions_raw_all())
+        return history.History(view.transactions_raw_all())
+
+
+def use_history(state: Booked, columns: Any) -> None:
+    """The local check rebuilds the history it needs from `columns` (history_of)."""
+    import functools
+
+    from beanagent.sandbox import history
+
     state.history = functools.partial(history.merged_history, columns)
 
 
