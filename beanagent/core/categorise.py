@@ -63,6 +63,9 @@ class _Key:
     votes: tuple[dict[str, float], dict[str, Txn]] | None = None
 
 
+_UNSEEN = object()
+
+
 def _counter_account(txn: Txn, account: str) -> str | None:
     """The main other leg: the account that received another commodity in exchange for
     the money (shares bought or sold at cost: units that don't balance on their own), else
@@ -97,8 +100,9 @@ class Categoriser:
             for p in t.postings:
                 if p.currency:
                     self._held.setdefault(p.account, set()).add(p.currency)
+        self._counters: dict[int, str | None] = {}  # each history row's, by id: made once
         for t in self._history:
-            if _counter_account(t, account) is None:
+            if self._counter(t) is None:
                 continue
             for raw in {t.payee or "", t.narration}:
                 text = normalize(raw)
@@ -115,6 +119,14 @@ class Categoriser:
         for number, key in enumerate(self._keys):
             for gram in key.grams:
                 self._index.setdefault(gram, []).append(number)
+
+    def _counter(self, txn: Txn) -> str | None:
+        """_counter_account of a row of this account's history (the rows live as long
+        as the categoriser: their ids are theirs)."""
+        found = self._counters.get(id(txn), _UNSEEN)
+        if found is _UNSEEN:
+            found = self._counters[id(txn)] = _counter_account(txn, self.account)
+        return found  # type: ignore[return-value]
 
     def _usable(self, account: str, day: datetime.date) -> bool:
         """Open on `day` as beancount sees it: a posting on the close date itself is valid
@@ -149,7 +161,7 @@ class Categoriser:
         for t in self._history:
             if (t.amount(self.account) > 0) != (line.amount > 0):
                 continue
-            acct = _counter_account(t, self.account)
+            acct = self._counter(t)
             if (acct is not None and acct.split(":")[0] in OWN and acct not in self.denylist
                     and self._usable(acct, line.date) and self._cash(acct)):
                 votes[acct] += 1
@@ -169,7 +181,7 @@ class Categoriser:
             last: dict[str, Txn] = {}
             newest = max(t.date for t in key.txns)
             for t in key.txns:
-                acct = _counter_account(t, self.account)
+                acct = self._counter(t)
                 if acct is None:
                     continue
                 age_years = (newest - t.date).days / 365
@@ -252,7 +264,7 @@ class Categoriser:
                        "purpose is alike")
         found = Suggestion(acct, example.payee, confidence, reason, example, self.threshold)
         return self._multi_leg(line, found, [t for t in best.txns
-                                             if _counter_account(t, self.account) == acct])
+                                             if self._counter(t) == acct])
 
     def _not_cash(self, line: StatementLine, example: Txn, account: str) -> Suggestion:
         held = ", ".join(sorted(self._allowed.get(account) or self._held.get(account) or ()))
