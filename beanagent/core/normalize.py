@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 # Processor prefixes and channel words that say nothing about the counterparty.
@@ -21,6 +22,7 @@ _STOP = frozenset({"inc", "llc", "ltd", "co", "com", "www", "the", "usa", "us", 
                    "des", "id", "ppd", "web", "online"})
 
 
+@functools.lru_cache(maxsize=4096)  # a ledger's payees and narrations repeat, month after month
 def normalize(text: str) -> str:
     """'SQ *BLUE BOTTLE COFFEE #123 OAKLAND' -> 'blue bottle coffee oakland'."""
     text = _PREFIXES.sub("", text.strip())
