@@ -61,13 +61,15 @@ class InProcess:
 
     def __init__(self, main: Path):
         from beanagent.ledger.load import load_in_full
-        from beanagent.sandbox.incremental import Booked
-        from beanagent.sandbox.serverload import history_of, use_history
+        from beanagent.ledger.snapshot import encode
+        from beanagent.sandbox.incremental import Booked, file_digests
+        from beanagent.sandbox.serverload import history_of, serving_view, use_history
 
         full = load_in_full(main)
         self.state = Booked(full.booked, full.options, full.entries, full.balanced)
-        # as the server readies itself: the local check's history as flat columns
-        use_history(self.state, history_of(full.entries))
+        # as the server readies itself: the local check's history from plain data
+        body, _ = encode(full.entries, full.errors, full.options, file_digests(full.options))
+        use_history(self.state, history_of(serving_view(full.entries, full.options, body)))
 
     def check(self, main: Path, readable: tuple[Path, ...],
               request: dict[str, Any]) -> tuple[list[Any], bool]:

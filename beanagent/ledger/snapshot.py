@@ -127,8 +127,9 @@ def encode_errors(errors: Iterable[Any]) -> bytes:
 
 
 def encode_body(entries: Iterable[Any], options: Mapping[str, Any],
-                sha256: Mapping[str, str]) -> bytes:
-    """Everything but the errors."""
+                sha256: Mapping[str, str], keep: list[Any] | None = None) -> bytes:
+    """Everything but the errors. `keep`: receives the transactions' plain tuples (the
+    sandbox server's own view is made of them: no decoding of what it just encoded)."""
     from beancount.core import data
 
     files = set(sha256)
@@ -185,6 +186,8 @@ def encode_body(entries: Iterable[Any], options: Mapping[str, Any],
                          str(name or ""), line, share(kept, kept) if plain else kept))
             if len(txns) == TXN_CHUNK:
                 chunks.append(marshal.dumps(txns))
+                if keep is not None:
+                    keep.extend(txns)
                 txns.clear()
                 strings.clear()
         elif kind is open_type:
@@ -197,6 +200,8 @@ def encode_body(entries: Iterable[Any], options: Mapping[str, Any],
                              entry.amount.currency, str(name or ""), line))
         elif kind is data.Document:
             documents.append(str(entry.filename))
+    if keep is not None:
+        keep.extend(txns)
     return marshal.dumps({
         "format": FORMAT, "files": dict(sha256), "options": _plain_options(options),
         "entries": count, "txns": [*chunks, marshal.dumps(txns)], "opens": opens,
@@ -275,11 +280,14 @@ class Snapshot:
                 tuple(str(k) for k, *_ in found))
 
     @classmethod
-    def decode(cls, body: bytes | dict[str, Any], errors: bytes) -> Snapshot:
-        """The body (bytes, or as decode_body read it) and the errors (encode_errors')."""
+    def decode(cls, body: bytes | dict[str, Any], errors: bytes,
+               txns: list[Any] | None = None) -> Snapshot:
+        """The body (bytes, or as decode_body read it) and the errors (encode_errors');
+        `txns`: the transactions as encode_body kept them (else decoded from the body)."""
         raw = cls.decode_body(body) if isinstance(body, bytes) else body
         found, kinds = cls.decode_errors(errors)
-        txns = [txn for chunk in raw["txns"] for txn in marshal.loads(chunk)]
+        if txns is None:
+            txns = [txn for chunk in raw["txns"] for txn in marshal.loads(chunk)]
         return cls(raw["files"], raw["options"], found, kinds, int(raw["entries"]), txns,
                    raw["opens"], raw["closes"], raw["balances"], tuple(raw["documents"]),
                    {name: (array("q", lines), array("q", days))

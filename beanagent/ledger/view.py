@@ -129,6 +129,7 @@ class LedgerView:
         self._indexed = False  # every account's list is built (index_accounts)
         self._days: dict[str, list[datetime.date]] = {}
         self._txns: dict[str, tuple[Txn, ...]] = {}
+        self._positions: dict[int, int] | None = None
 
     @property
     def start(self) -> datetime.date | None:
@@ -183,6 +184,20 @@ class LedgerView:
             if account in self.accounts:
                 self._account_txns(account)
                 self._account_days(account)
+
+    def transactions_raw_all(self) -> list[Any]:
+        """The view's own rows (entries, or plain tuples) of every transaction, in order."""
+        return self._raw
+
+    def transactions_raw(self, account: str) -> list[Any]:
+        """The view's own rows (entries, or plain tuples) of `transactions(account)`."""
+        return self._account_raw(account)
+
+    def position(self, raw: Any) -> int:
+        """Where a row of `transactions_raw` stands in the load's order."""
+        if self._positions is None:
+            self._positions = {id(e): i for i, e in enumerate(self._raw)}
+        return self._positions[id(raw)]
 
     def _account_days(self, account: str) -> list[datetime.date]:
         days = self._days.get(account)
@@ -291,6 +306,7 @@ class PlainLedgerView(LedgerView):
         self._indexed = False
         self._days = {}
         self._txns = {}
+        self._positions = None
         self._postings: dict[int, tuple[Posting, ...]] = {}  # by the snapshot's tuple
         self._numbers: dict[str, Decimal] = {}
 
@@ -327,3 +343,17 @@ class PlainLedgerView(LedgerView):
         if number is None:
             number = self._numbers[text] = Decimal(text)
         return number
+
+
+class ServerLedgerView(PlainLedgerView):
+    """The sandbox server's view, which its script children inherit: records made from the
+    snapshot's plain tuples (a child then touches, so copies, those compact tuples rather
+    than the load's own objects spread over its whole heap), BQL on the load's entries."""
+
+    def __init__(self, snapshot: Any, entries: list[Any], options: dict[str, Any]):
+        super().__init__(snapshot)
+        self._entries = entries
+        self._options = options
+
+    def query(self, bql: str) -> list[dict[str, Any]]:
+        return LedgerView.query(self, bql)

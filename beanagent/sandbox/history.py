@@ -59,33 +59,8 @@ class Columns:
 class History:
     """Every account's postings as columns (see the module's docstring)."""
 
-    @classmethod
-    def of_entries(cls, entries: Sequence[Any]) -> History:
-        """From the load's entries: each transaction's date, line and postings (account,
-        the units' exact decimal text and currency), as the snapshot writes them."""
-        from decimal import Decimal
-
-        from beancount.core import data
-
-        rows = []
-        for entry in entries:
-            if type(entry) is not data.Transaction:
-                continue
-            line = entry.meta.get("lineno") if entry.meta else None
-            postings = []
-            for p in entry.postings:
-                number = getattr(p.units, "number", None)
-                currency = getattr(p.units, "currency", None)
-                postings.append((p.account,
-                                 str(number) if isinstance(number, Decimal) else None,
-                                 currency if isinstance(currency, str) else None, None))
-            rows.append((entry.date.toordinal(), *(None,) * 7,
-                         line if isinstance(line, int) else 0, postings))
-        return cls(rows)
-
     def __init__(self, txns: Sequence[Any]):
-        """`txns`: plain transactions as the snapshot has them (day, ..., line at 8,
-        postings at 9), in the load's order."""
+        """`txns`: the snapshot's plain transactions, in the load's order."""
         columns: dict[str, Columns] = {}
         texts: dict[str, list[bytes]] = {}
         currencies: dict[str, int] = {}

@@ -421,13 +421,15 @@ def main() -> None:
         loaded = serverload.cached(first.get("load"))
         cached = loaded is not None
         if loaded is None:
+            kept: list[Any] | None = []
             with paused_gc(freeze=True):  # held until the end: never walked by the gc
                 full = load_booked(Path(sys.argv[1]))
                 sha256 = file_digests(full.options)
-                body = encode_body(full.entries, full.options, sha256)
+                body = encode_body(full.entries, full.options, sha256, kept)
             entries, options = full.entries, full.options
         else:
             state, booked, entries, errors, options, (body, error_frame) = loaded
+            kept = None
     except (Exception, SystemExit) as exc:  # the host reports it; a half-loaded server
         send({"ready": False, "error": _failed(exc)})  # must not serve
         return
@@ -441,11 +443,12 @@ def main() -> None:
           "cached": cached}, body)
     if loaded is not None:  # the cached load's errors are known: out at once
         send({"errors": len(error_frame)}, error_frame)
-    view = serverload.serving_view(entries, options)
+    view = serverload.serving_view(entries, options, body, kept)
+    del kept
     # What scripts and the check read, readied while the host decodes the body: then a
     # script forks as soon as the errors are out. The accounts the host named get their
     # records now (sandbox/early.py).
-    history = serverload.history_of(entries)
+    history = serverload.history_of(view)
     view.warm(a for a in first.get("warm") or () if isinstance(a, str))
     try:
         if loaded is None:

@@ -62,25 +62,33 @@ def cached(hit: Any) -> tuple[Booked, list[Any], list[Any], list[Any], dict[str,
     return state, booked, entries, errors, options, snapshot
 
 
-def serving_view(entries: list[Any], options: dict[str, Any]) -> Any:
-    """The view scripts get, every account's (and parent's) transactions indexed."""
+def serving_view(entries: list[Any], options: dict[str, Any], body: bytes,
+                 txns: list[Any] | None = None) -> Any:
+    """The view scripts get (ledger/view.ServerLedgerView: records from the snapshot's
+    plain tuples, BQL on the entries), every account's transactions indexed. `txns`: the
+    body's transactions as encode_body kept them (else decoded). `use_history` then
+    points the local check at the same tuples."""
+    import marshal
+
     from beanagent.ledger.load import paused_gc
-    from beanagent.ledger.view import LedgerView
+    from beanagent.ledger.snapshot import Snapshot
+    from beanagent.ledger.view import ServerLedgerView
 
     with paused_gc(freeze=True):
-        view = LedgerView(entries, options)
+        view = ServerLedgerView(Snapshot.decode(body, marshal.dumps([]), txns), entries,
+                                options)
         view.index_accounts()
     return view
 
 
-def history_of(entries: list[Any]) -> Any:
-    """Flat per-account columns of the load's transactions (sandbox/history.py), made
+def history_of(view: Any) -> Any:
+    """Flat per-account columns of the view's plain tuples (sandbox/history.py), made
     before any child exists."""
     from beanagent.ledger.load import paused_gc
     from beanagent.sandbox import history
 
     with paused_gc(freeze=True):
-        return history.History.of_entries(entries)
+        return history.History(view.transactions_raw_all())
 
 
 def use_history(state: Booked, columns: Any) -> None:
