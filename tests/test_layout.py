@@ -281,3 +281,18 @@ def test_style_found_in_one_pass_is_the_per_line_rule() -> None:
         lines = [rng.choice(shapes) for _ in range(rng.randint(0, 9))]
         text = rng.choice(["\n", "\r\n"]).join(lines) + rng.choice(["", "\n"])
         assert detect_style(text.encode()) == _style_by_lines(text), text
+
+
+def test_push_and_pop_lines_found_as_the_anchored_pattern_finds_them() -> None:
+    """placement.uses_context (staging's and the check's test for pushtag/pushmeta
+    blocks) searches for the words and looks back to the line's start; on random files it
+    says what the line-anchored pattern says."""
+    from beanagent.files.placement import _CONTEXT, uses_context
+
+    rng = random.Random(16)
+    shapes = [b"pushtag #a", b"  poptag #a", b"\tpushmeta x: 1", b"; pushtag", b"xpushtag",
+              b"pushtags", b"popmeta x:", b"2024-01-01 open A", b" \t popmeta", b"pop", b""]
+    for _ in range(5000):
+        data = rng.choice([b"\n", b"\r\n"]).join(rng.choice(shapes)
+                                                  for _ in range(rng.randint(0, 5)))
+        assert uses_context(data) == (_CONTEXT.search(data) is not None), data

@@ -35,18 +35,16 @@ bytes are always parsed whole.
 from __future__ import annotations
 
 import gc
-import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from beanagent.files.placement import uses_context
 from beanagent.ledger.load import Balanced, paused_gc, validate
 from beanagent.model import LineMap, sha256_bytes
 
 # Imported here, not in the check: its child reads no module after Landlock.
 from beanagent.sandbox.local import local_errors
-
-_CONTEXT = re.compile(rb"^[ \t]*(pushtag|poptag|pushmeta|popmeta)\b", re.MULTILINE)
 
 # Plugins (beancount 3's own) that return new entries and never change the ones they are
 # given, read from their source: with only these, the server's booked entries are still
@@ -197,7 +195,7 @@ def _blocks(path: str, runs: list[tuple[int, int]]) -> tuple[list[tuple[int, str
             data = carry + chunk
             cut = data.rfind(b"\n") + 1 if chunk else len(data)  # whole lines, but the last
             part, carry = data[:cut], data[cut:]
-            if _CONTEXT.search(part):
+            if uses_context(part):
                 return None
             newlines += part.count(b"\n")
             count = part.count(b"\n") + (0 if not part or part.endswith(b"\n") else 1)
