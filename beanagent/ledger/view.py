@@ -129,7 +129,6 @@ class LedgerView:
         self._indexed = False  # every account's list is built (index_accounts)
         self._days: dict[str, list[datetime.date]] = {}
         self._txns: dict[str, tuple[Txn, ...]] = {}
-        self._positions: dict[int, int] | None = None
 
     @property
     def start(self) -> datetime.date | None:
@@ -188,16 +187,6 @@ class LedgerView:
     def transactions_raw_all(self) -> list[Any]:
         """The view's own rows (entries, or plain tuples) of every transaction, in order."""
         return self._raw
-
-    def transactions_raw(self, account: str) -> list[Any]:
-        """The view's own rows (entries, or plain tuples) of `transactions(account)`."""
-        return self._account_raw(account)
-
-    def position(self, raw: Any) -> int:
-        """Where a row of `transactions_raw` stands in the load's order."""
-        if self._positions is None:
-            self._positions = {id(e): i for i, e in enumerate(self._raw)}
-        return self._positions[id(raw)]
 
     def _account_days(self, account: str) -> list[datetime.date]:
         days = self._days.get(account)
@@ -306,7 +295,6 @@ class PlainLedgerView(LedgerView):
         self._indexed = False
         self._days = {}
         self._txns = {}
-        self._positions = None
         self._postings: dict[int, tuple[Posting, ...]] = {}  # by the snapshot's tuple
         self._numbers: dict[str, Decimal] = {}
 

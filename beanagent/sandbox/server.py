@@ -370,14 +370,6 @@ def serve_one(work: Callable[[], dict[str, Any]], timeout: float, extra_mem: int
     return reply
 
 
-def _statement_accounts(request: dict[str, Any]) -> set[str]:
-    """The accounts of a run request's statements (their records are made before the
-    script's child forks)."""
-    found = request.get("statements")
-    return {s["account"] for s in found if isinstance(s, dict)
-            and isinstance(s.get("account"), str)} if isinstance(found, list) else set()
-
-
 def _failed(exc: BaseException) -> str:
     """Why the load failed, for the host; beancount lets a plugin's exit through: say
     whose it was."""
@@ -485,7 +477,7 @@ def main() -> None:
         request = json.loads(line)
         strict = bool(request.get("strict", True))
         if request["op"] == "run":
-            view.warm(_statement_accounts(request))
+            view.warm(serverload.statement_accounts(request))
             gc.freeze()
             reply = serve_one(functools.partial(_run_script, view, request),
                               request["timeout"], 2 * 1024**3, layers,

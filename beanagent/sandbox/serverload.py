@@ -62,6 +62,14 @@ def cached(hit: Any) -> tuple[Booked, list[Any], list[Any], list[Any], dict[str,
     return state, booked, entries, errors, options, snapshot
 
 
+def statement_accounts(request: dict[str, Any]) -> set[str]:
+    """The accounts of a run request's statements (their records are made before the
+    script's child forks)."""
+    found = request.get("statements")
+    return {s["account"] for s in found if isinstance(s, dict)
+            and isinstance(s.get("account"), str)} if isinstance(found, list) else set()
+
+
 def serving_view(entries: list[Any], options: dict[str, Any], body: bytes,
                  txns: list[Any] | None = None) -> Any:
     """The view scripts get (ledger/view.ServerLedgerView: records from the snapshot's
