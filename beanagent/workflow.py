@@ -237,7 +237,6 @@ def load(ledger_path: Path, statement_paths: Sequence[Path], settings: Settings,
     """The ledger as the sandbox server's full load found it (waits for that load), and
     the statements read against it."""
     ui.status(f"reading {display_path(ledger_path)}")
-    check_before_load(ledger_path, str(ledger_path))
     ahead = _while_loading(ledger_path)
 
     def loaded() -> Ledger:
@@ -270,8 +269,9 @@ def _warn_all(ui: UI, settings: Settings, view: LedgerView, notes: list[str]) ->
 
 def _while_loading(ledger_path: Path) -> dict[Path, LedgerFile]:
     """What this process does while the sandbox server loads the ledger (it has a core of
-    its own): read the ledger's files and ready them for staging (their lines, their
-    style), and import what reading the statements and staging will need."""
+    its own): refuse what can't be a ledger (check_before_load), read the ledger's files
+    and ready them for staging (their lines, their style), and import what reading the
+    statements and staging will need."""
     import beancount.parser.lexer
     import beancount.parser.printer  # noqa: F401
 
@@ -282,7 +282,7 @@ def _while_loading(ledger_path: Path) -> dict[Path, LedgerFile]:
     import beanagent.statements.qif
     import beanagent.statements.resolve  # noqa: F401
 
-    ahead = read_ahead(ledger_path.resolve())
+    ahead = read_ahead(ledger_path, str(ledger_path))
     for file in ahead.values():
         with contextlib.suppress(UnicodeDecodeError):  # the load says what is wrong with it
             prepare(file)

@@ -39,6 +39,13 @@ def _ledger(rng: random.Random) -> tuple[str, str]:
     return "\n".join(lines) + "\n", "\n".join(new) + "\n"
 
 
+def history_for(history: History) -> dict[str, list[tuple[int, int, int, str, str]]]:
+    """Each account's postings as (order, day, line, currency, number)."""
+    return {name: [(o, d, ln, history.currencies[c], cols.numbers[s:e].decode())
+                   for o, d, ln, c, s, e in cols.rows()]
+            for name, cols in history.columns.items()}
+
+
 def _errors(entries: list[Any], options: dict[str, Any]) -> list[str]:
     from beancount.core import data
     from beancount.ops import balance

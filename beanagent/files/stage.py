@@ -181,12 +181,10 @@ def stage_items(ledger: Ledger, items: list[Proposal],
     chosen = {item.id: (targets or {}).get(item.id) or placement.file_for(item.spec)
               for item in items}
     by_file: dict[Path, dict[int, list[Proposal]]] = {}
-    lines_of: dict[Path, FileLines] = {}
     for item in items:
         path = chosen[item.id]
-        if path not in lines_of:
-            lines_of[path] = prepare(ledger.files[path])[0]
-        index = insert_index(lines_of[path], placement.file_dated(path), item.spec.date)
+        index = insert_index(prepare(ledger.files[path])[0], placement.file_dated(path),
+                             item.spec.date)
         by_file.setdefault(path, {}).setdefault(index, []).append(item)
     rank = {"open": 0, "transaction": 1, "balance": 2, "document": 3}
     for inserts in by_file.values():
@@ -204,7 +202,7 @@ def stage_items(ledger: Ledger, items: list[Proposal],
         target = staged[path]
         target.parent.mkdir(parents=True, exist_ok=True)
         if path in by_file:
-            new_bytes[path], line_map = _render_file(lines_of[path], by_file[path], texts)
+            new_bytes[path], line_map = _render_file(prepare(info)[0], by_file[path], texts)
             line_maps[target] = line_map
             target.write_bytes(new_bytes[path])
         else:

@@ -120,20 +120,15 @@ def _read_files(names: list[str], main: Path, loaded: Mapping[str, str] | None =
     return files
 
 
-def read_ahead(main: Path) -> dict[Path, LedgerFile]:
-    """The ledger's files as they are now (the main file and what it includes), read while
-    the sandbox server loads them; `from_snapshot` takes each one whose bytes are the ones
-    the server loaded. Anything odd is left to the load to report."""
-    try:
-        names = require_plain_includes(main)
-    except BadInputError:
-        return {}
-    files = {}
-    for path in names:
-        with contextlib.suppress(OSError):
-            raw = path.read_bytes()
-            files[path] = LedgerFile(path, raw, sha256_bytes(raw))
-    return files
+def read_ahead(path: Path, display: str | None = None) -> dict[Path, LedgerFile]:
+    """check_before_load, keeping the ledger's files as it read them (the main file and
+    what it includes; one read each), while the sandbox server loads them:
+    `from_snapshot` takes each one whose bytes are the ones the server loaded."""
+    display = display or str(path)
+    _require_readable(path, display)
+    contents: dict[Path, bytes] = {}
+    require_plain_includes(path.resolve(), display, contents)
+    return {name: LedgerFile(name, raw, sha256_bytes(raw)) for name, raw in contents.items()}
 
 
 def _require_entries(count: int, errors: list[LedgerError], display: str) -> None:
@@ -188,12 +183,14 @@ def _shown(file: Path, main: Path, display: str) -> str:
     return str(file)
 
 
-def require_plain_includes(main: Path, display: str | None = None) -> list[Path]:
+def require_plain_includes(main: Path, display: str | None = None,
+                           contents: dict[Path, bytes] | None = None) -> list[Path]:
     """Every file the ledger includes (globs expanded as beancount does) is a regular
     file: beancount's parser crashes on a folder (`include "somedir"`) and blocks for ever
     on a FIFO or /dev/zero (a symlink in a shared folder matched by a glob). Refused with
     one line naming the include (file and line). Reads the directives only: cheap.
-    Returns the files found (the main one first), as the load cache's key names them."""
+    Returns the files found (the main one first), as the load cache's key names them;
+    `contents` receives each one's bytes as read."""
     display = display or str(main)
     seen: dict[Path, None] = {}
     todo = [main]
@@ -208,6 +205,8 @@ def require_plain_includes(main: Path, display: str | None = None) -> list[Path]
             data = file.read_bytes()
         except OSError:
             continue  # beancount reports what it can't read
+        if contents is not None:
+            contents[file] = data
         for found in _includes(data):
             name = found.group(1).decode("utf-8", "replace")
             pattern = name if os.path.isabs(name) else os.path.join(file.parent, name)

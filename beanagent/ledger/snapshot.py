@@ -265,14 +265,6 @@ class Snapshot:
     first_open: Mapping[str, str]  # root account -> file of its first `open`
 
     @staticmethod
-    def decode_body(body: bytes) -> dict[str, Any]:
-        """The snapshot's body (encode_body's), read while the server still validates."""
-        raw = marshal.loads(body)
-        if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-            raise ValueError("not a ledger snapshot of this version")
-        return raw
-
-    @staticmethod
     def decode_errors(errors: bytes) -> tuple[tuple[LedgerError, ...], tuple[str, ...]]:
         """The errors (encode_errors'), and each one's beancount type."""
         found = marshal.loads(errors)
@@ -280,12 +272,15 @@ class Snapshot:
                 tuple(str(k) for k, *_ in found))
 
     @classmethod
-    def decode(cls, body: bytes | dict[str, Any], errors: bytes,
+    def decode(cls, body: bytes, errors: bytes | None = None,
                txns: list[Any] | None = None) -> Snapshot:
-        """The body (bytes, or as decode_body read it) and the errors (encode_errors');
-        `txns`: the transactions as encode_body kept them (else decoded from the body)."""
-        raw = cls.decode_body(body) if isinstance(body, bytes) else body
-        found, kinds = cls.decode_errors(errors)
+        """The body (encode_body's) and the errors (encode_errors'; None: the body alone,
+        read while the server still validates); `txns`: the transactions as encode_body
+        kept them (else decoded from the body)."""
+        raw = marshal.loads(body)
+        if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+            raise ValueError("not a ledger snapshot of this version")
+        found, kinds = cls.decode_errors(errors) if errors is not None else ((), ())
         if txns is None:
             txns = [txn for chunk in raw["txns"] for txn in marshal.loads(chunk)]
         return cls(raw["files"], raw["options"], found, kinds, int(raw["entries"]), txns,

@@ -32,7 +32,7 @@ from __future__ import annotations
 import bisect
 import heapq
 from array import array
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 
@@ -216,10 +216,3 @@ def _transaction(first: tuple[int, int], postings: list[Any]) -> Any:
     return data.Transaction({"filename": "<history>", "lineno": line},
                             datetime.date.fromordinal(day), "*", None, "", data.EMPTY_SET,
                             data.EMPTY_SET, postings)
-
-
-def history_for(history: History) -> Mapping[str, Any]:
-    """For tests: each account's postings as (order, day, line, currency, number)."""
-    return {name: [(o, d, ln, history.currencies[c], cols.numbers[s:e].decode())
-                   for o, d, ln, c, s, e in cols.rows()]
-            for name, cols in history.columns.items()}

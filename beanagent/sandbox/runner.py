@@ -6,7 +6,6 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import marshal
 import os
 import select
 import signal
@@ -212,7 +211,7 @@ class Sandbox:
         data = self._read_frame(size, START_TIMEOUT)
         try:
             with paused_gc(freeze=True):  # half a million tuples, held for the whole run
-                self._body = Snapshot.decode(data, marshal.dumps([]))
+                self._body = Snapshot.decode(data)
         except (ValueError, EOFError, TypeError, KeyError) as exc:
             raise SandboxError(f"the sandbox's ledger snapshot is unreadable: {exc}") from None
         del data

@@ -76,15 +76,12 @@ def serving_view(entries: list[Any], options: dict[str, Any], body: bytes,
     plain tuples, BQL on the entries), every account's transactions indexed. `txns`: the
     body's transactions as encode_body kept them (else decoded). `use_history` then
     points the local check at the same tuples."""
-    import marshal
-
     from beanagent.ledger.load import paused_gc
     from beanagent.ledger.snapshot import Snapshot
     from beanagent.ledger.view import ServerLedgerView
 
     with paused_gc(freeze=True):
-        view = ServerLedgerView(Snapshot.decode(body, marshal.dumps([]), txns), entries,
-                                options)
+        view = ServerLedgerView(Snapshot.decode(body, txns=txns), entries, options)
         view.index_accounts()
     return view
 
