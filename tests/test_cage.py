@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import report, run_cli, tree_hashes
 
 E2E = Path(__file__).parent / "data" / "e2e"
@@ -109,3 +111,24 @@ def test_server_dies_with_its_host(books: Path) -> None:
     alive = [p for p in servers if Path(f"/proc/{p}/stat").exists()
              and (Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z")]
     assert alive == []
+
+
+def test_layers_find_their_libraries_without_ldconfig(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bindings' library lookups are answered by dlopen where the soname loads (no
+    `ldconfig -p` process), and fall back to ctypes' own lookup where it doesn't."""
+    import ctypes.util
+
+    from beanagent.sandbox import layers
+
+    asked: list[str] = []
+    original = ctypes.util.find_library
+    monkeypatch.setattr(ctypes.util, "find_library",
+                        lambda name: asked.append(name) or original(name))
+    monkeypatch.setitem(layers._SONAMES, "m", "libm.so.no-such-version")
+    with layers._quick_find_library():
+        assert ctypes.util.find_library("c") == "libc.so.6"
+        assert ctypes.util.find_library("seccomp") == "libseccomp.so.2"
+        assert ctypes.util.find_library("m") == original("m")  # the soname didn't load
+    assert asked == ["m"]  # only the fallback asked ctypes
+    found = layers.Layers()
+    assert found.seccomp_error is None and found.landlock_error is None

@@ -11,13 +11,16 @@ library has no wrapper for them on Python 3.11.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import ctypes.util
 import dataclasses
 import errno
 import os
 import signal
 import sys
 import sysconfig
+from collections.abc import Iterator
 from typing import Any
 
 PR_SET_PDEATHSIG = 1
@@ -45,6 +48,34 @@ DENY = (
     "open_by_handle_at", "name_to_handle_at", "setuid", "setgid", "setreuid", "setregid",
     "setresuid", "setresgid", "setgroups", "setfsuid", "setfsgid", "ioperm", "iopl",
 )
+
+
+# The sonames the bindings look for (landlockpy: "c"; pyseccomp: "c" and "seccomp"),
+# tried with dlopen first: `ctypes.util.find_library` runs `ldconfig -p` on every call,
+# three processes and ~20 ms on the path to the first script. A name that doesn't load
+# (another libc, another libseccomp soname) is looked up the library's way.
+_SONAMES = {"c": "libc.so.6", "seccomp": "libseccomp.so.2"}
+
+
+@contextlib.contextmanager
+def _quick_find_library() -> Iterator[None]:
+    original = ctypes.util.find_library
+
+    def find(name: str) -> str | None:
+        soname = _SONAMES.get(name)
+        if soname is not None:
+            try:
+                ctypes.CDLL(soname)
+                return soname
+            except OSError:
+                pass
+        return original(name)
+
+    ctypes.util.find_library = find
+    try:
+        yield
+    finally:
+        ctypes.util.find_library = original
 
 
 class LayerError(RuntimeError):
@@ -95,6 +126,11 @@ class Layers:
     def __init__(self, without: frozenset[str] = frozenset()) -> None:
         """`without` switches layers off, to exercise the weak-sandbox path in tests."""
         off = "switched off by BEANAGENT_SANDBOX_WITHOUT"
+        with _quick_find_library():
+            self._bind(without, off)
+        self.namespaces = "namespaces" not in without and _probe_namespaces()
+
+    def _bind(self, without: frozenset[str], off: str) -> None:
         self.landlock_abi = 0
         self.landlock_error: str | None = off if "landlock" in without else None
         if self.landlock_error is None:
@@ -114,7 +150,6 @@ class Layers:
                 self._seccomp = pyseccomp
             except Exception as exc:
                 self.seccomp_error = f"{type(exc).__name__}: {exc}"
-        self.namespaces = "namespaces" not in without and _probe_namespaces()
 
     def status(self) -> dict[str, Any]:
         features = {}
