@@ -122,8 +122,12 @@ def test_layers_find_their_libraries_without_ldconfig(monkeypatch: pytest.Monkey
 
     asked: list[str] = []
     original = ctypes.util.find_library
-    monkeypatch.setattr(ctypes.util, "find_library",
-                        lambda name: asked.append(name) or original(name))
+
+    def counted(name: str) -> str | None:
+        asked.append(name)
+        return original(name)
+
+    monkeypatch.setattr(ctypes.util, "find_library", counted)
     monkeypatch.setitem(layers._SONAMES, "m", "libm.so.no-such-version")
     with layers._quick_find_library():
         assert ctypes.util.find_library("c") == "libc.so.6"
