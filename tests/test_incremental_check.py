@@ -184,3 +184,31 @@ def test_inserted_blocks_are_read_in_chunks_as_in_one_piece(tmp_path: Path,
             at = rng.randint(0, count - 1)
             path.write_bytes(b"\n".join([*split[:at], b"  pushtag #x", *split[at:]]))
             assert incremental._blocks(str(path), runs) is None
+
+
+@pytest.mark.parametrize("script_first", [False, True])
+def test_a_cached_load_checks_the_same_way(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           script_first: bool) -> None:
+    """A load from the cache readies its check state while the first script runs (or
+    before a check that comes first): the same errors, by the same shortcut, as the
+    load made fresh."""
+    from beanagent.ledger.cache import LoadCache
+
+    monkeypatch.setenv("BEANAGENT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    ledger = load_ledger(SAMPLE)
+    with Sandbox(SAMPLE, cache=LoadCache()) as box:  # a miss: the load is kept
+        box.snapshot()
+    results = []
+    for cache in (None, LoadCache()):
+        with Sandbox(SAMPLE, cache=cache) as box:
+            if script_first:
+                step = box.run("print(len(ledger.transactions('Assets:US:BofA:Checking')))",
+                               [])
+                assert step.ok, step.error
+            for case in ("clean", "breaks the ledger's own assertions"):
+                results.append(both_ways(box, ledger, items_for(ledger, CASES[case])))
+        assert cache is None or cache.state == "hit"
+    fresh, warm = results[:2], results[2:]
+    assert warm == fresh and all(shortcut for _, _, shortcut in warm)
+    assert fresh[0][0].passed and not fresh[1][0].passed

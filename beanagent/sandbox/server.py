@@ -331,7 +331,10 @@ def _write_result(result: dict[str, Any]) -> None:
 
 def serve_one(work: Callable[[], dict[str, Any]], timeout: float, extra_mem: int,
               layers: Layers | None = None, read: tuple[str, ...] = (),
-              strict: bool = True) -> dict[str, Any]:
+              strict: bool = True, meanwhile: Callable[[], None] | None = None
+              ) -> dict[str, Any]:
+    """Run `work` in a sandboxed child and collect its reply; `meanwhile` runs in this
+    process once the child is forked (the child never sees what it makes)."""
     out_r, out_w = os.pipe()
     res_r, res_w = os.pipe()
     workdir = tempfile.mkdtemp(prefix="beanagent-step-")
@@ -360,6 +363,8 @@ def serve_one(work: Callable[[], dict[str, Any]], timeout: float, extra_mem: int
     os.close(out_w)
     os.close(res_w)
     try:
+        if meanwhile is not None:
+            meanwhile()
         reply = _collect(pid, out_r, res_r, start + timeout, workdir)
     finally:
         os.close(out_r)
@@ -420,7 +425,8 @@ def main() -> None:
                 body = encode_body(full.entries, full.options, sha256, kept)
             entries, options = full.entries, full.options
         else:
-            state, booked, entries, errors, options, (body, error_frame) = loaded
+            entries, options, (body, error_frame) = loaded.entries, loaded.options, \
+                loaded.snapshot
             kept = None
     except (Exception, SystemExit) as exc:  # the host reports it; a half-loaded server
         send({"ready": False, "error": _failed(exc)})  # must not serve
@@ -437,42 +443,46 @@ def main() -> None:
         send({"errors": len(error_frame)}, error_frame)
     view = serverload.serving_view(entries, options, body, kept)
     del kept
-    # What scripts and the check read, readied while the host decodes the body: then a
-    # script forks as soon as the errors are out. The accounts the host named get their
-    # records now (sandbox/early.py).
-    history = serverload.history_of(view)
+    # What scripts read, readied while the host decodes the body: then a script forks as
+    # soon as the errors are out. The accounts the host named get their records now
+    # (sandbox/early.py).
+    ready = serverload.Ready()
+    if loaded is None:
+        history = serverload.history_of(view)
     view.warm(a for a in first.get("warm") or () if isinstance(a, str))
-    try:
-        if loaded is None:
+    if loaded is None:
+        try:
             with paused_gc(freeze=True):
                 full = validated(full)
-                booked, entries, errors, options = full.booked, full.entries, full.errors, \
-                    full.options
-                error_frame = encode_errors(errors)
-                state = Booked(booked, options, entries, full.balanced, sha256)
-            del full
-        else:
-            serverload.import_check_modules(options)
-    except (Exception, SystemExit) as exc:
-        send({"errors": None, "error": _failed(exc)})
-        return
-    if loaded is None:
+                error_frame = encode_errors(full.errors)
+                ready.state = Booked(full.booked, full.options, full.entries, full.balanced,
+                                     sha256)
+        except (Exception, SystemExit) as exc:
+            send({"errors": None, "error": _failed(exc)})
+            return
         send({"errors": len(error_frame)}, error_frame)
+        serverload.use_history(ready.state, history)
+        keep = (full.booked, full.entries, full.errors, full.options) \
+            if first.get("keep") else None
+        del full, history
+    else:
+        keep = None
+        # A cached load's check state (its booked entries by file, the history columns,
+        # the check's modules) is made while the first script runs: `ready.settle`.
+        ready.pending = functools.partial(serverload.check_state, ready, loaded, view)
     snapshot = (body, error_frame)
-    del body
-    serverload.use_history(state, history)
+    del body, error_frame, loaded
     import beanagent.sandbox.script_api  # noqa: F401  (children find it loaded: no reads after Landlock)
     # Children inherit this heap copy-on-write; freezing it keeps their garbage collector
     # from walking (and so copying) every page of the loaded ledger.
     gc.freeze()
     ledger_files = tuple(options.get("include") or [sys.argv[1]])
     python_paths = tuple(python_read_paths())
-    # A load the cache lacks is pickled for it by a child, while the run goes on.
-    keeper = serverload.keep(state.sha256, booked, entries, errors, options,
-                             serverload.unbalanced(state), snapshot) \
-        if first.get("keep") and not cached else None
-    del snapshot
-    del errors
+    if keep is not None and ready.state is not None:
+        # A load the cache lacks is pickled for it by a child, while the run goes on.
+        ready.keeper = serverload.keep(ready.state.sha256, *keep,
+                                       serverload.unbalanced(ready.state), snapshot)
+    del keep, snapshot
     for line in req:
         request = json.loads(line)
         strict = bool(request.get("strict", True))
@@ -481,17 +491,17 @@ def main() -> None:
             gc.freeze()
             reply = serve_one(functools.partial(_run_script, view, request),
                               request["timeout"], 2 * 1024**3, layers,
-                              python_paths + ledger_files, strict)
+                              python_paths + ledger_files, strict, meanwhile=ready.settle)
         elif request["op"] == "check":
-            reply = serve_one(functools.partial(_run_check, request, state), request["timeout"], 0,
-                              layers,
+            ready.settle()
+            reply = serve_one(functools.partial(_run_check, request, ready.state),
+                              request["timeout"], 0, layers,
                               python_paths + tuple(request.get("read") or ()), strict)
         elif request["op"] == "kept":
-            reply, keeper = serverload.kept(keeper), None
+            reply, ready.keeper = serverload.kept(ready.keeper), None
         else:
             reply = {"status": "error", "error": f"unknown op {request['op']!r}"}
         send(reply)
-
 
 if __name__ == "__main__":
     main()

@@ -6,22 +6,35 @@ the server's own process (and its non-script children), before any script runs."
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import io
 import json
 import os
 import pickle
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
-from beanagent.sandbox.incremental import Booked
+from beanagent.sandbox.incremental import Booked, file_digests
 
 PAYLOAD_FORMAT = 7  # what the load cache's payload holds (ledger/cache.py)
 KEPT = "load.pickle"  # in the server's folder (the host's own temp folder)
 
 
-def cached(hit: Any) -> tuple[Booked, list[Any], list[Any], list[Any], dict[str, Any],
-                               tuple[bytes, bytes]] | None:
+class Cached(NamedTuple):
+    """A load from the cache, as the server needs it before its first script: the
+    incremental check's state (`booked_state`) is made while that script runs."""
+    sha256: dict[str, str]
+    booked: list[Any]
+    entries: list[Any]
+    errors: list[Any]
+    options: dict[str, Any]
+    unbalanced: list[tuple[Any, list[Any]]]
+    snapshot: tuple[bytes, bytes]
+
+
+def cached(hit: Any) -> Cached | None:
     """The load the host found in its cache and authenticated, read where it says and
     unpickled only when its bytes have the sha256 the host gave and it was made from the
     files as they are now (with the host's plain data of it, encoded as it was); None:
@@ -44,22 +57,50 @@ def cached(hit: Any) -> tuple[Booked, list[Any], list[Any], list[Any], dict[str,
     del data
     if not isinstance(payload, tuple) or len(payload) != 8 or payload[0] != PAYLOAD_FORMAT:
         return None  # an older beanagent's: loaded in full, and kept in its place
-    _, sha256, booked, entries, errors, options, unbalanced, snapshot = payload
-    if not (isinstance(snapshot, tuple) and len(snapshot) == 2
-            and all(isinstance(part, bytes) for part in snapshot)):
+    load = Cached(*payload[1:])
+    if not (isinstance(load.snapshot, tuple) and len(load.snapshot) == 2
+            and all(isinstance(part, bytes) for part in load.snapshot)):
         return None
-    # Each transaction's balance check, by the ids of these objects: none failed but those
-    # the payload names (pickled with the entries, so the very same objects).
+    if file_digests(load.options) != load.sha256:  # a file changed since the host found it
+        return None
+    return load
+
+
+def booked_state(load: Cached) -> Booked:
+    """The incremental check's state of a cached load, each transaction's balance check
+    by the ids of these objects: none failed but those the payload names (pickled with
+    the entries, so the very same objects)."""
     from beancount.core import data as bc
 
-    balanced: dict[int, list[Any]] = {id(e): [] for e in entries
+    balanced: dict[int, list[Any]] = {id(e): [] for e in load.entries
                                       if isinstance(e, bc.Transaction)}
-    for txn, failed in unbalanced:
+    for txn, failed in load.unbalanced:
         balanced[id(txn)] = failed
-    state = Booked(booked, options, entries, balanced)
-    if state.sha256 != sha256:  # a file changed since the host found the cache file
-        return None
-    return state, booked, entries, errors, options, snapshot
+    return Booked(load.booked, load.options, load.entries, balanced, load.sha256)
+
+
+class Ready:
+    """What the server holds for the checks: the incremental check's state, work still
+    to do before it is there (run while a script's child runs, or before a check), and
+    the child keeping a fresh load for the cache."""
+
+    def __init__(self) -> None:
+        self.state: Booked | None = None
+        self.pending: Callable[[], None] | None = None
+        self.keeper: tuple[int, int] | None = None
+
+    def settle(self) -> None:
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending()
+            gc.freeze()  # what it made, kept out of later children's collections
+
+
+def check_state(ready: Ready, loaded: Cached, view: Any) -> None:
+    """A cached load's incremental check state, its history columns, the check's modules."""
+    ready.state = booked_state(loaded)
+    use_history(ready.state, history_of(view))
+    import_check_modules(loaded.options)
 
 
 def statement_accounts(request: dict[str, Any]) -> set[str]:
