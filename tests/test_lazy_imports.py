@@ -109,3 +109,34 @@ def test_text_path_and_flag_values_need_no_pydantic(tmp_path: Path) -> None:
                           capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "PosixPath", "['PosixPath']", "Assets:Bank",
                                    "True"]
+
+
+RUN_PROBE = """
+import contextlib, io, os, sys
+sys.argv = ["beanagent", *sys.argv[1:]]
+from beanagent.entry import main
+os._exit = sys.exit  # the command's fast exit, made a normal one to report after it
+code = 0
+with contextlib.redirect_stdout(io.StringIO()):
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code
+print("exit", code, file=sys.stderr)
+print(",".join(sorted(m for m in sys.modules if m.startswith((
+    "beanagent.sandbox.server", "beanagent.sandbox.serverload",
+    "beanagent.sandbox.incremental", "beanagent.sandbox.local", "beanagent.sandbox.history",
+    "beanagent.agent.anthropic", "beanagent.agent.openai")))))
+"""
+
+
+def test_the_host_never_imports_the_servers_modules(tmp_path: Path) -> None:
+    """The sandbox server's own modules (its load, the check) run in the server: the host
+    reads their limits from the protocol module, and an offline run needs no LLM agent."""
+    ledgers = Path(__file__).resolve().parents[1] / "ledgers"
+    done = subprocess.run(
+        [sys.executable, "-c", RUN_PROBE, "reconcile", str(ledgers / "sample.beancount"),
+         str(ledgers / "inbox" / "bofa-checking-2025-11.csv"), "--dry-run", "--no-cache"],
+        capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert "exit 0" in done.stderr, done.stderr
+    assert done.stdout.strip() == ""

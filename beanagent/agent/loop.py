@@ -35,8 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from beanagent.agent import Checks, Execute, OnStep, Repair
 from beanagent.agent.pricing import add_usage, new_usage, total_tokens
 from beanagent.model import AgentRun, Step, merge_proposals
-from beanagent.sandbox.protocol import clip_middle
-from beanagent.sandbox.server import OUTPUT_HEAD
+from beanagent.sandbox.protocol import OUTPUT_HEAD, clip_middle
 from beanagent.settings import AGENT_TIMEOUT, DEFAULT_STEPS, MAX_TOKENS_TOTAL
 
 if TYPE_CHECKING:

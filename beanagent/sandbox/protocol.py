@@ -11,6 +11,11 @@ import json
 from decimal import Decimal
 from typing import Any
 
+# Both sides of the server's pipe hold to these (the host without importing the server).
+OUTPUT_KEEP = 64 * 1024  # characters of a step's output that go back to the caller, at most
+OUTPUT_HEAD = 16 * 1024  # of which the first ones; the rest from the end, a marker between
+RESULT_CAP = 16 * 1024 * 1024  # bytes of a step's result
+
 
 class ProtocolError(ValueError):
     pass

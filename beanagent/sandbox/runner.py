@@ -23,8 +23,7 @@ from beanagent.ledger.snapshot import Snapshot
 from beanagent.model import LedgerError, StepResult
 from beanagent.sandbox.early import SAFE_ENV as SAFE_ENV  # (tests start a server too)
 from beanagent.sandbox.early import adopt, spawn, tell
-from beanagent.sandbox.protocol import ProtocolError, loads_strict
-from beanagent.sandbox.server import OUTPUT_KEEP, RESULT_CAP
+from beanagent.sandbox.protocol import OUTPUT_KEEP, RESULT_CAP, ProtocolError, loads_strict
 from beanagent.statements.model import Statement
 
 if TYPE_CHECKING:

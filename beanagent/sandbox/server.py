@@ -46,12 +46,9 @@ from beanagent.sandbox.layers import (
     python_read_paths,
     set_death_signal,
 )
-from beanagent.sandbox.protocol import cut_marker
+from beanagent.sandbox.protocol import OUTPUT_HEAD, OUTPUT_KEEP, RESULT_CAP, cut_marker
 
-OUTPUT_KEEP = 64 * 1024  # characters of output that go back to the caller, at most
-OUTPUT_HEAD = 16 * 1024  # of which the first ones; the rest from the end, a marker between
 OUTPUT_KILL = 4 * 1024 * 1024  # a flood beyond this kills the step
-RESULT_CAP = 16 * 1024 * 1024
 TEMP_BYTES = 256 * 1024 * 1024  # a step's temp dir, all files together
 TEMP_FILES = 10_000
 RESULT_FD = 3
