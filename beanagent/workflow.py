@@ -237,7 +237,7 @@ def load(ledger_path: Path, statement_paths: Sequence[Path], settings: Settings,
     """The ledger as the sandbox server's full load found it (waits for that load), and
     the statements read against it."""
     ui.status(f"reading {display_path(ledger_path)}")
-    ahead = _while_loading(ledger_path)
+    ahead = _while_loading(ledger_path, sandbox)
 
     def loaded() -> Ledger:
         return _with_target(from_snapshot(ledger_path, sandbox.snapshot(), str(ledger_path),
@@ -267,14 +267,13 @@ def _warn_all(ui: UI, settings: Settings, view: LedgerView, notes: list[str]) ->
         ui.warn(warning)
 
 
-def _while_loading(ledger_path: Path) -> dict[Path, LedgerFile]:
+def _while_loading(ledger_path: Path, sandbox: Sandbox) -> dict[Path, LedgerFile]:
     """What this process does while the sandbox server loads the ledger (it has a core of
     its own): refuse what can't be a ledger (check_before_load), read the ledger's files
-    and ready them for staging (their lines, their style), and import what reading the
-    statements and staging will need."""
-    import beancount.parser.lexer
-    import beancount.parser.printer  # noqa: F401
-
+    and import what reading the statements needs. Readying the files for staging (their
+    style) and importing beancount's parser and printer wait for the first time the host
+    waits on the server: a cached load is often there before the host asks for it, and
+    then they are done while the agent's script runs."""
     import beanagent.statements.camt
     import beanagent.statements.csv
     import beanagent.statements.judge
@@ -283,10 +282,17 @@ def _while_loading(ledger_path: Path) -> dict[Path, LedgerFile]:
     import beanagent.statements.resolve  # noqa: F401
 
     ahead = read_ahead(ledger_path, str(ledger_path))
-    for file in ahead.values():
+    sandbox.when_idle(functools.partial(_ready_to_stage, list(ahead.values())))
+    return ahead
+
+
+def _ready_to_stage(files: list[LedgerFile]) -> None:
+    import beancount.parser.lexer
+    import beancount.parser.printer  # noqa: F401
+
+    for file in files:
         with contextlib.suppress(UnicodeDecodeError):  # the load says what is wrong with it
             prepare(file)
-    return ahead
 
 
 def examine(loaded: Loaded, settings: Settings, ui: UI) -> RunResult:

@@ -10,6 +10,7 @@ import datetime
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -342,3 +343,38 @@ def test_statements_read_during_validation_yield_to_a_refused_ledger(tmp_path: P
     assert proc.returncode == 2, proc.stderr
     said = [line for line in proc.stderr.splitlines() if not line.startswith("…")]
     assert len(said) == 1 and "l.beancount" in said[0] and "does not parse" in said[0], said
+
+
+def test_work_for_the_hosts_waits_runs_while_it_waits(tmp_path: Path) -> None:
+    """`when_idle` work runs the first time the host waits on the server with nothing
+    there yet (its load; else a script), once, before the reply is read."""
+    from beanagent.sandbox.runner import Sandbox
+
+    ledger = tmp_path / "main.beancount"
+    ledger.write_text(RICH)
+    (tmp_path / "more.beancount").write_text(MORE)
+    done: list[tuple[str, float]] = []
+    with Sandbox(ledger, allow_weak=True) as box:
+        box.when_idle(lambda: done.append(("load", box._body is None)))
+        assert box.snapshot().txns  # the load takes far longer than a poll
+        assert done == [("load", True)]  # before the load was there
+        box.when_idle(lambda: done.append(("script", time.monotonic())))
+        asked = time.monotonic()
+        step = box.run("import time\ntime.sleep(0.3)\nprint('slept')", [])
+        answered = time.monotonic()
+        assert step.ok and "slept" in step.output
+    assert [name for name, _ in done] == ["load", "script"]
+    assert asked <= done[1][1] < answered - 0.2  # while the script slept
+
+
+def test_the_cache_key_has_beancounts_version_without_importing_it() -> None:
+    import beancount
+
+    from beanagent.ledger.cache import beancount_version
+
+    assert beancount_version() == beancount.__version__
+    probe = ("import sys\nfrom beanagent.ledger.cache import beancount_version\n"
+             "beancount_version()\nprint('beancount' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "False"

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -63,6 +63,7 @@ class Sandbox:
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self.load_seconds: Decimal | int | None = None
         self.cache = cache
+        self._idle: list[Callable[[], None]] = []  # work for the host's first waits
 
     def start(self) -> Sandbox:
         """Start the server now (or adopt the one the command spawned before its own
@@ -148,10 +149,17 @@ class Sandbox:
         lines = self._stderr.read().decode("utf-8", "replace").strip().splitlines()
         return lines[-1] if lines else ""
 
+    def when_idle(self, work: Callable[[], None]) -> None:
+        """Do `work` the first time this process would wait on the server with nothing
+        sent yet (its load, a script, a check): work it needs later, done in a wait."""
+        self._idle.append(work)
+
     def _fill(self, deadline: float, timeout: float) -> None:
         """Read what the server sent so far into the buffer (at least one byte)."""
         assert self._proc is not None and self._proc.stdout is not None
         fd = self._proc.stdout.fileno()
+        while self._idle and not select.select([fd], [], [], 0)[0]:
+            self._idle.pop(0)()
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
