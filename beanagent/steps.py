@@ -9,7 +9,6 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from beanagent.agent import Execute, Repairing
-from beanagent.agent.loop import check_report
 from beanagent.core import proposals as rules
 from beanagent.core.gate import Fix
 from beanagent.errors import BeanagentError
@@ -60,6 +59,8 @@ def check_gates(stages: Stages, loaded: Loaded, found: Callable[[], Found], sand
     """`propose.check()`: the run's raw proposals held to the rules, staged in a temporary
     copy, bean-checked there and proven, as the loop tells the model (nothing is written)."""
     def check(raws: Sequence[Any]) -> dict[str, Any]:
+        from beanagent.agent.loop import check_report  # the LLM agents' loop, theirs only
+
         ledger = found()
         items, rejected = rules.validate_all(raws, loaded.accounts, loaded.statements,
                                              rules.currency_places(loaded.ledger.options))

@@ -269,21 +269,24 @@ def _warn_all(ui: UI, settings: Settings, view: LedgerView, notes: list[str]) ->
 
 def _while_loading(ledger_path: Path, sandbox: Sandbox) -> dict[Path, LedgerFile]:
     """What this process does while the sandbox server loads the ledger (it has a core of
-    its own): refuse what can't be a ledger (check_before_load), read the ledger's files
-    and import what reading the statements needs. Readying the files for staging (their
-    style) and importing beancount's parser and printer wait for the first time the host
-    waits on the server: a cached load is often there before the host asks for it, and
-    then they are done while the agent's script runs."""
+    its own): refuse what can't be a ledger (check_before_load) and read the ledger's
+    files. Importing every statement reader, beancount's parser and printer, and readying
+    the files for staging (their style) wait for the first time the host waits on the
+    server: a cached load is often there before the host asks for it, and then they are
+    done while the agent's script runs (reading the statements imports what it needs)."""
+    ahead = read_ahead(ledger_path, str(ledger_path))
+    sandbox.when_idle(_import_readers)
+    sandbox.when_idle(functools.partial(_ready_to_stage, list(ahead.values())))
+    return ahead
+
+
+def _import_readers() -> None:
     import beanagent.statements.camt
     import beanagent.statements.csv
     import beanagent.statements.judge
     import beanagent.statements.mt940
     import beanagent.statements.qif
     import beanagent.statements.resolve  # noqa: F401
-
-    ahead = read_ahead(ledger_path, str(ledger_path))
-    sandbox.when_idle(functools.partial(_ready_to_stage, list(ahead.values())))
-    return ahead
 
 
 def _ready_to_stage(files: list[LedgerFile]) -> None:
