@@ -13,6 +13,12 @@ among the processes sharing them, so a forked child's copy-on-write pages count 
 summed; the peak of that sum is the figure. The sum of each process's own peak RSS
 (VmHWM, counting shared pages in every process) is printed beside it as an upper bound.
 
+The floor of a repeat run: a fresh interpreter that only imports the modules every
+reconcile imports (its command line, workflow, console, CSV reader, sandbox client and
+offline agent; no ledger, no server), timed in the same rounds. On the small ledger it is
+about half a cold bean-check on its own, which is why the warm target is out of reach
+there (benchmarks/README.md, "One load, third pass").
+
 With `--before BIN` (the bin folder of a venv holding an older beanagent, e.g. the commit
 before issue 16), that version's `reconcile --dry-run` joins the rounds (and the memory runs)
 as "before": the same ledgers, statement and machine, interleaved.
@@ -39,6 +45,8 @@ from benchmarks.common import ACCOUNT, BIN, ENV, SIZES, large_ledger
 
 TARGETS = {"small": {"wall": 1.5}, "large": {"wall": 1.1, "cpu": 1.5, "memory": 2.0}}
 WARM_TARGET = 0.5  # a repeat run with the cache, against a cold bean-check
+FLOOR = ("import beanagent.cli, beanagent.workflow, beanagent.ui.console, "
+         "beanagent.statements.csv, beanagent.sandbox.runner, beanagent.agent.offline")
 # bean-check exits 1 on a ledger with errors (bean-example's oldest years have some: the
 # huge ledger); reconcile warns about them and goes on.
 OK = {"bean-check": (0, 1), "cold": (0,), "warm": (0,)}
@@ -135,7 +143,7 @@ def bench(size: str, rounds: int, before: Path | None = None) -> dict[str, float
     base = [BIN / "beanagent", "reconcile", ledger, statement, "--account", ACCOUNT,
             "--dry-run"]
     cmds = {"bean-check": [BIN / "bean-check", ledger], "cold": [*base, "--no-cache"],
-            "warm": base}
+            "warm": base, "floor": [BIN / "python", "-c", FLOOR]}
     if before is not None:  # an older beanagent: cold too, when it has a load cache
         helped = subprocess.run([before / "beanagent", "reconcile", "--help"], env=env,
                                 capture_output=True, text=True).stdout
@@ -163,6 +171,7 @@ def bench(size: str, rounds: int, before: Path | None = None) -> dict[str, float
     ratios = {"wall": med("cold", 0) / med("bean-check", 0),
               "cpu": med("cold", 1) / med("bean-check", 1),
               "warm": med("warm", 0) / med("bean-check", 0),
+              "floor": med("floor", 0) / med("bean-check", 0),
               "memory": mem["cold"][0] / mem["bean-check"][0]}
     print(f"  memory: bean-check peak PSS {mem['bean-check'][0]:.1f} MiB; reconcile peak "
           f"summed PSS {mem['cold'][0]:.1f} MiB (summed per-process peak RSS "
@@ -175,7 +184,8 @@ def bench(size: str, rounds: int, before: Path | None = None) -> dict[str, float
     target = TARGETS.get(size, {})
     for key, label in (("wall", "cold wall / bean-check"), ("cpu", "cold CPU / bean-check"),
                        ("memory", "cold memory / bean-check"),
-                       ("warm", "warm wall / cold bean-check")):
+                       ("warm", "warm wall / cold bean-check"),
+                       ("floor", "imports alone / bean-check")):
         limit = WARM_TARGET if key == "warm" else target.get(key)
         verdict = "" if limit is None else \
             f"  (target <= {limit}: {'met' if ratios[key] <= limit else 'NOT met'})"

@@ -240,6 +240,38 @@ def test_the_server_spawned_before_the_imports_is_the_runs(tmp_path: Path) -> No
         assert early._EARLY == {}, args
 
 
+def test_no_early_server_is_told_anything_while_a_write_awaits_recovery(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The early server is spawned before the journal is looked at, but it reads nothing
+    of the books until its first line; with an interrupted write to finish first it is
+    stopped untold, and the run starts its own after the recovery."""
+    import subprocess as sp
+
+    from beanagent.files.journal import Journal
+    from beanagent.sandbox import early
+
+    main = _rich(tmp_path).resolve()
+    spawned: list[sp.Popen[bytes]] = []
+    real_spawn = early.spawn
+
+    def spawn(ledger: Path) -> early.Spawned:
+        found = real_spawn(ledger)
+        spawned.append(found.proc)
+        return found
+
+    told: list[Any] = []
+    monkeypatch.setattr(early, "spawn", spawn)
+    monkeypatch.setattr(early, "tell", lambda *args: told.append(args))
+    monkeypatch.setattr(Journal, "has_unfinished", lambda self: True)
+    early.prespawn(["reconcile", str(main), "x.csv"])
+    assert early._EARLY == {} and told == []
+    assert len(spawned) == 1 and spawned[0].poll() is not None  # stopped
+    monkeypatch.setattr(Journal, "has_unfinished", lambda self: False)
+    early.prespawn(["reconcile", str(main), "x.csv"])
+    assert len(told) == 1 and main in early._EARLY
+    early.stop_unadopted()
+
+
 def test_the_command_runs_with_its_early_server(tmp_path: Path) -> None:
     """The installed `beanagent` (entry.main: prespawn, then the command line) end to
     end, as a user runs it."""

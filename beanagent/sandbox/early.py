@@ -74,13 +74,21 @@ def prespawn(args: list[str]) -> None:
         if not ledger.is_file():
             return
         main = ledger.resolve()
-        from beanagent.files.journal import Journal
-
-        if Journal(main).has_unfinished():
-            return
     except (OSError, ValueError):
         return
+    # Spawned first, told what to load only once no interrupted write awaits recovery:
+    # until its first line the server imports modules and reads nothing of the books,
+    # and importing the journal's module here would hold it back ~25 ms.
     spawned = spawn(main)
+    try:
+        from beanagent.files.journal import Journal
+
+        unfinished = Journal(main).has_unfinished()
+    except (OSError, ValueError):
+        unfinished = True
+    if unfinished:
+        discard(spawned)
+        return
     cache = None
     if _cache_wanted(args, main):
         from beanagent.ledger.cache import LoadCache
