@@ -189,9 +189,8 @@ def test_inserted_blocks_are_read_in_chunks_as_in_one_piece(tmp_path: Path,
 @pytest.mark.parametrize("script_first", [False, True])
 def test_a_cached_load_checks_the_same_way(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                            script_first: bool) -> None:
-    """A load from the cache readies its check state while the first script runs (or
-    before a check that comes first): the same errors, by the same shortcut, as the
-    load made fresh."""
+    """A load from the cache checks as the load made fresh does, whether a script ran
+    first or not: the same errors, by the same shortcut."""
     from beanagent.ledger.cache import LoadCache
 
     monkeypatch.setenv("BEANAGENT_CACHE_DIR", str(tmp_path / "cache"))

@@ -328,10 +328,7 @@ def _write_result(result: dict[str, Any]) -> None:
 
 def serve_one(work: Callable[[], dict[str, Any]], timeout: float, extra_mem: int,
               layers: Layers | None = None, read: tuple[str, ...] = (),
-              strict: bool = True, meanwhile: Callable[[], None] | None = None
-              ) -> dict[str, Any]:
-    """Run `work` in a sandboxed child and collect its reply; `meanwhile` runs in this
-    process once the child is forked (the child never sees what it makes)."""
+              strict: bool = True) -> dict[str, Any]:
     out_r, out_w = os.pipe()
     res_r, res_w = os.pipe()
     workdir = tempfile.mkdtemp(prefix="beanagent-step-")
@@ -360,8 +357,6 @@ def serve_one(work: Callable[[], dict[str, Any]], timeout: float, extra_mem: int
     os.close(out_w)
     os.close(res_w)
     try:
-        if meanwhile is not None:
-            meanwhile()
         reply = _collect(pid, out_r, res_r, start + timeout, workdir)
     finally:
         os.close(out_r)
@@ -443,7 +438,6 @@ def main() -> None:
     # What scripts read, readied while the host decodes the body: then a script forks as
     # soon as the errors are out. The accounts the host named get their records now
     # (sandbox/early.py).
-    ready = serverload.Ready()
     if loaded is None:
         history = serverload.history_of(view)
     view.warm(a for a in first.get("warm") or () if isinstance(a, str))
@@ -452,33 +446,34 @@ def main() -> None:
             with paused_gc(freeze=True):
                 full = validated(full)
                 error_frame = encode_errors(full.errors)
-                ready.state = Booked(full.booked, full.options, full.entries, full.balanced,
-                                     sha256)
+                state = Booked(full.booked, full.options, full.entries, full.balanced, sha256)
         except (Exception, SystemExit) as exc:
             send({"errors": None, "error": _failed(exc)})
             return
         send({"errors": len(error_frame)}, error_frame)
-        serverload.use_history(ready.state, history)
         keep = (full.booked, full.entries, full.errors, full.options) \
             if first.get("keep") else None
-        del full, history
+        del full
     else:
+        # Made before any child forks, like everything the children may read: made while
+        # a child lives, it would touch the load's objects and so copy their pages
+        # (measured on a 13k-transaction ledger: +25 MiB at the run's peak).
+        state = serverload.booked_state(loaded)
+        history = serverload.history_of(view)
+        serverload.import_check_modules(options)
         keep = None
-        # A cached load's check state (its booked entries by file, the history columns,
-        # the check's modules) is made while the first script runs: `ready.settle`.
-        ready.pending = functools.partial(serverload.check_state, ready, loaded, view)
+    serverload.use_history(state, history)
     snapshot = (body, error_frame)
-    del body, error_frame, loaded
+    del body, error_frame, loaded, history
     import beanagent.sandbox.script_api  # noqa: F401  (children find it loaded: no reads after Landlock)
     # Children inherit this heap copy-on-write; freezing it keeps their garbage collector
     # from walking (and so copying) every page of the loaded ledger.
     gc.freeze()
     ledger_files = tuple(options.get("include") or [sys.argv[1]])
     python_paths = tuple(python_read_paths())
-    if keep is not None and ready.state is not None:
-        # A load the cache lacks is pickled for it by a child, while the run goes on.
-        ready.keeper = serverload.keep(ready.state.sha256, *keep,
-                                       serverload.unbalanced(ready.state), snapshot)
+    # A load the cache lacks is pickled for it by a child, while the run goes on.
+    keeper = serverload.keep(state.sha256, *keep, serverload.unbalanced(state), snapshot) \
+        if keep is not None else None
     del keep, snapshot
     for line in req:
         request = json.loads(line)
@@ -488,17 +483,17 @@ def main() -> None:
             gc.freeze()
             reply = serve_one(functools.partial(_run_script, view, request),
                               request["timeout"], 2 * 1024**3, layers,
-                              python_paths + ledger_files, strict, meanwhile=ready.settle)
+                              python_paths + ledger_files, strict)
         elif request["op"] == "check":
-            ready.settle()
-            reply = serve_one(functools.partial(_run_check, request, ready.state),
+            reply = serve_one(functools.partial(_run_check, request, state),
                               request["timeout"], 0, layers,
                               python_paths + tuple(request.get("read") or ()), strict)
         elif request["op"] == "kept":
-            reply, ready.keeper = serverload.kept(ready.keeper), None
+            reply, keeper = serverload.kept(keeper), None
         else:
             reply = {"status": "error", "error": f"unknown op {request['op']!r}"}
         send(reply)
+
 
 if __name__ == "__main__":
     main()

@@ -6,14 +6,12 @@ the server's own process (and its non-script children), before any script runs."
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
 import io
 import json
 import os
 import pickle
 import sys
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from beanagent.sandbox.incremental import Booked, file_digests
@@ -23,8 +21,8 @@ KEPT = "load.pickle"  # in the server's folder (the host's own temp folder)
 
 
 class Cached(NamedTuple):
-    """A load from the cache, as the server needs it before its first script: the
-    incremental check's state (`booked_state`) is made while that script runs."""
+    """A load from the cache, as the server unpickled it (`booked_state`: its check's
+    state)."""
     sha256: dict[str, str]
     booked: list[Any]
     entries: list[Any]
@@ -77,30 +75,6 @@ def booked_state(load: Cached) -> Booked:
     for txn, failed in load.unbalanced:
         balanced[id(txn)] = failed
     return Booked(load.booked, load.options, load.entries, balanced, load.sha256)
-
-
-class Ready:
-    """What the server holds for the checks: the incremental check's state, work still
-    to do before it is there (run while a script's child runs, or before a check), and
-    the child keeping a fresh load for the cache."""
-
-    def __init__(self) -> None:
-        self.state: Booked | None = None
-        self.pending: Callable[[], None] | None = None
-        self.keeper: tuple[int, int] | None = None
-
-    def settle(self) -> None:
-        pending, self.pending = self.pending, None
-        if pending is not None:
-            pending()
-            gc.freeze()  # what it made, kept out of later children's collections
-
-
-def check_state(ready: Ready, loaded: Cached, view: Any) -> None:
-    """A cached load's incremental check state, its history columns, the check's modules."""
-    ready.state = booked_state(loaded)
-    use_history(ready.state, history_of(view))
-    import_check_modules(loaded.options)
 
 
 def statement_accounts(request: dict[str, Any]) -> set[str]:
