@@ -7,16 +7,19 @@ warm (the load cache primed once before the rounds, every timed run a hit). Wall
 CPU time (user + system of the whole process tree, from RUSAGE_CHILDREN: the host, the
 sandbox server and every child it reaped) per run; the figure is the ratio of medians.
 
-Memory is measured in separate runs (sampling costs CPU): every 20 ms the tree of
-processes is walked and each one's PSS (`/proc/PID/smaps_rollup`: shared pages divided
-among the processes sharing them, so a forked child's copy-on-write pages count once) is
-summed; the peak of that sum is the figure. The sum of each process's own peak RSS
-(VmHWM, counting shared pages in every process) is printed beside it as an upper bound.
+Memory is measured in separate runs (sampling costs CPU): cold, warm, and once as a miss
+with the cache on (the default first run: a forked child pickles the load for the cache,
+touching every object of it, so its pages are copied; no target, printed to be seen).
+Every 20 ms the tree of processes is walked and each one's PSS (`/proc/PID/smaps_rollup`:
+shared pages divided among the processes sharing them, so a forked child's copy-on-write
+pages count once) is summed; the peak of that sum is the figure. The sum of each process's
+own peak RSS (VmHWM, counting shared pages in every process) is printed beside it as an
+upper bound.
 
 The floor of a repeat run: a fresh interpreter that only imports the modules every
 reconcile imports (its command line, workflow, console, CSV reader, sandbox client and
 offline agent; no ledger, no server), timed in the same rounds. On the small ledger it is
-about half a cold bean-check on its own, which is why the warm target is out of reach
+0.4-0.5x a cold bean-check on its own, which is why the warm target is out of reach
 there (benchmarks/README.md, "One load, third pass").
 
 With `--before BIN` (the bin folder of a venv holding an older beanagent, e.g. the commit
@@ -156,7 +159,10 @@ def bench(size: str, rounds: int, before: Path | None = None) -> dict[str, float
             for name, cmd in cmds.items():
                 times[name].append(run(cmd, env, ok=OK.get(name, (0,)))[:2])
         mem = {name: run(cmds[name], env, memory=True, ok=OK.get(name, (0,)))[2:]
-               for name in ("bean-check", "cold", *(["before"] if before else []))}
+               for name in ("bean-check", "cold", "warm", *(["before"] if before else []))}
+        for stale in (home / "cache").glob("*.load"):  # the next run is a miss: it keeps
+            stale.unlink()
+        mem["miss"] = run(base, env, memory=True)[2:]
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
@@ -176,6 +182,10 @@ def bench(size: str, rounds: int, before: Path | None = None) -> dict[str, float
     print(f"  memory: bean-check peak PSS {mem['bean-check'][0]:.1f} MiB; reconcile peak "
           f"summed PSS {mem['cold'][0]:.1f} MiB (summed per-process peak RSS "
           f"{mem['cold'][1]:.1f} MiB)")
+    print(f"  memory, no target: a warm run {mem['warm'][0]:.1f} MiB "
+          f"({mem['warm'][0] / mem['bean-check'][0]:.2f} x); a first run with the cache on "
+          f"(a miss: a child pickles the load for it) {mem['miss'][0]:.1f} MiB "
+          f"({mem['miss'][0] / mem['bean-check'][0]:.2f} x)")
     if before is not None:
         print(f"  before: wall {med('before', 0) / med('bean-check', 0):.2f}, CPU "
               f"{med('before', 1) / med('bean-check', 1):.2f}, memory "
