@@ -386,8 +386,8 @@ def test_another_versions_cached_load_is_loaded_in_full_and_replaced(
     assert hit is not None
     with open(hit.path, "rb") as f:
         f.seek(hit.offset)
-        payload = pickle.loads(f.read(hit.length))
-    cache.store(main, pickle.dumps((payload[0] - 1, *payload[1:])), payload[5])
+        head = pickle.loads(f.read(hit.length))  # the payload's first pickle
+    cache.store(main, pickle.dumps((head[0] - 1, *head[1:])), head[2])
     _run(books, env)
     _run(books, env)
     assert _audit(env) == ["miss", "miss", "hit"]
@@ -409,3 +409,55 @@ def test_includes_are_found_as_the_line_anchored_pattern_finds_them() -> None:
                                                   for _ in range(rng.randint(0, 6)))
         assert [m.span() for m in load._includes(data)] == \
             [m.span() for m in load._INCLUDE.finditer(data)], data
+
+
+CHUNKED = """\
+2020-01-01 open Assets:Cash
+2020-01-01 open Expenses:Food
+2020-02-02 * "Off by a cent"
+  Assets:Cash  -2.40 USD
+  Expenses:Food  2.41 USD
+"""
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 1000])
+def test_the_payload_keeps_what_must_stay_one_object(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     chunk: int) -> None:
+    """The payload is a pickle per CHUNK directives: what comes back equals the load, a
+    directive both booked and final is one object, one only booking has (a plugin that
+    replaced it) is booked only, and a transaction whose balance check failed is named as
+    the final entry it is."""
+    import io
+
+    from beanagent.ledger.load import load_in_full
+    from beanagent.sandbox import serverload
+
+    monkeypatch.setattr(serverload, "CHUNK", chunk)
+    ledger = tmp_path / "main.beancount"
+    ledger.write_text(CHUNKED + "".join(
+        f'2020-03-{day:02d} * "Shop"\n  Assets:Cash  -{day}.00 USD\n  Expenses:Food\n'
+        for day in range(1, 29)))
+    full = load_in_full(ledger)
+    failed = [(e, full.balanced[id(e)]) for e in full.entries if full.balanced.get(id(e))]
+    assert len(failed) == 1
+    # As a plugin that replaces what it changes leaves it: booking's own object stays
+    # in `booked` only.
+    booked = [*full.booked[:4], full.booked[4]._replace(narration="before"),
+              *full.booked[5:]]
+    out = io.BytesIO()
+    serverload._pickle(out, {"f": "0"}, booked, full.entries, full.options, failed,
+                       (b"body", b"errors"))
+    back = serverload._unpickled(out.getvalue())
+    assert back is not None
+    assert back.entries == full.entries and back.booked == booked
+    assert back.snapshot == (b"body", b"errors")
+    assert {k: v for k, v in back.options.items() if k != "dcontext"} == \
+        {k: v for k, v in full.options.items() if k != "dcontext"}
+    assert str(back.options["dcontext"]) == str(full.options["dcontext"])
+    final = {id(e): i for i, e in enumerate(back.entries)}
+    assert [final.get(id(b)) for b in back.booked] == [
+        next((i for i, e in enumerate(full.entries) if e is b), None) for b in booked]
+    assert final.get(id(back.booked[4])) is None
+    (txn, errors), = back.unbalanced
+    assert txn is back.entries[full.entries.index(failed[0][0])] and errors == failed[0][1]

@@ -451,8 +451,7 @@ def main() -> None:
             send({"errors": None, "error": _failed(exc)})
             return
         send({"errors": len(error_frame)}, error_frame)
-        keep = (full.booked, full.entries, full.errors, full.options) \
-            if first.get("keep") else None
+        keep = (full.booked, full.entries, full.options) if first.get("keep") else None
         del full
     else:
         # Made before any child forks, like everything the children may read: made while

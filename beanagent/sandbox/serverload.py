@@ -5,6 +5,7 @@ the server's own process (and its non-script children), before any script runs."
 
 from __future__ import annotations
 
+import array
 import contextlib
 import hashlib
 import io
@@ -16,7 +17,7 @@ from typing import Any, NamedTuple
 
 from beanagent.sandbox.incremental import Booked, file_digests
 
-PAYLOAD_FORMAT = 7  # what the load cache's payload holds (ledger/cache.py)
+PAYLOAD_FORMAT = 8  # what the load cache's payload holds (ledger/cache.py)
 KEPT = "load.pickle"  # in the server's folder (the host's own temp folder)
 
 
@@ -26,7 +27,6 @@ class Cached(NamedTuple):
     sha256: dict[str, str]
     booked: list[Any]
     entries: list[Any]
-    errors: list[Any]
     options: dict[str, Any]
     unbalanced: list[tuple[Any, list[Any]]]
     snapshot: tuple[bytes, bytes]
@@ -51,11 +51,10 @@ def cached(hit: Any) -> Cached | None:
     if hashlib.sha256(data).hexdigest() != hit.get("sha256"):
         return None
     with paused_gc(freeze=True):  # the load, held until the end: never walked by the gc
-        payload = pickle.loads(data)
+        load = _unpickled(data)
     del data
-    if not isinstance(payload, tuple) or len(payload) != 8 or payload[0] != PAYLOAD_FORMAT:
+    if load is None:
         return None  # an older beanagent's: loaded in full, and kept in its place
-    load = Cached(*payload[1:])
     if not (isinstance(load.snapshot, tuple) and len(load.snapshot) == 2
             and all(isinstance(part, bytes) for part in load.snapshot)):
         return None
@@ -66,8 +65,8 @@ def cached(hit: Any) -> Cached | None:
 
 def booked_state(load: Cached) -> Booked:
     """The incremental check's state of a cached load, each transaction's balance check
-    by the ids of these objects: none failed but those the payload names (pickled with
-    the entries, so the very same objects)."""
+    by the ids of these objects: none failed but those the payload names (by their place
+    among the directives, so the very same objects)."""
     from beancount.core import data as bc
 
     balanced: dict[int, list[Any]] = {id(e): [] for e in load.entries
@@ -163,7 +162,68 @@ class _Pickler(pickle.Pickler):
         return NotImplemented
 
 
-def keep(sha256: dict[str, str], *load: Any) -> tuple[int, int]:
+# Directives per pickle in the payload. One pickle of the whole load holds, in its memo,
+# every temporary it made (a fields tuple per directive, posting and amount: +68 MiB for a
+# 13k-transaction ledger, in the child that keeps it); a pickle per thousand directives
+# holds a thousand's (+7 MiB) and unpickles as fast. Objects shared across pickles (an
+# account's name, a file's) come back as equal copies; what must stay one object (a
+# directive that is both booked and final, a transaction whose balance check failed) is
+# named by its place in the list of directives.
+CHUNK = 1000
+
+
+class _Hashing:
+    """The file the payload is pickled into, and its sha256 and size as it is written."""
+
+    def __init__(self, f: Any) -> None:
+        self.f, self.sha256, self.size = f, hashlib.sha256(), 0
+
+    def write(self, data: Any) -> int:
+        self.sha256.update(data)
+        self.size += len(data)
+        return int(self.f.write(data))
+
+
+def _pickle(out: Any, sha256: dict[str, str], booked: list[Any], entries: list[Any],
+            options: dict[str, Any], unbalanced: list[tuple[Any, list[Any]]],
+            snapshot: tuple[bytes, bytes]) -> None:
+    """The payload: a head, then the directives (the final ones, then those only booking
+    has) CHUNK at a time, each pickle with a memo of its own."""
+    place = {id(entry): i for i, entry in enumerate(entries)}
+    directives = list(entries)
+    booked_at = array.array("q")
+    for entry in booked:
+        at = place.get(id(entry))
+        if at is None:
+            at = place[id(entry)] = len(directives)
+            directives.append(entry)
+        booked_at.append(at)
+    failed = [(place[id(txn)], errors) for txn, errors in unbalanced]
+    pickler = _Pickler(out, pickle.HIGHEST_PROTOCOL)
+    pickler.dump((PAYLOAD_FORMAT, dict(sha256), options, snapshot, len(entries),
+                  len(directives), booked_at, failed))
+    for start in range(0, len(directives), CHUNK):
+        pickler.clear_memo()
+        pickler.dump(directives[start:start + CHUNK])
+
+
+def _unpickled(data: bytes) -> Cached | None:
+    """The payload _pickle wrote; None: another format's."""
+    stream = io.BytesIO(data)
+    head = pickle.Unpickler(stream).load()
+    if not isinstance(head, tuple) or len(head) != 8 or head[0] != PAYLOAD_FORMAT:
+        return None
+    _, sha256, options, snapshot, final, count, booked_at, failed = head
+    directives: list[Any] = []
+    while len(directives) < count:  # each pickle with a memo of its own: a fresh reader
+        directives.extend(pickle.Unpickler(stream).load())
+    return Cached(sha256, [directives[i] for i in booked_at], directives[:final], options,
+                  [(directives[i], errors) for i, errors in failed], snapshot)
+
+
+def keep(sha256: dict[str, str], booked: list[Any], entries: list[Any],
+         options: dict[str, Any], unbalanced: list[tuple[Any, list[Any]]],
+         snapshot: tuple[bytes, bytes]) -> tuple[int, int]:
     """Fork a child that pickles the load into KEPT and says its sha256 and size on a
     pipe (the host checks the file against them before it authenticates it)."""
     read, write = os.pipe()
@@ -172,14 +232,12 @@ def keep(sha256: dict[str, str], *load: Any) -> tuple[int, int]:
         code = 1
         try:
             os.close(read)
-            out = io.BytesIO()
-            _Pickler(out, pickle.HIGHEST_PROTOCOL).dump((PAYLOAD_FORMAT, dict(sha256), *load))
-            payload = out.getvalue()
             fd = os.open(KEPT, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             with os.fdopen(fd, "wb") as f:
-                f.write(payload)
-            os.write(write, json.dumps({"sha256": hashlib.sha256(payload).hexdigest(),
-                                        "bytes": len(payload)}).encode())
+                out = _Hashing(f)
+                _pickle(out, sha256, booked, entries, options, unbalanced, snapshot)
+            os.write(write, json.dumps({"sha256": out.sha256.hexdigest(),
+                                        "bytes": out.size}).encode())
             code = 0
         except BaseException:  # a load that can't be pickled is not cached
             pass
