@@ -151,7 +151,8 @@ class Sandbox:
 
     def when_idle(self, work: Callable[[], None]) -> None:
         """Do `work` the first time this process would wait on the server with nothing
-        sent yet (its load, a script, a check): work it needs later, done in a wait."""
+        from it to read yet (its load, a script, a check): work needed later, done in a
+        wait."""
         self._idle.append(work)
 
     def _fill(self, deadline: float, timeout: float) -> None:
