@@ -14,17 +14,21 @@ fail with the same new errors (file, line in the original file or the proposal, 
 with quoted line numbers aside: core/same_error.py).
 
     python -m benchmarks.bench_gate_differential [--ledgers N] [--rounds M] [--seed S]
-                                                 [--in-process] [--plain] [--show K]
+                                                 [--in-process] [--plain] [--cached]
+                                                 [--show K]
 
 prints how many shapes it tried, how many agreed and how many took the incremental path.
 `--in-process` runs the server's check code in this process (no cage, no fork): with
 PYTHONPATH pointing at another checkout, it measures that version's incremental check.
+`--cached` checks with servers that serve their load from the load cache (each ledger is
+loaded once in full and kept first), as a repeat run does.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import random
 import re
 import shutil
@@ -103,6 +107,23 @@ class InSandbox:
         self.box.close()
 
 
+class FromCache(InSandbox):
+    """The ledger's sandbox server serving its load from the load cache (a first server
+    loaded it in full and kept it), as a repeat run gets it."""
+
+    def __init__(self, main: Path):
+        from beanagent.ledger.cache import LoadCache
+        from beanagent.sandbox.runner import Sandbox
+
+        with Sandbox(main, cache=LoadCache()) as first:
+            first.snapshot()
+        cache = LoadCache()
+        self.box = Sandbox(main, cache=cache).start()
+        self.box.snapshot()
+        if cache.state != "hit":
+            raise SystemExit(f"{main}: the load cache was not used ({cache.state})")
+
+
 def _key(e: Any) -> tuple[str, int, str, str | None]:
     """A new error as the gate reports it, the line numbers its message quotes aside (as
     core/same_error.message_key; written out here so that `--in-process` can measure an
@@ -154,7 +175,7 @@ def _write(shape: LedgerShape, folder: Path) -> Path:
 
 
 def run(seed: int, ledgers: int, rounds: int, in_process: bool = False,
-        keep: Path | None = None, ahead: int = 2) -> Result:
+        keep: Path | None = None, ahead: int = 2, cached: bool = False) -> Result:
     """`ledgers` generated ledgers, `rounds` proposal sets each; one sandbox server per
     ledger, started `ahead` ledgers early (a server's start is most of a ledger's cost)."""
     from beanagent.ledger.load import complete, parse_ledger
@@ -163,7 +184,7 @@ def run(seed: int, ledgers: int, rounds: int, in_process: bool = False,
     root = Path(tempfile.mkdtemp(prefix="beanagent-differential-"))
     shapes = [make_ledger(random.Random(f"{seed}:{i}")) for i in range(ledgers)]
     mains = [_write(shape, root / f"l{i}") for i, shape in enumerate(shapes)]
-    kind = InProcess if in_process else InSandbox
+    kind = InProcess if in_process else FromCache if cached else InSandbox
     started: dict[int, InProcess | InSandbox] = {}
     try:
         for i, (shape, main) in enumerate(zip(shapes, mains, strict=True)):
@@ -213,6 +234,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--in-process", action="store_true")
     parser.add_argument("--plain", action="store_true",
                         help="ledgers without plugins, pads or lots (the local check's)")
+    parser.add_argument("--cached", action="store_true",
+                        help="servers that serve their load from the load cache")
     parser.add_argument("--keep", type=Path, help="copy the ledgers of disagreements here")
     parser.add_argument("--show", type=int, default=5, help="disagreements to print")
     args = parser.parse_args(argv)
@@ -221,7 +244,16 @@ def main(argv: list[str] | None = None) -> None:
         from benchmarks import gate_shapes
 
         gate_shapes.PLAIN = True
-    result = run(args.seed, args.ledgers, args.rounds, args.in_process, args.keep)
+    if args.cached:  # a cache and its key of their own, removed with the folder
+        home = Path(tempfile.mkdtemp(prefix="beanagent-differential-cache-"))
+        os.environ["BEANAGENT_CACHE_DIR"] = str(home / "cache")
+        os.environ["XDG_STATE_HOME"] = str(home / "state")
+    try:
+        result = run(args.seed, args.ledgers, args.rounds, args.in_process, args.keep,
+                     cached=args.cached)
+    finally:
+        if args.cached:
+            shutil.rmtree(home, ignore_errors=True)
     for line in result.disagreements[:args.show]:
         print(line, file=sys.stderr)
     print(f"seed {args.seed}: {args.ledgers} ledgers x {args.rounds} rounds: "
