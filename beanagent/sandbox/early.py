@@ -86,6 +86,9 @@ def prespawn(args: list[str]) -> None:
         unfinished = Journal(main).has_unfinished()
     except (OSError, ValueError):
         unfinished = True
+    except BaseException:  # the command line says what it is; no server outlives it
+        discard(spawned)
+        raise
     if unfinished:
         discard(spawned)
         return
