@@ -435,12 +435,11 @@ def main() -> None:
         send({"errors": len(error_frame)}, error_frame)
     view = serverload.serving_view(entries, options, body, kept)
     del kept
-    # What scripts read, readied while the host decodes the body: then a script forks as
-    # soon as the errors are out. The accounts the host named get their records now
-    # (sandbox/early.py).
-    if loaded is None:
-        history = serverload.history_of(view)
+    # What scripts and the check read, readied while the host decodes the body: then a
+    # script forks as soon as the errors are out. The accounts the host named get their
+    # records now (sandbox/early.py).
     view.warm(a for a in first.get("warm") or () if isinstance(a, str))
+    history = serverload.history_of(view)
     if loaded is None:
         try:
             with paused_gc(freeze=True):
@@ -458,7 +457,6 @@ def main() -> None:
         # a child lives, it would touch the load's objects and so copy their pages
         # (measured on a 13k-transaction ledger: +25 MiB at the run's peak).
         state = serverload.booked_state(loaded)
-        history = serverload.history_of(view)
         serverload.import_check_modules(options)
         keep = None
     serverload.use_history(state, history)
